@@ -1,0 +1,107 @@
+# netns-tcp-bridge: one plain Makefile.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+DESTDIR   ?=
+B         ?= build
+
+CC        ?= gcc
+PKGS       = libseccomp libcap-ng libbsd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-missing-field-initializers
+HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+            -fstack-clash-protection
+OPT       ?= -O2 -g
+CFLAGS    ?=
+LDFLAGS   ?=
+ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE \
+             -Icommon -Ipolicy -Iagent $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+COMMON_SRC = common/log.c common/addr.c common/msg.c common/fdpass.c \
+             common/netns.c common/rendezvous.c common/util.c
+POLICY_SRC = policy/policy.c policy/syscalls.c
+LISTEN_SRC = agent/listen.c
+CONNECT_SRC = agent/connect.c agent/relay.c
+HELPER_SRC = helper/bridge.c
+HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
+
+LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
+PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge
+UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
+TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/tests/msg_inject
+
+.PHONY: all check unit integration install uninstall clean demo cppcheck \
+        clang-tidy asan fuzz bench deps
+
+all: $(PROGS) $(TEST_PROGS)
+
+$(B)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/ntb-listen: $(LISTEN_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/ntb-connect: $(CONNECT_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(B)/netns-tcp-bridge: $(HELPER_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Installs what the build and the tests need (Debian; as root).
+deps:
+	./tests/deps.sh
+
+# The whole suite: unit tests, then integration tests in real namespaces.
+check: deps
+	$(MAKE) all $(UNIT_TESTS)
+	./tests/run $(B)
+
+unit: all $(UNIT_TESTS)
+	./tests/run --unit-only $(B)
+
+demo:
+	./tests/demo.sh
+
+install: $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	ln -sf netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge
+	install -m 0644 man/netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/ntb-rendezvous.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ntb-listen $(DESTDIR)$(BINDIR)/ntb-connect \
+		$(DESTDIR)$(BINDIR)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge \
+		$(DESTDIR)$(MANDIR)/man1/netns-tcp-bridge.1 \
+		$(DESTDIR)$(MANDIR)/man7/ntb-rendezvous.7 \
+		$(DESTDIR)$(MANDIR)/man8/ntb-listen.8 $(DESTDIR)$(MANDIR)/man8/ntb-connect.8
+
+# Sanitizer build of everything, then the suite against it.
+asan:
+	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" all $(UNIT_TESTS:$(B)/%=build-asan/%)
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon -Ipolicy -Iagent \
+		common policy agent helper tests/unit
+
+clang-tidy:
+	clang-tidy --quiet --warnings-as-errors='*' \
+		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,cert-err33-c,-clang-analyzer-*' \
+		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) \
+		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent
+
+clean:
+	rm -rf build build-asan

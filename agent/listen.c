@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MIT
+/*
+ * listen.c - ntb-listen: accept clients in namespace A and hand each one,
+ * with its addresses, to ntb-connect over the rendezvous.
+ *
+ * Reads top to bottom in the start-up order of design.md:
+ *   1. parse arguments, open the namespace file, check -L/-S fds;
+ *   2. connect to the rendezvous (before setns: an abstract name is looked
+ *      up in the caller's namespace), check the peer, exchange HELLO;
+ *   3. join the namespace;
+ *   4. bind and listen (-l), or take the inherited socket (-L, -S);
+ *   5. policy_apply(): no capabilities, no_new_privs, seccomp;
+ *   6. serve: accept, hand off, close our copy.
+ */
+#include "addr.h"
+#include "fdpass.h"
+#include "log.h"
+#include "msg.h"
+#include "netns.h"
+#include "policy.h"
+#include "rendezvous.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TAG_SIGNAL	1
+#define TAG_LISTEN	2
+#define TAG_RDV		3
+#define ACCEPT_BATCH	1024
+
+static struct {
+	const char *listen_text;
+	const char *netns_text;
+	const char *rdv_text;
+	struct addr addr;
+	int listen_fd;		/* -L, or bound by us */
+	int client_fd;		/* -S */
+	int once;
+	int rdv_timeout_ms;
+	struct rdv_spec rdv;
+	struct rdv_acl acl;
+	struct policy policy;
+	int print_policy;
+	int rdv_fd, epfd, sigfd, spare;
+	long long last_emfile_log;
+} ls = { .listen_fd = -1, .client_fd = -1, .spare = -1 };
+
+static const char usage[] =
+"Usage: ntb-listen (-l ADDR | -L FD | -S FD) -r RENDEZVOUS [OPTIONS]\n"
+"Accept TCP clients inside the network namespace NS and hand each one to\n"
+"ntb-connect over the rendezvous.\n"
+"\n"
+"  -l, --listen ADDR          bind and listen: IPv4:port or [IPv6]:port\n"
+"  -L, --listen-fd FD         use this inherited listening socket\n"
+"  -S, --preaccepted-fd FD    hand off this one connected client, then exit\n"
+"  -n, --netns NS             join this network namespace: a path, pid:N,\n"
+"                             name:NAME or fd:N\n"
+"  -r, --rendezvous R         fd:N (inherited socket), @name (abstract socket,\n"
+"                             looked up before joining NS) or /path\n"
+"      --once                 hand off one client, then exit 0\n"
+"      --rendezvous-timeout SEC  keep retrying to reach ntb-connect this long\n"
+"                             (default 10)\n"
+"      --allow-uid UID        also accept an ntb-connect running as UID\n"
+"                             (number or name; repeatable)\n"
+"      --user NAME            switch to this user after binding (as root)\n"
+"      --seccomp MODE         kill (default) or log: log violations instead\n"
+"                             of killing, for finding a missing syscall\n"
+"      --print-policy         print capabilities and syscalls kept, then exit\n"
+"  -v, --verbose              more log lines (twice: per connection)\n"
+"  -h, --help                 this text\n"
+"      --version              print the version\n";
+
+enum {
+	OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_ALLOW_UID, OPT_USER, OPT_SECCOMP,
+	OPT_PRINT_POLICY, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "listen-fd", required_argument, NULL, 'L' },
+	{ "preaccepted-fd", required_argument, NULL, 'S' },
+	{ "netns", required_argument, NULL, 'n' },
+	{ "rendezvous", required_argument, NULL, 'r' },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
+	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "print-policy", no_argument, NULL, OPT_PRINT_POLICY },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void listen_parse(int argc, char **argv)
+{
+	const char *why;
+	int c, verbose = 0, modes = 0;
+
+	ls.rdv_timeout_ms = 10000;
+	ls.policy.role = POLICY_LISTEN;
+	rdv_acl_init(&ls.acl);
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:L:S:n:r:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			modes++;
+			ls.listen_text = optarg;
+			if (addr_parse(optarg, &ls.addr))
+				log_usage_error("bad address '%s' for --listen: expected IPv4:port or [IPv6]:port",
+						optarg);
+			break;
+		case 'L':
+			modes++;
+			ls.listen_fd = util_arg_fd("--listen-fd", optarg);
+			if (util_check_stream_socket(ls.listen_fd, 1, &why))
+				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			break;
+		case 'S':
+			modes++;
+			ls.client_fd = util_arg_fd("--preaccepted-fd", optarg);
+			if (util_check_stream_socket(ls.client_fd, 0, &why))
+				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			break;
+		case 'n':
+			ls.netns_text = optarg;
+			{
+				struct netns_spec ns;
+
+				if (netns_spec_parse(optarg, &ns, &why))
+					log_usage_error("bad namespace '%s' for --netns: %s", optarg, why);
+			}
+			break;
+		case 'r':
+			ls.rdv_text = optarg;
+			if (rdv_parse(optarg, &ls.rdv, &why))
+				log_usage_error("bad rendezvous '%s' for --rendezvous: %s", optarg, why);
+			break;
+		case OPT_ONCE:
+			ls.once = 1;
+			break;
+		case OPT_RDV_TIMEOUT:
+			ls.rdv_timeout_ms =
+				(int)util_arg_number("--rendezvous-timeout", optarg, 0, 3600) * 1000;
+			break;
+		case OPT_ALLOW_UID:
+			if (rdv_acl_add(&ls.acl, optarg))
+				log_usage_error("bad value '%s' for --allow-uid: no such user, or too many",
+						optarg);
+			break;
+		case OPT_USER:
+			if (policy_lookup_user(optarg, &ls.policy))
+				log_usage_error("bad value '%s' for --user: no such user", optarg);
+			break;
+		case OPT_SECCOMP:
+			if (policy_parse_seccomp(optarg, &ls.policy.seccomp_log))
+				log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
+			break;
+		case OPT_PRINT_POLICY:
+			ls.print_policy = 1;
+			break;
+		case 'v':
+			log_set_verbose(++verbose);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("ntb-listen %s\n", NTB_VERSION);
+			exit(0);
+		case ':':
+			log_usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (ls.print_policy) {
+		policy_print(&ls.policy, stdout);
+		exit(0);
+	}
+	if (modes != 1)
+		log_usage_error("give exactly one of -l/--listen, -L/--listen-fd, -S/--preaccepted-fd (see --help)");
+	if (!ls.rdv_text)
+		log_usage_error("missing -r/--rendezvous (see --help)");
+}
+
+static void listen_open_rendezvous(void)
+{
+	const char *why;
+
+	if (ls.rdv.kind == RDV_FD)
+		ls.rdv_fd = rdv_inherited(&ls.rdv, ls.rdv_text);
+	else
+		ls.rdv_fd = rdv_connect(&ls.rdv, ls.rdv_text, ls.rdv_timeout_ms);
+	/* Blocking: a busy ntb-connect slows accepting down, nothing is lost. */
+	fcntl(ls.rdv_fd, F_SETFL, fcntl(ls.rdv_fd, F_GETFL) & ~O_NONBLOCK);
+	/* Never hand a client to a stranger who grabbed the name first. */
+	if (rdv_check_peer(ls.rdv_fd, &ls.acl, ls.rdv_text))
+		log_die("cannot use rendezvous %s: its owner is not an allowed uid", ls.rdv_text);
+	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN))
+		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.rdv_text);
+	if (rdv_hello_wait(ls.rdv_fd, MSG_ROLE_CONNECT, ls.rdv_timeout_ms ? ls.rdv_timeout_ms : 1000,
+			   &why))
+		log_die("cannot greet ntb-connect on %s: %s", ls.rdv_text, why);
+}
+
+static void listen_bind(void)
+{
+	int one = 1;
+	int fd;
+
+	if (ls.listen_fd >= 0 || ls.client_fd >= 0) {
+		int fd2 = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
+
+		fcntl(fd2, F_SETFD, FD_CLOEXEC);
+		fcntl(fd2, F_SETFL, fcntl(fd2, F_GETFL) | O_NONBLOCK);
+		return;
+	}
+	fd = socket(ls.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		log_die_errno(errno, "cannot create socket for %s", ls.listen_text);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ls.addr.ss, ls.addr.len))
+		log_die_errno(errno, "cannot bind %s", ls.listen_text);
+	if (listen(fd, SOMAXCONN))
+		log_die_errno(errno, "cannot listen on %s", ls.listen_text);
+	ls.listen_fd = fd;
+}
+
+static void reset_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/*
+ * listen_handoff() - pass one client on; our copy is closed either way
+ *
+ * Return: 0, or -1 if the rendezvous is gone (fatal for the caller).
+ */
+static int listen_handoff(int fd)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	uint8_t buf[MSG_BUF_MAX];
+	size_t len = 0;
+
+	if (!getpeername(fd, (struct sockaddr *)&peer, &plen) &&
+	    !getsockname(fd, (struct sockaddr *)&local, &llen))
+		len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&peer,
+				      (struct sockaddr *)&local);
+	if (!len) {
+		/* Client already gone (ENOTCONN), or not TCP/IP. */
+		log_debug("dropped a client that left before its hand-off");
+		close(fd);
+		return 0;
+	}
+	if (fdpass_send(ls.rdv_fd, buf, len, fd) == (ssize_t)len) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+		reset_close(fd);
+		return -1;
+	}
+	log_warn_errno(errno, "cannot hand a client to ntb-connect; reset it");
+	reset_close(fd);
+	return 0;
+}
+
+/* EMFILE: take the client with the spare fd and reset it, not spin. */
+static void listen_shed(void)
+{
+	long long now = util_now_ms();
+	int fd;
+
+	if (now - ls.last_emfile_log >= 1000) {
+		log_warn("out of file descriptors: resetting new clients");
+		ls.last_emfile_log = now;
+	}
+	if (ls.spare < 0)
+		return;
+	close(ls.spare);
+	fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		reset_close(fd);
+	ls.spare = dup(STDIN_FILENO);
+}
+
+static void listen_accept(void)
+{
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				listen_shed();
+				continue;
+			}
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn_errno(errno, "cannot accept a client");
+			return;
+		}
+		if (listen_handoff(fd))
+			log_die("cannot hand off clients: ntb-connect closed the rendezvous");
+		if (ls.once)
+			exit(0);
+	}
+}
+
+static void listen_rdv_event(void)
+{
+	uint8_t buf[MSG_BUF_MAX];
+	struct fdpass_in in;
+	ssize_t n;
+
+	n = fdpass_recv(ls.rdv_fd, buf, sizeof(buf), &in);
+	fdpass_close_all(&in);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		log_die("cannot hand off clients: ntb-connect closed the rendezvous");
+	if (n > 0)
+		log_warn("ignored an unexpected record from ntb-connect");
+}
+
+static void epoll_add(int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_ADD, fd, &ev))
+		log_die_errno(errno, "cannot watch fd %d", fd);
+}
+
+int main(int argc, char **argv)
+{
+	int keep[8];
+	unsigned int nkeep = 0;
+	int netns = -1;
+	sigset_t set;
+
+	log_init("ntb-listen");
+	listen_parse(argc, argv);
+
+	/* 1. Files first, while they are reachable. */
+	if (ls.netns_text)
+		netns = netns_open(ls.netns_text);
+
+	/* 2. The rendezvous, from the namespace we were started in. */
+	signal(SIGPIPE, SIG_IGN);
+	listen_open_rendezvous();
+
+	/* 3. The clients' namespace. */
+	if (netns >= 0) {
+		netns_join(netns, ls.netns_text);
+		close(netns);
+	}
+
+	/* 4. The listening socket. */
+	listen_bind();
+	if (ls.listen_text)
+		log_info("listening on %s", ls.listen_text);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	ls.sigfd = util_signalfd(&set);
+	ls.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ls.epfd < 0)
+		log_die_errno(errno, "cannot create epoll set");
+	keep[nkeep++] = ls.rdv_fd;
+	keep[nkeep++] = ls.sigfd;
+	keep[nkeep++] = ls.epfd;
+	keep[nkeep++] = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
+
+	/* 5. Give up everything else. */
+	ls.policy.keep_fds = keep;
+	ls.policy.n_keep = nkeep;
+	policy_apply(&ls.policy);
+
+	/* 6. Serve. */
+	if (ls.client_fd >= 0) {
+		if (listen_handoff(ls.client_fd))
+			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
+		exit(0);
+	}
+	ls.spare = dup(STDIN_FILENO);
+	epoll_add(ls.sigfd, EPOLLIN, TAG_SIGNAL);
+	epoll_add(ls.listen_fd, EPOLLIN, TAG_LISTEN);
+	epoll_add(ls.rdv_fd, EPOLLIN | EPOLLRDHUP, TAG_RDV);
+	for (;;) {
+		struct epoll_event ev[4];
+		int n, i;
+
+		n = epoll_wait(ls.epfd, ev, 4, -1);
+		if (n < 0 && errno != EINTR)
+			log_die_errno(errno, "epoll_wait failed");
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.u64 == TAG_SIGNAL) {
+				log_info("stopping on signal");
+				exit(0);
+			} else if (ev[i].data.u64 == TAG_LISTEN) {
+				listen_accept();
+			} else {
+				listen_rdv_event();
+			}
+		}
+	}
+}

@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: MIT
+/*
+ * relay.c - ntb-connect's data path: connect to the target, then splice.
+ *
+ * Theory of operation: the main thread receives client sockets from the
+ * rendezvous and hands each to a worker, round robin.  A worker owns its
+ * connections for their whole life: one epoll set (edge-triggered), one
+ * eventfd for new work, one pool of pipes, no locks on the hot path.
+ *
+ * Per connection, side 0 is the client and side 1 the target; direction
+ * d moves bytes from fd[d] to fd[!d] through a pipe with splice(2), so
+ * payload never enters user space.  A direction holds a pipe only while
+ * bytes are in flight: an idle connection costs its struct and two
+ * sockets, nothing more.  After every event both directions are shovelled
+ * until neither moves; with edge triggering that is what re-arms the next
+ * event.  EOF on fd[d] with an empty pipe becomes shutdown(fd[!d],
+ * SHUT_WR) (half-close keeps the other direction flowing).  An error on
+ * either socket (reset, or EPIPE writing to it) becomes a reset of the
+ * other: SO_LINGER {1, 0} then close, so the peer sees RST, not FIN.
+ */
+#include "relay.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RELAY_MAX_WORKERS	64
+#define RELAY_PIPE_SIZE		(256 * 1024)
+#define RELAY_POOL_MAX		64
+#define RELAY_EVENTS		64
+
+enum conn_state { CONN_CONNECTING, CONN_RELAYING };
+
+struct conn {
+	int fd[2];		/* 0: client, 1: target */
+	int pipe_r[2], pipe_w[2];	/* direction d, -1 when idle */
+	size_t inpipe[2];	/* bytes in direction d's pipe */
+	uint8_t state;
+	uint8_t rd_eof[2];	/* fd[d] gave EOF */
+	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
+	uint8_t dead;		/* ended; freed after the current event batch */
+	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
+	struct conn *next;	/* worker's pending or connecting list */
+	struct conn *prev;
+	char name[ADDR_STRLEN];	/* client address, for the log */
+};
+
+struct worker {
+	pthread_t thread;
+	int epfd;
+	int evfd;
+	pthread_mutex_t lock;
+	struct conn *incoming;		/* handed over by the main thread */
+	struct conn *connecting;	/* FIFO: deadlines in order */
+	struct conn *connecting_tail;
+	struct conn *dead;		/* ended in this batch, freed after it */
+	int pool[RELAY_POOL_MAX][2];
+	unsigned int pooled;
+};
+
+static struct relay_opts relay;
+static struct worker relay_workers[RELAY_MAX_WORKERS];
+static unsigned int relay_nworkers;
+static unsigned int relay_next;
+static atomic_uint relay_count;
+static int relay_pipe_size = RELAY_PIPE_SIZE;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/**
+ * relay_active() - connections currently open (connecting or relaying)
+ *
+ * Return: the count.
+ */
+unsigned int relay_active(void)
+{
+	return atomic_load(&relay_count);
+}
+
+unsigned int relay_worker_count(void)
+{
+	return relay_nworkers;
+}
+
+/*
+ * Pipes: taken when a direction has bytes to move, returned empty when it
+ * has none.  A pipe that still holds bytes when its connection dies is
+ * closed, never pooled.
+ */
+static int pipe_get(struct worker *w, struct conn *c, int d)
+{
+	int p[2];
+
+	if (w->pooled) {
+		w->pooled--;
+		c->pipe_r[d] = w->pool[w->pooled][0];
+		c->pipe_w[d] = w->pool[w->pooled][1];
+		return 0;
+	}
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+		return -1;
+	/* Bigger pipes, fewer splices; the kernel may cap it, that is fine. */
+	if (relay_pipe_size && fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size) < 0 &&
+	    errno == EPERM)
+		relay_pipe_size = 0;
+	c->pipe_r[d] = p[0];
+	c->pipe_w[d] = p[1];
+	return 0;
+}
+
+static void pipe_put(struct worker *w, struct conn *c, int d)
+{
+	if (c->pipe_r[d] < 0)
+		return;
+	if (!c->inpipe[d] && w->pooled < RELAY_POOL_MAX) {
+		w->pool[w->pooled][0] = c->pipe_r[d];
+		w->pool[w->pooled][1] = c->pipe_w[d];
+		w->pooled++;
+	} else {
+		close(c->pipe_r[d]);
+		close(c->pipe_w[d]);
+	}
+	c->pipe_r[d] = c->pipe_w[d] = -1;
+	c->inpipe[d] = 0;
+}
+
+static void reset_fd(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void connecting_unlink(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->connecting = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		w->connecting_tail = c->prev;
+	c->next = c->prev = NULL;
+}
+
+/*
+ * conn_end() - close a connection
+ * @reset_side: -1 for a clean close; otherwise the side whose peer reset
+ *		(or failed), so the other side is reset too
+ */
+static void conn_end(struct worker *w, struct conn *c, int reset_side)
+{
+	int d;
+
+	if (c->state == CONN_CONNECTING)
+		connecting_unlink(w, c);
+	for (d = 0; d < 2; d++)
+		pipe_put(w, c, d);
+	if (reset_side < 0) {
+		close(c->fd[0]);
+		if (c->fd[1] >= 0)
+			close(c->fd[1]);
+	} else {
+		/* The side that failed already has its error; reset the other. */
+		reset_fd(c->fd[!reset_side]);
+		if (c->fd[reset_side] >= 0)
+			reset_fd(c->fd[reset_side]);
+	}
+	/*
+	 * Not freed yet: the same epoll batch may still hold an event for the
+	 * other side of this connection.
+	 */
+	c->dead = 1;
+	c->next = w->dead;
+	w->dead = c;
+	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(relay.notify_fd, &one, sizeof(one)) < 0)
+			log_debug("cannot wake the main thread");
+	}
+}
+
+/*
+ * relay_move() - shovel direction @d until it stops moving
+ *
+ * Return: 0 if the connection lives on; otherwise the side (0 or 1) that
+ * reset or failed, with the error logged.
+ */
+static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
+{
+	int src = c->fd[d], dst = c->fd[!d];
+	ssize_t n;
+
+	for (;;) {
+		int progress = 0;
+
+		if (!c->rd_eof[d]) {
+			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
+				log_warn_errno(errno, "client %s: cannot make a pipe", c->name);
+				return d;
+			}
+			n = splice(src, NULL, c->pipe_w[d], NULL, 1 << 30,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				c->inpipe[d] += (size_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				c->rd_eof[d] = 1;
+				progress = 1;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				if (errno != ECONNRESET)
+					log_warn_errno(errno, "client %s: %s failed", c->name,
+						       d ? "reading from the target" : "reading from the client");
+				return d;
+			}
+		}
+		if (c->inpipe[d]) {
+			n = splice(c->pipe_r[d], NULL, dst, NULL, c->inpipe[d],
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				c->inpipe[d] -= (size_t)n;
+				progress = 1;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				if (errno != ECONNRESET && errno != EPIPE)
+					log_warn_errno(errno, "client %s: %s failed", c->name,
+						       d ? "writing to the client" : "writing to the target");
+				return !d;
+			}
+		}
+		if (!progress)
+			break;
+		*moved = 1;
+	}
+	if (!c->inpipe[d])
+		pipe_put(w, c, d);
+	if (c->rd_eof[d] && !c->inpipe[d] && !c->wr_shut[d]) {
+		c->wr_shut[d] = 1;
+		if (shutdown(dst, SHUT_WR) && errno != ENOTCONN)
+			return !d;
+	}
+	return -1;
+}
+
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
+}
+
+static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events)
+{
+	int moved, bad, d;
+
+	if (events & EPOLLERR) {
+		int err = sock_error(c->fd[side]);
+
+		if (err && err != ECONNRESET && err != EPIPE)
+			log_warn_errno(err, "client %s: %s", c->name,
+				       side ? "target connection failed" : "client connection failed");
+		if (err) {
+			conn_end(w, c, side);
+			return;
+		}
+	}
+	do {
+		moved = 0;
+		for (d = 0; d < 2; d++) {
+			bad = relay_move(w, c, d, &moved);
+			if (bad >= 0) {
+				conn_end(w, c, bad);
+				return;
+			}
+		}
+	} while (moved);
+	if (c->wr_shut[0] && c->wr_shut[1])
+		conn_end(w, c, -1);
+}
+
+static int relay_watch(struct worker *w, struct conn *c, int side)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side,
+	};
+
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[side], &ev);
+}
+
+static void relay_established(struct worker *w, struct conn *c)
+{
+	int one = 1;
+
+	c->state = CONN_RELAYING;
+	setsockopt(c->fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (relay_watch(w, c, 0)) {
+		log_warn_errno(errno, "client %s: cannot watch the client socket", c->name);
+		conn_end(w, c, 1);
+		return;
+	}
+	log_debug("client %s: relaying", c->name);
+	relay_conn_event(w, c, 0, 0);
+}
+
+static void relay_connect_done(struct worker *w, struct conn *c)
+{
+	int err = sock_error(c->fd[1]);
+
+	if (err) {
+		char target[ADDR_STRLEN];
+
+		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
+			    sizeof(target));
+		log_warn_errno(err, "client %s: cannot connect to %s", c->name, target);
+		conn_end(w, c, 1);
+		return;
+	}
+	connecting_unlink(w, c);
+	relay_established(w, c);
+}
+
+static void relay_begin(struct worker *w, struct conn *c)
+{
+	int fl = fcntl(c->fd[0], F_GETFL);
+	int fd;
+
+	/* The listen side accepted it non-blocking; make sure of it. */
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(c->fd[0], F_SETFL, fl | O_NONBLOCK))) {
+		log_warn_errno(errno, "client %s: cannot make the socket non-blocking", c->name);
+		conn_end(w, c, 1);
+		return;
+	}
+	if (relay.upstream_fd >= 0) {
+		/* -C: one pre-connected target, used by the first client only. */
+		c->fd[1] = relay.upstream_fd;
+		relay.upstream_fd = -1;
+		fl = fcntl(c->fd[1], F_GETFL);
+		if (fl >= 0)
+			fcntl(c->fd[1], F_SETFL, fl | O_NONBLOCK);
+		if (relay_watch(w, c, 1)) {
+			conn_end(w, c, 1);
+			return;
+		}
+		relay_established(w, c);
+		return;
+	}
+	fd = socket(relay.target.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn_errno(errno, "client %s: cannot create the target socket", c->name);
+		conn_end(w, c, 1);
+		return;
+	}
+	c->fd[1] = fd;
+	if (connect(fd, (struct sockaddr *)&relay.target.ss, relay.target.len) &&
+	    errno != EINPROGRESS) {
+		char target[ADDR_STRLEN];
+
+		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
+			    sizeof(target));
+		log_warn_errno(errno, "client %s: cannot connect to %s", c->name, target);
+		conn_end(w, c, 1);
+		return;
+	}
+	c->state = CONN_CONNECTING;
+	c->deadline = now_ms() + relay.connect_timeout_ms;
+	c->prev = w->connecting_tail;
+	c->next = NULL;
+	if (w->connecting_tail)
+		w->connecting_tail->next = c;
+	else
+		w->connecting = c;
+	w->connecting_tail = c;
+	if (relay_watch(w, c, 1)) {
+		log_warn_errno(errno, "client %s: cannot watch the target socket", c->name);
+		conn_end(w, c, 1);
+	}
+}
+
+static void relay_take_incoming(struct worker *w)
+{
+	struct conn *list, *c;
+	uint64_t v;
+
+	if (read(w->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("eventfd read failed");
+	pthread_mutex_lock(&w->lock);
+	list = w->incoming;
+	w->incoming = NULL;
+	pthread_mutex_unlock(&w->lock);
+	/* The list is newest first; order does not matter for correctness. */
+	while (list) {
+		c = list;
+		list = c->next;
+		c->next = NULL;
+		relay_begin(w, c);
+	}
+}
+
+static void relay_expire(struct worker *w)
+{
+	long long now = now_ms();
+
+	while (w->connecting && w->connecting->deadline <= now) {
+		struct conn *c = w->connecting;
+
+		log_warn("client %s: cannot connect to the target: timed out after %d ms",
+			 c->name, relay.connect_timeout_ms);
+		conn_end(w, c, 1);
+	}
+}
+
+static void *relay_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev[RELAY_EVENTS];
+
+	for (;;) {
+		int timeout = -1, n, i;
+
+		if (w->connecting) {
+			long long left = w->connecting->deadline - now_ms();
+
+			timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+		}
+		n = epoll_wait(w->epfd, ev, RELAY_EVENTS, timeout);
+		if (n < 0 && errno != EINTR)
+			log_die_errno(errno, "relay worker: epoll_wait failed");
+		for (i = 0; i < n; i++) {
+			uint64_t data = ev[i].data.u64;
+			struct conn *c;
+			int side;
+
+			if (!data) {
+				relay_take_incoming(w);
+				continue;
+			}
+			c = (struct conn *)(uintptr_t)(data & ~(uint64_t)1);
+			side = (int)(data & 1);
+			if (c->dead)
+				continue;
+			if (c->state == CONN_CONNECTING) {
+				if (side == 1)
+					relay_connect_done(w, c);
+				continue;
+			}
+			relay_conn_event(w, c, side, ev[i].events);
+		}
+		relay_expire(w);
+		while (w->dead) {
+			struct conn *c = w->dead;
+
+			w->dead = c->next;
+			free(c);
+		}
+	}
+	return NULL;
+}
+
+/**
+ * relay_init() - set up workers' epoll sets and eventfds (before the sandbox)
+ * @opts:	target and limits
+ * @keep:	fds the sandbox must keep open are appended here
+ * @n_keep:	in: entries used; out: entries used after appending
+ *
+ * Return: 0, or -1 with errno set.
+ */
+int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep)
+{
+	unsigned int i;
+
+	relay = *opts;
+	relay_nworkers = opts->workers ? opts->workers : 1;
+	if (relay_nworkers > RELAY_MAX_WORKERS)
+		relay_nworkers = RELAY_MAX_WORKERS;
+	for (i = 0; i < relay_nworkers; i++) {
+		struct worker *w = &relay_workers[i];
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev))
+			return -1;
+		pthread_mutex_init(&w->lock, NULL);
+		keep[(*n_keep)++] = w->epfd;
+		keep[(*n_keep)++] = w->evfd;
+	}
+	if (relay.upstream_fd >= 0)
+		keep[(*n_keep)++] = relay.upstream_fd;
+	return 0;
+}
+
+/**
+ * relay_start() - start the worker threads (after the sandbox)
+ */
+void relay_start(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < relay_nworkers; i++) {
+		pthread_attr_t attr;
+		int rc;
+
+		pthread_attr_init(&attr);
+		/* Workers need little stack: no recursion, small frames. */
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		rc = pthread_create(&relay_workers[i].thread, &attr, relay_worker,
+				    &relay_workers[i]);
+		pthread_attr_destroy(&attr);
+		if (rc)
+			log_die_errno(rc, "cannot start relay worker %u", i);
+	}
+}
+
+/**
+ * relay_submit() - give a received client socket to a worker
+ * @client_fd:	the client; owned by the relay from now on
+ * @client_name:	its address, for the log
+ *
+ * Over the connection limit, the client is reset at once.
+ */
+void relay_submit(int client_fd, const char *client_name)
+{
+	struct worker *w;
+	struct conn *c;
+	uint64_t one = 1;
+
+	if (relay.max_conns && relay_active() >= relay.max_conns) {
+		log_warn("client %s: refused, %u connections already open", client_name,
+			 relay.max_conns);
+		reset_fd(client_fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_warn("client %s: out of memory", client_name);
+		reset_fd(client_fd);
+		return;
+	}
+	c->fd[0] = client_fd;
+	c->fd[1] = -1;
+	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
+	c->state = CONN_RELAYING;	/* until relay_begin() decides */
+	memcpy(c->name, client_name, sizeof(c->name));
+	c->name[sizeof(c->name) - 1] = '\0';
+	atomic_fetch_add(&relay_count, 1);
+
+	w = &relay_workers[relay_next++ % relay_nworkers];
+	pthread_mutex_lock(&w->lock);
+	c->next = w->incoming;
+	w->incoming = c;
+	pthread_mutex_unlock(&w->lock);
+	if (write(w->evfd, &one, sizeof(one)) < 0)
+		log_debug("cannot wake worker");
+}

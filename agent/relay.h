@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NTB_RELAY_H
+#define NTB_RELAY_H
+
+#include <stddef.h>
+
+#include "addr.h"
+
+struct relay_opts {
+	struct addr target;		/* -c */
+	int upstream_fd;		/* -C, or -1 */
+	unsigned int workers;
+	int connect_timeout_ms;
+	unsigned int max_conns;
+	int notify_fd;			/* eventfd written when the count drops to 0 */
+};
+
+int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep);
+void relay_start(void);
+void relay_submit(int client_fd, const char *client_name);
+unsigned int relay_active(void);
+unsigned int relay_worker_count(void);
+
+#endif

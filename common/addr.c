@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+/*
+ * addr.c - the ADDR and number forms of the command lines.
+ *
+ * ADDR is "a.b.c.d:port" or "[v6]:port"; names are not resolved, so
+ * nothing here touches DNS or files and it is safe to call anywhere.
+ */
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+/**
+ * addr_parse_uint() - parse a decimal number in [0, max]
+ * @text:	the text
+ * @max:	largest value accepted
+ * @out:	the value
+ *
+ * Return: 0, or -1 if @text is not such a number.
+ */
+int addr_parse_uint(const char *text, long long max, long long *out)
+{
+	const char *err = NULL;
+	long long v;
+
+	if (!text || !*text || text[0] == '+' || text[0] == '-' || text[0] == ' ')
+		return -1;
+	v = strtonum(text, 0, max, &err);
+	if (err)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/**
+ * addr_parse_fd() - parse a file descriptor number
+ * @text:	decimal fd number
+ * @fd:		the number
+ *
+ * Return: 0, or -1 if @text is not a number in [0, INT_MAX].
+ */
+int addr_parse_fd(const char *text, int *fd)
+{
+	long long v;
+
+	if (addr_parse_uint(text, 0x7fffffff, &v))
+		return -1;
+	*fd = (int)v;
+	return 0;
+}
+
+/**
+ * addr_parse() - parse "IPv4:port" or "[IPv6]:port"
+ * @text:	the address as given on the command line
+ * @out:	the socket address
+ *
+ * Port 0 is refused: a forwarder needs a known port on both sides.
+ *
+ * Return: 0, or -1 if @text is malformed.
+ */
+int addr_parse(const char *text, struct addr *out)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port_text;
+	long long port;
+	size_t hostlen;
+
+	memset(out, 0, sizeof(*out));
+	if (!text)
+		return -1;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		hostlen = (size_t)(close - text - 1);
+		port_text = close + 2;
+		if (hostlen == 0 || hostlen >= sizeof(host))
+			return -1;
+		memcpy(host, text + 1, hostlen);
+		host[hostlen] = '\0';
+	} else {
+		const char *colon = strrchr(text, ':');
+
+		/* A bare IPv6 address would have more than one colon. */
+		if (!colon || strchr(text, ':') != colon)
+			return -1;
+		hostlen = (size_t)(colon - text);
+		port_text = colon + 1;
+		if (hostlen == 0 || hostlen >= sizeof(host))
+			return -1;
+		memcpy(host, text, hostlen);
+		host[hostlen] = '\0';
+	}
+
+	if (addr_parse_uint(port_text, 65535, &port) || port == 0)
+		return -1;
+
+	if (text[0] == '[') {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*sin);
+	}
+	return 0;
+}
+
+/**
+ * addr_format() - print a socket address in the ADDR form
+ * @sa:		the address
+ * @len:	its length
+ * @buf:	output
+ * @size:	size of @buf, ADDR_STRLEN is enough
+ */
+void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else {
+		strlcpy(buf, "?", size);
+	}
+}

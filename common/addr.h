@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NTB_ADDR_H
+#define NTB_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Longest "[v6%scope]:port" plus NUL. */
+#define ADDR_STRLEN 64
+
+struct addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+int addr_parse(const char *text, struct addr *out);
+void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
+int addr_parse_fd(const char *text, int *fd);
+int addr_parse_uint(const char *text, long long max, long long *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NTB_MSG_H
+#define NTB_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/*
+ * The rendezvous wire format (see ntb-rendezvous(7)).  Records travel on
+ * SOCK_SEQPACKET unix sockets, one record per packet, so a record is the
+ * whole packet: a 4-byte header and exactly header.length payload bytes.
+ */
+#define MSG_VERSION	1
+#define MSG_MAGIC	0x4e544221u	/* "NTB!" */
+#define MSG_HDR_LEN	4
+#define MSG_HELLO_LEN	8
+#define MSG_CONN_LEN	40
+/* Receive buffer: larger than any record so oversize shows as such. */
+#define MSG_BUF_MAX	128
+
+enum msg_type {
+	MSG_HELLO = 1,	/* first record each way; no fd */
+	MSG_CONN = 2,	/* one accepted client; exactly one fd */
+};
+
+enum msg_role {
+	MSG_ROLE_LISTEN = 1,
+	MSG_ROLE_CONNECT = 2,
+};
+
+struct msg {
+	enum msg_type type;
+	union {
+		struct {
+			uint16_t version;
+			uint16_t role;
+		} hello;
+		struct {
+			struct sockaddr_storage client;
+			struct sockaddr_storage local;
+			socklen_t len;	/* of both: same family */
+		} conn;
+	} u;
+};
+
+size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role);
+size_t msg_encode_conn(uint8_t *buf, size_t size, const struct sockaddr *client,
+		       const struct sockaddr *local);
+int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *out,
+	       const char **why);
+unsigned int msg_fds_expected(enum msg_type type);
+
+#endif

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rendezvous.c - the unix socket between ntb-listen and ntb-connect.
+ *
+ * Theory of operation: ntb-connect owns the rendezvous (it binds an
+ * abstract name or a socket file, or inherits one end of a socketpair);
+ * ntb-listen connects, retrying until a deadline, so either may start
+ * first.  All sockets are SOCK_SEQPACKET: one record per packet, and an
+ * fd attached to a packet cannot slide onto the next record.
+ *
+ * Abstract sockets have no permissions and live in the network namespace
+ * they were created in; SO_PEERCRED, checked on both sides, is what keeps
+ * a stranger in that namespace from stealing or injecting connections.
+ */
+#include "rendezvous.h"
+#include "addr.h"
+#include "fdpass.h"
+#include "log.h"
+
+#include <bsd/string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/**
+ * rdv_parse() - split a rendezvous argument into its form (no I/O)
+ * @text:	fd:N, @name or a path
+ * @out:	the parsed form
+ * @why:	on failure, what is wrong
+ *
+ * Return: 0, or -1.
+ */
+int rdv_parse(const char *text, struct rdv_spec *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (!text || !*text) {
+		*why = "empty rendezvous";
+		return -1;
+	}
+	if (!strncmp(text, "fd:", 3)) {
+		if (addr_parse_fd(text + 3, &out->fd)) {
+			*why = "fd: needs a file descriptor number";
+			return -1;
+		}
+		out->kind = RDV_FD;
+		return 0;
+	}
+	if (text[0] == '@') {
+		if (!text[1]) {
+			*why = "@ needs a name";
+			return -1;
+		}
+		/* sun_path holds 108 bytes, the first is the NUL. */
+		if (strlcpy(out->name, text + 1, sizeof(out->name)) >= sizeof(out->name) - 1) {
+			*why = "abstract name longer than 106 bytes";
+			return -1;
+		}
+		out->kind = RDV_ABSTRACT;
+		return 0;
+	}
+	if (text[0] == '/' || text[0] == '.') {
+		if (strlcpy(out->name, text, sizeof(out->name)) >= sizeof(out->name)) {
+			*why = "socket path longer than 107 bytes";
+			return -1;
+		}
+		out->kind = RDV_PATH;
+		return 0;
+	}
+	*why = "expected fd:N, @name or a path starting with / or .";
+	return -1;
+}
+
+/**
+ * rdv_acl_init() - start the list of allowed peers with our own uid
+ * @acl:	the list
+ *
+ * Taken once at start-up: the sandbox has no getuid(), and a later
+ * --user switch must not widen who may connect.
+ */
+void rdv_acl_init(struct rdv_acl *acl)
+{
+	acl->uids[0] = getuid();
+	acl->n = 1;
+}
+
+/**
+ * rdv_acl_add() - allow a peer uid, given as a number or a user name
+ * @acl:	the list
+ * @text:	uid or name
+ *
+ * Return: 0, or -1 if the user is unknown or the list is full.
+ */
+int rdv_acl_add(struct rdv_acl *acl, const char *text)
+{
+	long long v;
+
+	if (acl->n >= RDV_MAX_UIDS)
+		return -1;
+	if (!addr_parse_uint(text, 0xfffffffe, &v)) {
+		acl->uids[acl->n++] = (uid_t)v;
+		return 0;
+	}
+	{
+		struct passwd *pw = getpwnam(text);
+
+		if (!pw)
+			return -1;
+		acl->uids[acl->n++] = pw->pw_uid;
+	}
+	return 0;
+}
+
+/**
+ * rdv_check_peer() - refuse a peer whose uid is not in @acl
+ * @sock:	connected unix socket
+ * @acl:	allowed uids (rdv_acl_init() put our own uid in it)
+ * @what:	peer's description for the log
+ *
+ * Return: 0 if allowed; otherwise logs one line and returns -1.
+ */
+int rdv_check_peer(int sock, const struct rdv_acl *acl, const char *what)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	unsigned int i;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred)) {
+		log_warn_errno(errno, "refused rendezvous peer %s: cannot read its credentials", what);
+		return -1;
+	}
+	for (i = 0; i < acl->n; i++)
+		if (acl->uids[i] == cred.uid)
+			return 0;
+	log_warn("refused rendezvous peer %s: pid %d runs as uid %u, not an allowed uid",
+		 what, (int)cred.pid, (unsigned int)cred.uid);
+	return -1;
+}
+
+static socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun)
+{
+	size_t n = strlen(spec->name);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (spec->kind == RDV_ABSTRACT) {
+		memcpy(sun->sun_path + 1, spec->name, n);
+		return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	}
+	memcpy(sun->sun_path, spec->name, n);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
+/**
+ * rdv_listen() - bind and listen on an @name or /path rendezvous, or exit
+ * @spec:	parsed rendezvous (not RDV_FD)
+ * @text:	as given, for messages
+ *
+ * A stale socket file left by an earlier run is replaced; any other file
+ * at the path is not.  The file is created mode 0600.
+ *
+ * Return: non-blocking CLOEXEC listening socket.
+ */
+int rdv_listen(const struct rdv_spec *spec, const char *text)
+{
+	struct sockaddr_un sun;
+	socklen_t len = rdv_sockaddr(spec, &sun);
+	mode_t old_umask;
+	struct stat st;
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		log_die_errno(errno, "cannot create rendezvous socket %s", text);
+	if (spec->kind == RDV_PATH && !lstat(spec->name, &st)) {
+		if (!S_ISSOCK(st.st_mode))
+			log_die("cannot bind rendezvous %s: it exists and is not a socket", text);
+		/* Live owner? Then it is not stale: refuse to steal it. */
+		{
+			int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+			if (probe >= 0 && !connect(probe, (struct sockaddr *)&sun, len)) {
+				close(probe);
+				log_die("cannot bind rendezvous %s: another process is listening on it",
+					text);
+			}
+			if (probe >= 0)
+				close(probe);
+		}
+		unlink(spec->name);
+	}
+	old_umask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, len);
+	umask(old_umask);
+	if (rc)
+		log_die_errno(errno, "cannot bind rendezvous %s", text);
+	if (listen(fd, 64))
+		log_die_errno(errno, "cannot listen on rendezvous %s", text);
+	return fd;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/**
+ * rdv_connect() - connect to an @name or /path rendezvous, or exit
+ * @spec:	parsed rendezvous (not RDV_FD)
+ * @text:	as given, for messages
+ * @timeout_ms:	how long to keep retrying while nobody listens yet
+ *
+ * Return: connected blocking CLOEXEC socket.
+ */
+int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms)
+{
+	struct sockaddr_un sun;
+	socklen_t len = rdv_sockaddr(spec, &sun);
+	long long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int err;
+
+		if (fd < 0)
+			log_die_errno(errno, "cannot create rendezvous socket %s", text);
+		if (!connect(fd, (struct sockaddr *)&sun, len))
+			return fd;
+		err = errno;
+		close(fd);
+		/* Only "nobody there yet" is worth waiting for. */
+		if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN && err != EINTR)
+			log_die_errno(err, "cannot connect to rendezvous %s", text);
+		if (now_ms() >= deadline)
+			log_die_errno(err, "cannot connect to rendezvous %s within %d ms", text,
+				      timeout_ms);
+		poll(NULL, 0, 20);
+	}
+}
+
+/**
+ * rdv_inherited() - check an inherited fd:N rendezvous, or exit
+ * @spec:	parsed rendezvous (RDV_FD)
+ * @text:	as given, for messages
+ *
+ * Return: the fd, now CLOEXEC.
+ */
+int rdv_inherited(const struct rdv_spec *spec, const char *text)
+{
+	int domain = 0, type = 0;
+	socklen_t len = sizeof(int);
+
+	if (fcntl(spec->fd, F_SETFD, FD_CLOEXEC) < 0)
+		log_die_errno(errno, "cannot use rendezvous %s", text);
+	if (getsockopt(spec->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
+	    getsockopt(spec->fd, SOL_SOCKET, SO_TYPE, &type, &len))
+		log_die_errno(errno, "cannot use rendezvous %s", text);
+	if (domain != AF_UNIX || type != SOCK_SEQPACKET)
+		log_die("cannot use rendezvous %s: not a unix SOCK_SEQPACKET socket", text);
+	return spec->fd;
+}
+
+/**
+ * rdv_hello_send() - send our HELLO
+ * @sock:	connected rendezvous
+ * @role:	our role
+ *
+ * Return: 0, or -1 with errno set.
+ */
+int rdv_hello_send(int sock, enum msg_role role)
+{
+	uint8_t buf[MSG_BUF_MAX];
+	size_t len = msg_encode_hello(buf, sizeof(buf), role);
+
+	return fdpass_send(sock, buf, len, -1) == (ssize_t)len ? 0 : -1;
+}
+
+/**
+ * rdv_hello_wait() - wait for the peer's HELLO
+ * @sock:	connected rendezvous
+ * @want:	the role the peer must have
+ * @timeout_ms:	how long to wait
+ * @why:	on failure, what went wrong
+ *
+ * Return: 0, or -1.
+ */
+int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, const char **why)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	uint8_t buf[MSG_BUF_MAX];
+	struct fdpass_in in;
+	struct msg m;
+	ssize_t n;
+	int rc;
+
+	do
+		rc = poll(&pfd, 1, timeout_ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0) {
+		*why = "no HELLO from the peer in time";
+		return -1;
+	}
+	n = fdpass_recv(sock, buf, sizeof(buf), &in);
+	if (n <= 0) {
+		*why = n == 0 ? "peer closed the rendezvous" : "cannot read from the rendezvous";
+		return -1;
+	}
+	rc = in.truncated ? -1 : msg_decode(buf, (size_t)n, in.nfds, &m, why);
+	if (in.truncated)
+		*why = "record or its control data was truncated";
+	fdpass_close_all(&in);
+	if (rc)
+		return -1;
+	if (m.type != MSG_HELLO) {
+		*why = "first record is not HELLO";
+		return -1;
+	}
+	if (m.u.hello.role != want) {
+		*why = "peer has the wrong role";
+		return -1;
+	}
+	return 0;
+}

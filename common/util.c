@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/*
+ * util.c - small helpers shared by the three programs.
+ */
+#include "util.h"
+#include "addr.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/**
+ * util_signalfd() - block @set and return a signalfd for it, or exit
+ * @set:	signals to receive through the fd
+ *
+ * Return: non-blocking CLOEXEC signalfd.
+ */
+int util_signalfd(const sigset_t *set)
+{
+	int fd;
+
+	if (sigprocmask(SIG_BLOCK, set, NULL))
+		log_die_errno(errno, "cannot block signals");
+	fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		log_die_errno(errno, "cannot create signalfd");
+	return fd;
+}
+
+long long util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/**
+ * util_cpu_count() - CPUs this process may run on
+ *
+ * Return: at least 1.
+ */
+int util_cpu_count(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? n : 1;
+}
+
+/**
+ * util_check_stream_socket() - is @fd an IPv4/IPv6 TCP socket?
+ * @fd:			the fd
+ * @want_listening:	1: must be listening; 0: must not be
+ * @why:		on failure, what it is instead
+ *
+ * Return: 0, or -1.
+ */
+int util_check_stream_socket(int fd, int want_listening, const char **why)
+{
+	int domain = 0, type = 0, acc = 0;
+	socklen_t len = sizeof(int);
+
+	if (fcntl(fd, F_GETFD) < 0) {
+		*why = "not an open file descriptor";
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len)) {
+		*why = errno == ENOTSOCK ? "not a socket" : "cannot inspect the socket";
+		return -1;
+	}
+	len = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+	len = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len);
+	if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM) {
+		*why = "not a TCP socket";
+		return -1;
+	}
+	if (want_listening && !acc) {
+		*why = "not a listening socket";
+		return -1;
+	}
+	if (!want_listening && acc) {
+		*why = "a listening socket, not a connected one";
+		return -1;
+	}
+	return 0;
+}
+
+/**
+ * util_arg_number() - parse an option's number, or exit 2 naming both
+ * @opt:	option as the user wrote it, e.g. "--workers"
+ * @text:	the value
+ * @min:	smallest accepted
+ * @max:	largest accepted
+ *
+ * Return: the number.
+ */
+long long util_arg_number(const char *opt, const char *text, long long min, long long max)
+{
+	long long v;
+
+	if (addr_parse_uint(text, max, &v) || v < min)
+		log_usage_error("bad value '%s' for %s: expected a number from %lld to %lld",
+				text, opt, min, max);
+	return v;
+}
+
+/**
+ * util_arg_fd() - parse an option's fd number and check it is open, or exit 2
+ * @opt:	option as the user wrote it
+ * @text:	the value
+ *
+ * Return: the fd.
+ */
+int util_arg_fd(const char *opt, const char *text)
+{
+	int fd;
+
+	if (addr_parse_fd(text, &fd))
+		log_usage_error("bad value '%s' for %s: expected a file descriptor number",
+				text, opt);
+	if (fcntl(fd, F_GETFD) < 0)
+		log_usage_error("bad value '%s' for %s: file descriptor %d is not open", text,
+				opt, fd);
+	return fd;
+}

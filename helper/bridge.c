@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bridge.c - netns-tcp-bridge: the original tool's command line, as a
+ * launcher and supervisor of ntb-listen and ntb-connect.
+ *
+ * Theory of operation: check every argument, open the namespace files,
+ * make a SOCK_SEQPACKET socketpair, then fork+exec each agent from the
+ * directory this binary lives in (never $PATH), passing the socketpair
+ * end, namespace fds and the -L/-S/-C sockets by number.  Each child gets
+ * only its own fds.  The launcher then drops every capability, enters its
+ * own small sandbox and only waits: when one agent fails, the other is
+ * stopped at once and the launcher exits 1 naming the agent and how it
+ * ended; SIGTERM, SIGINT and SIGHUP stop both.
+ */
+#include "addr.h"
+#include "log.h"
+#include "netns.h"
+#include "policy.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KILL_GRACE_MS	5000
+
+enum { AGENT_LISTEN, AGENT_CONNECT };
+
+struct agent {
+	const char *name;
+	pid_t pid;
+	int alive;
+	int exe;		/* O_RDONLY fd of the binary, for fexecve */
+	char *argv[40];
+	int argc;
+	int fds[4];		/* fds this child must inherit */
+	int nfds;
+};
+
+static struct {
+	const char *listen, *connect;
+	int listen_fd, preaccepted_fd, connect_fd;
+	const char *listen_ns_file, *connect_ns_file;
+	int listen_ns_fd, connect_ns_fd;
+	struct policy policy;
+	const char *user, *seccomp, *workers, *connect_timeout, *max_conns;
+	int verbose, print_policy;
+	struct agent agents[2];
+	int stopping, failed;
+	long long kill_deadline;
+} br = {
+	.listen_fd = -1, .preaccepted_fd = -1, .connect_fd = -1,
+	.listen_ns_fd = -1, .connect_ns_fd = -1,
+};
+
+static const char usage[] =
+"Usage: netns-tcp-bridge [OPTIONS]\n"
+"Forward TCP connections from one network namespace to another: accept in\n"
+"the listening namespace, connect from the connecting namespace.\n"
+"\n"
+"  -h, --help\n"
+"  -l, --listen LISTEN        Socket address (e.g. `127.0.0.1:1234` or\n"
+"                             `[::1]:1234`) to bind socket to.\n"
+"  -L, --listen-fd LISTEN-FD  File descriptor to use as a listening socket\n"
+"  -S, --preaccepted-fd PREACCEPTED-FD\n"
+"                             File descriptor to use as a single connected\n"
+"                             client (skip listening and accepting loop)\n"
+"  -c, --connect CONNECT      Socket address to forward incoming connections to.\n"
+"  -C, --connect-fd CONNECT-FD\n"
+"                             Pre-connected file descriptor to forward just one\n"
+"                             accepted connection to\n"
+"  -f, --listen-netns-file LISTEN-NETNS-FILE\n"
+"                             Path to a nsfs file with mounted network namespace\n"
+"                             where listening part of the forwarder should\n"
+"                             operate. E.g. /proc/1234/ns/net\n"
+"  -F, --listen-netns-fd LISTEN-NETNS-FD\n"
+"                             Already opened file descriptor to use for the\n"
+"                             `setns` call on listening side\n"
+"  -t, --connect-netns-file CONNECT-NETNS-FILE\n"
+"                             Path to a nsfs netns file to `setns` on the\n"
+"                             connecting side\n"
+"  -T, --connect-netns-fd CONNECT-NETNS-FD\n"
+"                             Already opened file descriptor to use for the\n"
+"                             `setns` call on the connecting side\n"
+"\n"
+"Options of this implementation:\n"
+"  -w, --workers N            relay threads in ntb-connect (default: CPUs)\n"
+"      --connect-timeout SEC  give up connecting to the target (default 10)\n"
+"      --max-connections N    reset clients beyond N open connections\n"
+"                             (default 4096, 0: no limit)\n"
+"      --user NAME            agents and launcher switch to this user after\n"
+"                             binding (when started as root)\n"
+"      --seccomp MODE         kill (default) or log\n"
+"      --print-policy         print the launcher's capabilities and syscalls\n"
+"                             once it supervises, then exit\n"
+"  -v, --verbose              more log lines; give twice for per-connection lines\n"
+"      --version              print the version\n"
+"\n"
+"Exactly one of -l, -L, -S and one of -c, -C is needed.\n";
+
+enum {
+	OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_USER, OPT_SECCOMP, OPT_PRINT_POLICY,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "listen-fd", required_argument, NULL, 'L' },
+	{ "preaccepted-fd", required_argument, NULL, 'S' },
+	{ "connect", required_argument, NULL, 'c' },
+	{ "connect-fd", required_argument, NULL, 'C' },
+	{ "listen-netns-file", required_argument, NULL, 'f' },
+	{ "listen-netns-fd", required_argument, NULL, 'F' },
+	{ "connect-netns-file", required_argument, NULL, 't' },
+	{ "connect-netns-fd", required_argument, NULL, 'T' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "print-policy", no_argument, NULL, OPT_PRINT_POLICY },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void once_only(int already, const char *opts)
+{
+	if (already)
+		log_usage_error("%s: give exactly one, once (see --help)", opts);
+}
+
+static void bridge_parse(int argc, char **argv)
+{
+	struct addr addr;
+	const char *why;
+	int c;
+
+	br.policy.role = POLICY_LAUNCHER;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		case 'l':
+			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
+				  "-l, -L and -S");
+			if (addr_parse(optarg, &addr))
+				log_usage_error("bad address '%s' for --listen: expected IPv4:port or [IPv6]:port",
+						optarg);
+			br.listen = optarg;
+			break;
+		case 'L':
+			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
+				  "-l, -L and -S");
+			br.listen_fd = util_arg_fd("--listen-fd", optarg);
+			if (util_check_stream_socket(br.listen_fd, 1, &why))
+				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			break;
+		case 'S':
+			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
+				  "-l, -L and -S");
+			br.preaccepted_fd = util_arg_fd("--preaccepted-fd", optarg);
+			if (util_check_stream_socket(br.preaccepted_fd, 0, &why))
+				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			break;
+		case 'c':
+			once_only(br.connect || br.connect_fd >= 0, "-c and -C");
+			if (addr_parse(optarg, &addr))
+				log_usage_error("bad address '%s' for --connect: expected IPv4:port or [IPv6]:port",
+						optarg);
+			br.connect = optarg;
+			break;
+		case 'C':
+			once_only(br.connect || br.connect_fd >= 0, "-c and -C");
+			br.connect_fd = util_arg_fd("--connect-fd", optarg);
+			if (util_check_stream_socket(br.connect_fd, 0, &why))
+				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
+			break;
+		case 'f':
+			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");
+			br.listen_ns_file = optarg;
+			break;
+		case 'F':
+			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");
+			br.listen_ns_fd = util_arg_fd("--listen-netns-fd", optarg);
+			break;
+		case 't':
+			once_only(br.connect_ns_file || br.connect_ns_fd >= 0, "-t and -T");
+			br.connect_ns_file = optarg;
+			break;
+		case 'T':
+			once_only(br.connect_ns_file || br.connect_ns_fd >= 0, "-t and -T");
+			br.connect_ns_fd = util_arg_fd("--connect-netns-fd", optarg);
+			break;
+		case 'w':
+			util_arg_number("--workers", optarg, 1, 64);
+			br.workers = optarg;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			util_arg_number("--connect-timeout", optarg, 1, 3600);
+			br.connect_timeout = optarg;
+			break;
+		case OPT_MAX_CONN:
+			util_arg_number("--max-connections", optarg, 0, 10000000);
+			br.max_conns = optarg;
+			break;
+		case OPT_USER:
+			if (policy_lookup_user(optarg, &br.policy))
+				log_usage_error("bad value '%s' for --user: no such user", optarg);
+			br.user = optarg;
+			break;
+		case OPT_SECCOMP:
+			if (policy_parse_seccomp(optarg, &br.policy.seccomp_log))
+				log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
+			br.seccomp = optarg;
+			break;
+		case OPT_PRINT_POLICY:
+			br.print_policy = 1;
+			break;
+		case 'v':
+			log_set_verbose(++br.verbose);
+			break;
+		case OPT_VERSION:
+			printf("netns-tcp-bridge %s\n", NTB_VERSION);
+			exit(0);
+		case ':':
+			log_usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (br.print_policy) {
+		policy_print(&br.policy, stdout);
+		exit(0);
+	}
+	if (!br.listen && br.listen_fd < 0 && br.preaccepted_fd < 0)
+		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
+	if (!br.connect && br.connect_fd < 0)
+		log_usage_error("missing -c/--connect or -C/--connect-fd (see --help)");
+}
+
+/* The agents live next to this binary; $PATH is never consulted. */
+static int bridge_open_agent(const char *name)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+	int fd;
+
+	if (n <= 0)
+		log_die_errno(errno, "cannot find own directory (/proc/self/exe)");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		log_die("cannot find own directory: '%s'", self);
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/%s", self, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		log_die_errno(errno, "cannot open agent %s", path);
+	return fd;
+}
+
+static void agent_arg(struct agent *a, const char *arg)
+{
+	if (a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
+		a->argv[a->argc++] = strdup(arg);
+}
+
+static void agent_arg_fd(struct agent *a, const char *opt, const char *prefix, int fd)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%s%d", prefix, fd);
+	agent_arg(a, opt);
+	agent_arg(a, buf);
+	a->fds[a->nfds++] = fd;
+}
+
+static void agent_common_args(struct agent *a)
+{
+	int i;
+
+	if (br.user) {
+		agent_arg(a, "--user");
+		agent_arg(a, br.user);
+	}
+	if (br.seccomp) {
+		agent_arg(a, "--seccomp");
+		agent_arg(a, br.seccomp);
+	}
+	for (i = 0; i < br.verbose; i++)
+		agent_arg(a, "-v");
+}
+
+static void agent_spawn(struct agent *a)
+{
+	pid_t parent = getpid();
+	sigset_t none;
+	int i;
+
+	a->pid = fork();
+	if (a->pid < 0)
+		log_die_errno(errno, "cannot start %s", a->name);
+	if (a->pid) {
+		a->alive = 1;
+		return;
+	}
+	/* Child: die with the launcher, so no agent outlives it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	for (i = 0; i < a->nfds; i++) {
+		int fl = fcntl(a->fds[i], F_GETFD);
+
+		if (fl >= 0)
+			fcntl(a->fds[i], F_SETFD, fl & ~FD_CLOEXEC);
+	}
+	fexecve(a->exe, a->argv, environ);
+	log_die_errno(errno, "cannot start %s", a->name);
+}
+
+static void agent_describe_exit(struct agent *a, int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, size, "%s exited with status %d", a->name, WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *sig = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, size, "%s was killed by signal %d (SIG%s)%s", a->name,
+			 WTERMSIG(status), sig ? sig : "?",
+			 WTERMSIG(status) == SIGSYS ? ": a syscall outside its seccomp policy" : "");
+	} else {
+		snprintf(buf, size, "%s ended (status 0x%x)", a->name, (unsigned int)status);
+	}
+}
+
+static void bridge_stop_all(int sig)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (br.agents[i].alive)
+			kill(br.agents[i].pid, sig);
+	if (!br.kill_deadline)
+		br.kill_deadline = util_now_ms() + KILL_GRACE_MS + 5000;
+}
+
+static void bridge_reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct agent *a = NULL, *other;
+		char what[160];
+		int i;
+
+		for (i = 0; i < 2; i++)
+			if (br.agents[i].alive && br.agents[i].pid == pid)
+				a = &br.agents[i];
+		if (!a)
+			continue;
+		a->alive = 0;
+		other = a == &br.agents[AGENT_LISTEN] ? &br.agents[AGENT_CONNECT]
+						      : &br.agents[AGENT_LISTEN];
+		agent_describe_exit(a, status, what, sizeof(what));
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			log_info("%s", what);
+			/* ntb-listen ends cleanly after -S/--once: let the relay finish. */
+			if (a == &br.agents[AGENT_CONNECT] && other->alive)
+				bridge_stop_all(SIGTERM);
+			continue;
+		}
+		if (br.stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
+			continue;
+		br.failed = 1;
+		if (other->alive) {
+			log_warn("%s; stopping %s", what, other->name);
+			bridge_stop_all(SIGTERM);
+		} else {
+			log_warn("%s", what);
+		}
+	}
+}
+
+static void bridge_supervise(int sigfd, int epfd)
+{
+	while (br.agents[0].alive || br.agents[1].alive) {
+		struct epoll_event ev;
+		struct signalfd_siginfo si;
+		int timeout = -1, n;
+
+		if (br.kill_deadline) {
+			long long left = br.kill_deadline - util_now_ms();
+
+			if (left <= 0) {
+				log_warn("agents did not stop in time; killing them");
+				bridge_stop_all(SIGKILL);
+				br.kill_deadline = util_now_ms() + 60000;
+				left = 1000;
+			}
+			timeout = (int)left;
+		}
+		n = epoll_wait(epfd, &ev, 1, timeout);
+		if (n < 0 && errno != EINTR)
+			log_die_errno(errno, "epoll_wait failed");
+		while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGCHLD)
+				continue;
+			if (!br.stopping)
+				log_info("stopping on signal %u", si.ssi_signo);
+			br.stopping = 1;
+			bridge_stop_all(SIGTERM);
+		}
+		bridge_reap();
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
+	struct epoll_event ev = { .events = EPOLLIN };
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2];
+	sigset_t set;
+
+	log_init("netns-tcp-bridge");
+	bridge_parse(argc, argv);
+
+	/* Namespace files: opened and checked here, passed on as fd:N. */
+	if (br.listen_ns_file)
+		lns = netns_open(br.listen_ns_file);
+	else if (br.listen_ns_fd >= 0 && !netns_check(br.listen_ns_fd, "--listen-netns-fd"))
+		lns = br.listen_ns_fd;
+	else if (br.listen_ns_fd >= 0)
+		exit(1);
+	if (br.connect_ns_file)
+		cns = netns_open(br.connect_ns_file);
+	else if (br.connect_ns_fd >= 0 && !netns_check(br.connect_ns_fd, "--connect-netns-fd"))
+		cns = br.connect_ns_fd;
+	else if (br.connect_ns_fd >= 0)
+		exit(1);
+
+	l->name = "ntb-listen";
+	c->name = "ntb-connect";
+	l->exe = bridge_open_agent("ntb-listen");
+	c->exe = bridge_open_agent("ntb-connect");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		log_die_errno(errno, "cannot create the rendezvous socketpair");
+
+	agent_arg(l, "ntb-listen");
+	if (br.listen) {
+		agent_arg(l, "--listen");
+		agent_arg(l, br.listen);
+	} else if (br.listen_fd >= 0) {
+		agent_arg_fd(l, "--listen-fd", "", br.listen_fd);
+	} else {
+		agent_arg_fd(l, "--preaccepted-fd", "", br.preaccepted_fd);
+	}
+	if (br.connect_fd >= 0 && br.preaccepted_fd < 0)
+		agent_arg(l, "--once");	/* -C serves exactly one client */
+	agent_arg_fd(l, "--rendezvous", "fd:", sp[0]);
+	if (lns >= 0)
+		agent_arg_fd(l, "--netns", "fd:", lns);
+	agent_common_args(l);
+
+	agent_arg(c, "ntb-connect");
+	if (br.connect) {
+		agent_arg(c, "--connect");
+		agent_arg(c, br.connect);
+	} else {
+		agent_arg_fd(c, "--connect-fd", "", br.connect_fd);
+	}
+	agent_arg_fd(c, "--rendezvous", "fd:", sp[1]);
+	if (cns >= 0)
+		agent_arg_fd(c, "--netns", "fd:", cns);
+	if (br.workers) {
+		agent_arg(c, "--workers");
+		agent_arg(c, br.workers);
+	}
+	if (br.connect_timeout) {
+		agent_arg(c, "--connect-timeout");
+		agent_arg(c, br.connect_timeout);
+	}
+	if (br.max_conns) {
+		agent_arg(c, "--max-connections");
+		agent_arg(c, br.max_conns);
+	}
+	agent_common_args(c);
+
+	/*
+	 * Every fd handed to an agent is CLOEXEC here and made inheritable
+	 * only in its own child, so the -C socket never stays open in
+	 * ntb-listen (its peer would never see EOF) and vice versa.
+	 */
+	fcntl(sp[0], F_SETFD, FD_CLOEXEC);
+	fcntl(sp[1], F_SETFD, FD_CLOEXEC);
+	if (lns >= 0)
+		fcntl(lns, F_SETFD, FD_CLOEXEC);
+	if (cns >= 0)
+		fcntl(cns, F_SETFD, FD_CLOEXEC);
+	if (br.listen_fd >= 0)
+		fcntl(br.listen_fd, F_SETFD, FD_CLOEXEC);
+	if (br.preaccepted_fd >= 0)
+		fcntl(br.preaccepted_fd, F_SETFD, FD_CLOEXEC);
+	if (br.connect_fd >= 0)
+		fcntl(br.connect_fd, F_SETFD, FD_CLOEXEC);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigfd = util_signalfd(&set);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		log_die_errno(errno, "cannot create epoll set");
+	ev.data.fd = sigfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev))
+		log_die_errno(errno, "cannot watch signals");
+
+	agent_spawn(c);
+	agent_spawn(l);
+
+	/* Everything the agents hold is theirs alone now. */
+	keep[0] = sigfd;
+	keep[1] = epfd;
+	br.policy.keep_fds = keep;
+	br.policy.n_keep = 2;
+	policy_apply(&br.policy);
+
+	bridge_supervise(sigfd, epfd);
+	exit(br.failed ? 1 : 0);
+}
