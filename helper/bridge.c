@@ -41,6 +41,7 @@ struct agent {
 	const char *name;
 	pid_t pid;
 	int alive;
+	int told_to_stop;	/* we sent it SIGTERM: dying of it is no news */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
 	char *argv[40];
 	int argc;
@@ -358,9 +359,12 @@ static void bridge_stop_all(int sig)
 {
 	int i;
 
-	for (i = 0; i < 2; i++)
-		if (br.agents[i].alive)
-			kill(br.agents[i].pid, sig);
+	for (i = 0; i < 2; i++) {
+		if (!br.agents[i].alive)
+			continue;
+		kill(br.agents[i].pid, sig);
+		br.agents[i].told_to_stop = 1;
+	}
 	if (!br.kill_deadline)
 		br.kill_deadline = util_now_ms() + KILL_GRACE_MS + 5000;
 }
@@ -391,7 +395,7 @@ static void bridge_reap(void)
 				bridge_stop_all(SIGTERM);
 			continue;
 		}
-		if (br.stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
+		if (a->told_to_stop && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
 			continue;
 		br.failed = 1;
 		if (other->alive) {

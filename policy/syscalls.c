@@ -49,6 +49,7 @@ static const struct policy_syscall listen_calls[] = {
 static const struct policy_syscall connect_calls[] = {
 	POLICY_COMMON,
 	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): clients from ntb-listen" },
+	{ "sendmsg", ARG_ANY, 0, "rdv_hello_send(): answer a new peer's HELLO" },
 	{ "accept4", ARG_ANY, 0, "connect_rdv_accept(): ntb-listen peers on @name or /path" },
 	{ "getsockopt", ARG_ANY, 0, "SO_PEERCRED of peers, SO_ERROR of connects, SO_TYPE of fds" },
 	{ "setsockopt", ARG_ANY, 0, "TCP_NODELAY, SO_LINGER 0 to pass resets on" },
@@ -64,6 +65,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "madvise", ARG_ANY, 0, "glibc frees thread stacks and arenas" },
 	{ "set_robust_list", ARG_ANY, 0, "new thread start-up in glibc" },
 	{ "rseq", ARG_ANY, 0, "new thread start-up in glibc" },
+	{ "rt_sigaction", ARG_ANY, 0, "first pthread_create() installs glibc's internal handlers" },
 	{ "sched_getaffinity", ARG_ANY, 0, "glibc thread start-up" },
 	{ "getrandom", ARG_ANY, 0, "glibc malloc arena set-up in a new thread" },
 	{ "gettid", ARG_ANY, 0, "glibc pthread" },
