@@ -32,7 +32,7 @@ HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
 PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge
 UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
-TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/tests/msg_inject
+TEST_PROGS  = $(B)/tests/sandbox_probe
 
 .PHONY: all check unit integration install uninstall clean demo cppcheck \
         clang-tidy asan fuzz bench deps

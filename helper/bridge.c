@@ -42,6 +42,7 @@ struct agent {
 	pid_t pid;
 	int alive;
 	int told_to_stop;	/* we sent it SIGTERM: dying of it is no news */
+	int status;		/* from waitpid, once it has ended */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
 	char *argv[40];
 	int argc;
@@ -369,6 +370,16 @@ static void bridge_stop_all(int sig)
 		br.kill_deadline = util_now_ms() + KILL_GRACE_MS + 5000;
 }
 
+/* How an agent ended, ranked: the first cause of a failure goes first. */
+static int agent_blame(const struct agent *a)
+{
+	if (WIFEXITED(a->status) && WEXITSTATUS(a->status) == 0)
+		return 0;
+	if (a->told_to_stop && WIFSIGNALED(a->status) && WTERMSIG(a->status) == SIGTERM)
+		return 0;	/* we stopped it */
+	return WIFSIGNALED(a->status) ? 2 : 1;
+}
+
 static void bridge_reap(void)
 {
 	int status;
@@ -376,7 +387,6 @@ static void bridge_reap(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct agent *a = NULL, *other;
-		char what[160];
 		int i;
 
 		for (i = 0; i < 2; i++)
@@ -385,26 +395,43 @@ static void bridge_reap(void)
 		if (!a)
 			continue;
 		a->alive = 0;
+		a->status = status;
 		other = a == &br.agents[AGENT_LISTEN] ? &br.agents[AGENT_CONNECT]
 						      : &br.agents[AGENT_LISTEN];
-		agent_describe_exit(a, status, what, sizeof(what));
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			log_info("%s", what);
+		if (!agent_blame(a)) {
 			/* ntb-listen ends cleanly after -S/--once: let the relay finish. */
 			if (a == &br.agents[AGENT_CONNECT] && other->alive)
 				bridge_stop_all(SIGTERM);
 			continue;
 		}
-		if (a->told_to_stop && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
-			continue;
 		br.failed = 1;
-		if (other->alive) {
-			log_warn("%s; stopping %s", what, other->name);
+		if (other->alive)
 			bridge_stop_all(SIGTERM);
-		} else {
-			log_warn("%s", what);
-		}
 	}
+}
+
+/*
+ * Both agents are gone: say why, the cause first.  When one agent dies the
+ * other usually fails a moment later for lack of its peer, and the order
+ * in which the two are reaped says nothing about which came first.
+ */
+static void bridge_report(void)
+{
+	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
+	struct agent *first = agent_blame(c) >= agent_blame(l) ? c : l;
+	struct agent *second = first == c ? l : c;
+	char what[160];
+
+	agent_describe_exit(first, first->status, what, sizeof(what));
+	if (agent_blame(first))
+		log_warn("%s%s", what, agent_blame(second) ? "" : "; stopped the other agent");
+	else
+		log_info("%s", what);
+	agent_describe_exit(second, second->status, what, sizeof(what));
+	if (agent_blame(second))
+		log_warn("%s", what);
+	else
+		log_info("%s", what);
 }
 
 static void bridge_supervise(int sigfd, int epfd)
@@ -553,5 +580,6 @@ int main(int argc, char **argv)
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);
+	bridge_report();
 	exit(br.failed ? 1 : 0);
 }

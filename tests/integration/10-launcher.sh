@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Forwarding through the netns-tcp-bridge launcher, with real clients and
+# servers in two throwaway network namespaces.
+. "$(dirname "$0")/../lib.sh"
+ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
+
+A=/run/netns/$NSA
+NB=/run/netns/$NSB
+
+t_http_curl() {
+	mkdir -p "$T/www" && echo "hello through the bridge" >"$T/www/index.html"
+	bg ip netns exec "$NSB" python3 -m http.server -d "$T/www" --bind 127.0.0.1 8080
+	wait_listen "$NSB" 8080
+	bridge -l 127.0.0.1:9000 -f "$A" -c 127.0.0.1:8080 -t "$NB"
+	wait_listen "$NSA" 9000
+	out=$(in_a curl -sS --max-time 10 http://127.0.0.1:9000/index.html) || fail "curl failed: $out"
+	assert_eq "$out" "hello through the bridge" "page"
+	# The server really is unreachable from A without the bridge.
+	in_a curl -sS --max-time 3 http://127.0.0.1:8080/ >/dev/null 2>&1 && fail "server reachable directly"
+	return 0
+}
+
+t_ipv6() {
+	server "$NSB" ::1 8081 echo
+	bridge -l '[::1]:9001' -f "$A" -c '[::1]:8081' -t "$NB"
+	wait_listen "$NSA" 9001
+	out=$(in_a $PEER client ::1 9001 bulk 100000) || fail "bulk over IPv6: $out"
+	return 0
+}
+
+t_bulk_64mib_each_way() {
+	server "$NSB" 127.0.0.1 8082 echo
+	bridge -l 127.0.0.1:9002 -f "$A" -c 127.0.0.1:8082 -t "$NB"
+	wait_listen "$NSA" 9002
+	out=$(in_a $PEER client 127.0.0.1 9002 bulk $((64 * 1024 * 1024))) || fail "$out"
+	assert_match "$out" "^OK 67108864 bytes each way"
+}
+
+t_parallel_200() {
+	server "$NSB" 127.0.0.1 8083 echo
+	bridge -l 127.0.0.1:9003 -f "$A" -c 127.0.0.1:8083 -t "$NB"
+	wait_listen "$NSA" 9003
+	out=$(in_a $PEER client 127.0.0.1 9003 parallel 200 65536) || fail "$out"
+	assert_match "$out" "OK 200 of 200 connections intact"
+}
+
+t_halfclose_client_side() {
+	server "$NSB" 127.0.0.1 8084 replyeof
+	bridge -l 127.0.0.1:9004 -f "$A" -c 127.0.0.1:8084 -t "$NB"
+	wait_listen "$NSA" 9004
+	# The client shuts down writing; the server's answer must still arrive.
+	out=$(in_a $PEER client 127.0.0.1 9004 halfclose) || fail "reply lost after client FIN: $out"
+}
+
+t_halfclose_server_side() {
+	server "$NSB" 127.0.0.1 8085 finfirst "$T/srv.log"
+	bridge -l 127.0.0.1:9005 -f "$A" -c 127.0.0.1:8085 -t "$NB"
+	wait_listen "$NSA" 9005
+	# The server shuts down writing first; the client still sends after it.
+	out=$(in_a $PEER client 127.0.0.1 9005 finfirst) || fail "client saw: $out"
+	for _ in $(seq 1 50); do [ -s "$T/srv.log" ] && break; sleep 0.1; done
+	assert_eq "$(cat "$T/srv.log")" "GOT after-fin" "server log"
+}
+
+t_reset_from_client() {
+	server "$NSB" 127.0.0.1 8086 observe "$T/srv.log"
+	bridge -l 127.0.0.1:9006 -f "$A" -c 127.0.0.1:8086 -t "$NB"
+	wait_listen "$NSA" 9006
+	in_a $PEER client 127.0.0.1 9006 rstclient || fail "client could not connect"
+	for _ in $(seq 1 50); do [ -s "$T/srv.log" ] && break; sleep 0.1; done
+	assert_match "$(cat "$T/srv.log")" "^RESET 5$" "server saw"
+}
+
+t_reset_from_server() {
+	server "$NSB" 127.0.0.1 8087 rst
+	bridge -l 127.0.0.1:9007 -f "$A" -c 127.0.0.1:8087 -t "$NB"
+	wait_listen "$NSA" 9007
+	out=$(in_a $PEER client 127.0.0.1 9007 expectreset) || fail "client saw $out, not a reset"
+}
+
+t_refused_then_up() {
+	bridge -l 127.0.0.1:9008 -f "$A" -c 127.0.0.1:8088 -t "$NB"
+	wait_listen "$NSA" 9008
+	start=$(date +%s%N)
+	out=$(in_a $PEER client 127.0.0.1 9008 probe 5)
+	ms=$((($(date +%s%N) - start) / 1000000))
+	assert_eq "$out" "RESET" "client of a refused target"
+	[ $ms -lt 3000 ] || fail "reset took $ms ms"
+	server "$NSB" 127.0.0.1 8088 echo
+	out=$(in_a $PEER client 127.0.0.1 9008 bulk 10000) || fail "after target came up: $out"
+	grep -q "cannot connect to 127.0.0.1:8088" "$T/bridge.err" ||
+		fail "no log line for the refused connect"
+	kill -0 "$BRIDGE_PID" || fail "bridge died"
+}
+
+t_listen_fd() {
+	server "$NSB" 127.0.0.1 8089 echo
+	bg $FDEXEC --listen L "$A" 127.0.0.1 9009 -- \
+		"$B/netns-tcp-bridge" -L '{L}' -c 127.0.0.1:8089 -t "$NB"
+	wait_listen "$NSA" 9009
+	out=$(in_a $PEER client 127.0.0.1 9009 bulk 100000) || fail "-L: $out"
+	out=$(in_a $PEER client 127.0.0.1 9009 bulk 100000) || fail "-L second client: $out"
+}
+
+t_preaccepted_and_connect() {
+	server "$NSB" 127.0.0.1 8090 echo
+	bg in_a $PEER client 127.0.0.1 9010 bulk 200000
+	client=$LAST_PID
+	$FDEXEC --listen L "$A" 127.0.0.1 9010 --accept S L -- \
+		"$B/netns-tcp-bridge" -S '{S}' -c 127.0.0.1:8090 -t "$NB" 2>"$T/err" &
+	br=$!
+	wait "$client" || fail "client through -S -c failed"
+	wait_gone "$br" 10 || { kill "$br"; fail "-S -c did not exit after its client"; }
+	wait "$br"; rc=$?
+	assert_eq "$rc" 0 "exit status of -S -c"
+}
+
+t_preaccepted_and_connect_fd() {
+	server "$NSB" 127.0.0.1 8091 echo
+	bg in_a $PEER client 127.0.0.1 9011 bulk 200000
+	client=$LAST_PID
+	$FDEXEC --listen L "$A" 127.0.0.1 9011 --accept S L --connect C "$NB" 127.0.0.1 8091 -- \
+		"$B/netns-tcp-bridge" -S '{S}' -C '{C}' 2>"$T/err" &
+	br=$!
+	wait "$client" || fail "client through -S -C failed"
+	wait_gone "$br" 10 || { kill "$br"; fail "-S -C did not exit after its client"; }
+	wait "$br"; rc=$?
+	assert_eq "$rc" 0 "exit status of -S -C"
+}
+
+t_listen_and_connect_fd() {
+	server "$NSB" 127.0.0.1 8092 echo
+	$FDEXEC --connect C "$NB" 127.0.0.1 8092 -- \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:9012 -f "$A" -C '{C}' 2>"$T/err" &
+	br=$!
+	wait_listen "$NSA" 9012
+	out=$(in_a $PEER client 127.0.0.1 9012 bulk 300000) || fail "-l -C: $out"
+	wait_gone "$br" 10 || { kill "$br"; fail "-l -C did not exit after its one client"; }
+	wait "$br"; rc=$?
+	assert_eq "$rc" 0 "exit status of -l -C"
+}
+
+t_netns_fds() {
+	server "$NSB" 127.0.0.1 8093 echo
+	bg $FDEXEC --nsfd FA "$A" --nsfd FB "$NB" -- \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:9013 -F '{FA}' -c 127.0.0.1:8093 -T '{FB}'
+	wait_listen "$NSA" 9013
+	out=$(in_a $PEER client 127.0.0.1 9013 bulk 100000) || fail "-F -T: $out"
+}
+
+t_agent_death() {
+	server "$NSB" 127.0.0.1 8094 echo
+	bridge -l 127.0.0.1:9014 -f "$A" -c 127.0.0.1:8094 -t "$NB"
+	wait_listen "$NSA" 9014
+	kids=$(children "$BRIDGE_PID")
+	[ "$(echo $kids | wc -w)" = 2 ] || fail "expected two agents, found: $kids"
+	conn=""
+	for k in $kids; do grep -q ntb-connect /proc/$k/comm && conn=$k; done
+	[ -n "$conn" ] || fail "no ntb-connect child"
+	kill -9 "$conn"
+	wait_gone "$BRIDGE_PID" 5 || fail "launcher still running after ntb-connect died"
+	wait "$BRIDGE_PID"; rc=$?
+	[ $rc -ne 0 ] || fail "launcher exited 0 after an agent died"
+	grep -q "ntb-connect was killed by signal 9" "$T/bridge.err" ||
+		fail "no line naming ntb-connect: $(cat "$T/bridge.err")"
+	for k in $kids; do wait_gone "$k" 2 || fail "agent $k left behind"; done
+	in_a ss -Hltn "sport = :9014" | grep -q . && fail "port still listening"
+	return 0
+}
+
+t_sigterm() {
+	server "$NSB" 127.0.0.1 8095 echo
+	bridge -l 127.0.0.1:9015 -f "$A" -c 127.0.0.1:8095 -t "$NB"
+	wait_listen "$NSA" 9015
+	kids=$(children "$BRIDGE_PID")
+	kill -TERM "$BRIDGE_PID"
+	wait_gone "$BRIDGE_PID" 5 || fail "launcher ignored SIGTERM"
+	wait "$BRIDGE_PID"; rc=$?
+	assert_eq "$rc" 0 "exit status after SIGTERM"
+	for k in $kids; do wait_gone "$k" 2 || fail "agent $k left behind"; done
+	[ -s "$T/bridge.err" ] && fail "unexpected messages: $(cat "$T/bridge.err")"
+	return 0
+}
+
+run_test http_curl t_http_curl
+run_test ipv6 t_ipv6
+run_test bulk_64mib_each_way t_bulk_64mib_each_way
+run_test parallel_200_connections t_parallel_200
+run_test halfclose_client_fin t_halfclose_client_side
+run_test halfclose_server_fin t_halfclose_server_side
+run_test reset_from_client t_reset_from_client
+run_test reset_from_server t_reset_from_server
+run_test refused_target_then_up t_refused_then_up
+run_test listen_fd t_listen_fd
+run_test preaccepted_with_connect t_preaccepted_and_connect
+run_test preaccepted_with_connect_fd t_preaccepted_and_connect_fd
+run_test listen_with_connect_fd t_listen_and_connect_fd
+run_test netns_fds t_netns_fds
+run_test agent_death t_agent_death
+run_test sigterm t_sigterm
+exit 0

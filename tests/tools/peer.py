@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Real TCP peers for the integration tests: servers and clients that check
+what they see (checksums, FIN vs RST, half-close), bounded in time.
+
+server ADDR PORT MODE [--log FILE]     modes: echo observe rst finfirst replyeof
+client ADDR PORT MODE [ARGS]           modes: bulk N, parallel K N, halfclose,
+                                       finfirst, rstclient, expectreset, probe
+Every socket has a time-out; every client exits 0 only if what it saw is right.
+"""
+import hashlib
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+TIMEOUT = 30
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def log_line(path, line):
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+def recv_all(s):
+    data = bytearray()
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            return bytes(data)
+        data += b
+
+
+def linger0(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+# ---------------------------------------------------------------- servers
+
+def srv_echo(c, log):
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        c.sendall(b)
+    c.shutdown(socket.SHUT_WR)
+
+
+def srv_observe(c, log):
+    n = 0
+    try:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                log_line(log, "EOF %d" % n)
+                return
+            n += len(b)
+    except ConnectionResetError:
+        log_line(log, "RESET %d" % n)
+
+
+def srv_rst(c, log):
+    c.recv(5)
+    linger0(c)
+
+
+def srv_finfirst(c, log):
+    c.sendall(b"server-says-bye\n")
+    c.shutdown(socket.SHUT_WR)
+    data = recv_all(c)
+    log_line(log, "GOT " + data.decode(errors="replace").strip())
+
+
+def srv_replyeof(c, log):
+    data = recv_all(c)
+    c.sendall(("got %d %s\n" % (len(data), hashlib.sha256(data).hexdigest())).encode())
+    c.shutdown(socket.SHUT_WR)
+
+
+SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst,
+           "finfirst": srv_finfirst, "replyeof": srv_replyeof}
+
+
+def server(addr, port, mode, log):
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(512)
+    handler = SERVERS[mode]
+
+    def run(c):
+        c.settimeout(TIMEOUT)
+        try:
+            handler(c, log)
+        except OSError as e:
+            log_line(log, "ERROR %s" % e)
+        finally:
+            c.close()
+
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=run, args=(c,), daemon=True).start()
+
+
+# ---------------------------------------------------------------- clients
+
+def connect(addr, port, tries=50):
+    for i in range(tries):
+        try:
+            return socket.create_connection((addr, port), timeout=TIMEOUT)
+        except (ConnectionRefusedError, ConnectionResetError):
+            if i == tries - 1:
+                raise
+            time.sleep(0.1)
+
+
+def bulk(addr, port, n):
+    """Send n random bytes, read the echo concurrently, compare checksums."""
+    s = connect(addr, port)
+    data = os.urandom(n)
+    sent = hashlib.sha256(data).hexdigest()
+    got = hashlib.sha256()
+    count = [0]
+
+    def reader():
+        while True:
+            b = s.recv(1 << 18)
+            if not b:
+                return
+            got.update(b)
+            count[0] += len(b)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    view = memoryview(data)
+    for i in range(0, n, 1 << 20):
+        s.sendall(view[i:i + (1 << 20)])
+    s.shutdown(socket.SHUT_WR)
+    t.join(TIMEOUT * 4)
+    s.close()
+    if count[0] != n or got.hexdigest() != sent:
+        print("MISMATCH sent %d %s got %d %s" % (n, sent, count[0], got.hexdigest()))
+        return False
+    return True
+
+
+def cli_bulk(addr, port, args):
+    n = int(args[0])
+    ok = bulk(addr, port, n)
+    print(("OK %d bytes each way" % n) if ok else "FAILED")
+    return ok
+
+
+def cli_parallel(addr, port, args):
+    k, n = int(args[0]), int(args[1])
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            r = bulk(addr, port, n)
+        except OSError as e:
+            print("ERROR %s" % e)
+            r = False
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=one) for _ in range(k)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 4)
+    good = sum(1 for r in results if r)
+    print("OK %d of %d connections intact" % (good, k))
+    return good == k
+
+
+def cli_halfclose(addr, port, args):
+    s = connect(addr, port)
+    data = b"x" * 1000
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reply = recv_all(s).decode()
+    want = "got 1000 %s\n" % hashlib.sha256(data).hexdigest()
+    print("REPLY " + reply.strip())
+    return reply == want
+
+
+def cli_finfirst(addr, port, args):
+    s = connect(addr, port)
+    first = recv_all(s)          # the server's FIN must arrive as EOF
+    print("FIRST " + first.decode().strip())
+    s.sendall(b"after-fin\n")    # our direction must still flow
+    s.shutdown(socket.SHUT_WR)
+    rest = recv_all(s)
+    return first == b"server-says-bye\n" and rest == b""
+
+
+def cli_rstclient(addr, port, args):
+    s = connect(addr, port)
+    s.sendall(b"hello")
+    time.sleep(0.5)
+    linger0(s)
+    s.close()
+    return True
+
+
+def classify(s):
+    try:
+        b = s.recv(100)
+        return "DATA" if b else "EOF"
+    except ConnectionResetError:
+        return "RESET"
+    except socket.timeout:
+        return "TIMEOUT"
+
+
+def cli_expectreset(addr, port, args):
+    s = connect(addr, port)
+    s.sendall(b"hello")
+    r = classify(s)
+    print(r)
+    return r == "RESET"
+
+
+def cli_probe(addr, port, args):
+    """Print what one exchange sees: DATA, EOF, RESET, REFUSED or TIMEOUT."""
+    timeout = float(args[0]) if args else 5
+    try:
+        s = socket.create_connection((addr, port), timeout=timeout)
+    except ConnectionRefusedError:
+        print("REFUSED")
+        return True
+    try:
+        s.sendall(b"ping\n")
+    except OSError:
+        pass
+    print(classify(s))
+    return True
+
+
+CLIENTS = {"bulk": cli_bulk, "parallel": cli_parallel, "halfclose": cli_halfclose,
+           "finfirst": cli_finfirst, "rstclient": cli_rstclient,
+           "expectreset": cli_expectreset, "probe": cli_probe}
+
+
+def main(argv):
+    if len(argv) < 5 or argv[1] not in ("server", "client"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    role, addr, port, mode = argv[1], argv[2], int(argv[3]), argv[4]
+    rest = argv[5:]
+    if role == "server":
+        log = None
+        if rest[:1] == ["--log"]:
+            log = rest[1]
+        server(addr, port, mode, log)
+        return 0
+    try:
+        return 0 if CLIENTS[mode](addr, port, rest) else 1
+    except OSError as e:
+        print("ERROR %s" % e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests: the rendezvous wire format, good records and every refusal. */
+#include "msg.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+static int decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *m,
+		  const char **why)
+{
+	*why = NULL;
+	return msg_decode(buf, len, nfds, m, why);
+}
+
+static void refused(const uint8_t *buf, size_t len, unsigned int nfds, const char *what)
+{
+	struct msg m;
+	const char *why;
+
+	CHECK(decode(buf, len, nfds, &m, &why) == -1 && why,
+	      "refuses %s (%s)", what, why ? why : "no reason");
+}
+
+int main(void)
+{
+	uint8_t buf[MSG_BUF_MAX], tmp[MSG_BUF_MAX];
+	struct sockaddr_in c4 = { .sin_family = AF_INET, .sin_port = htons(40000) };
+	struct sockaddr_in l4 = { .sin_family = AF_INET, .sin_port = htons(80) };
+	struct sockaddr_in6 c6 = { .sin6_family = AF_INET6, .sin6_port = htons(1234) };
+	struct sockaddr_in6 l6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+	struct sockaddr_un_like { unsigned short family; } unix_sa = { AF_UNIX };
+	const char *why;
+	struct msg m;
+	size_t len;
+	unsigned int i;
+
+	inet_pton(AF_INET, "10.1.2.3", &c4.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &l4.sin_addr);
+	inet_pton(AF_INET6, "fd00::1", &c6.sin6_addr);
+	inet_pton(AF_INET6, "::1", &l6.sin6_addr);
+
+	/* HELLO round trip. */
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN);
+	CHECK(len == MSG_HDR_LEN + MSG_HELLO_LEN, "HELLO is %zu bytes", len);
+	CHECK(decode(buf, len, 0, &m, &why) == 0 && m.type == MSG_HELLO &&
+	      m.u.hello.version == MSG_VERSION && m.u.hello.role == MSG_ROLE_LISTEN,
+	      "HELLO decodes");
+	CHECK(msg_encode_hello(buf, 5, MSG_ROLE_LISTEN) == 0, "HELLO needs room");
+	refused(buf, len, 1, "HELLO with an fd");
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT);
+	memcpy(tmp, buf, len);
+	tmp[4] ^= 1;
+	refused(tmp, len, 0, "HELLO with a bad magic");
+	memcpy(tmp, buf, len);
+	tmp[9] = 2;
+	refused(tmp, len, 0, "HELLO of version 2");
+	memcpy(tmp, buf, len);
+	tmp[11] = 9;
+	refused(tmp, len, 0, "HELLO with an unknown role");
+
+	/* CONN round trips, v4 and v6. */
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4);
+	CHECK(len == MSG_HDR_LEN + MSG_CONN_LEN, "CONN is %zu bytes", len);
+	CHECK(decode(buf, len, 1, &m, &why) == 0 && m.type == MSG_CONN &&
+	      m.u.conn.len == sizeof(struct sockaddr_in) &&
+	      !memcmp(&((struct sockaddr_in *)&m.u.conn.client)->sin_addr, &c4.sin_addr, 4) &&
+	      ((struct sockaddr_in *)&m.u.conn.client)->sin_port == c4.sin_port &&
+	      ((struct sockaddr_in *)&m.u.conn.local)->sin_port == l4.sin_port,
+	      "IPv4 CONN decodes to the same addresses");
+	refused(buf, len, 0, "CONN without its fd");
+	refused(buf, len, 2, "CONN with two fds");
+	refused(buf, len - 1, 1, "truncated CONN");
+	refused(buf, len + 1, 1, "CONN with a leftover byte");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 12] = 1;
+	refused(tmp, len, 1, "IPv4 CONN with bytes past the address");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN] = 5;
+	refused(tmp, len, 1, "CONN with family 5");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 1] = 1;
+	refused(tmp, len, 1, "CONN with a reserved byte set");
+
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6);
+	CHECK(decode(buf, len, 1, &m, &why) == 0 &&
+	      !memcmp(&((struct sockaddr_in6 *)&m.u.conn.client)->sin6_addr, &c6.sin6_addr, 16) &&
+	      !memcmp(&((struct sockaddr_in6 *)&m.u.conn.local)->sin6_addr, &l6.sin6_addr, 16),
+	      "IPv6 CONN decodes to the same addresses");
+	CHECK(msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l6) == 0,
+	      "CONN refuses mixed families");
+	CHECK(msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&unix_sa,
+			      (struct sockaddr *)&unix_sa) == 0, "CONN refuses AF_UNIX");
+	CHECK(msg_encode_conn(buf, 10, (struct sockaddr *)&c4, (struct sockaddr *)&l4) == 0,
+	      "CONN needs room");
+
+	/* Header faults. */
+	refused(buf, 0, 0, "an empty record");
+	refused(buf, 3, 0, "a record shorter than a header");
+	memcpy(tmp, buf, len);
+	tmp[0] = 3;
+	refused(tmp, len, 1, "an unknown type");
+	tmp[0] = 0;
+	refused(tmp, len, 1, "type 0");
+	memcpy(tmp, buf, len);
+	tmp[1] = 0x80;
+	refused(tmp, len, 1, "header flags set");
+	memcpy(tmp, buf, len);
+	tmp[3]++;
+	refused(tmp, len, 1, "a length field that does not match the type");
+	memset(tmp, 0xff, sizeof(tmp));
+	refused(tmp, sizeof(tmp), 0, "a record of 0xff bytes");
+	refused(tmp, (size_t)MSG_HDR_LEN + 0x10000, 0, "an oversized record");
+
+	/* Every prefix of a valid record is refused, never read past. */
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6);
+	for (i = 0; i < len; i++)
+		if (decode(buf, i, 1, &m, &why) == 0)
+			break;
+	CHECK(i == len, "no proper prefix of a CONN decodes");
+	return tap_done();
+}
