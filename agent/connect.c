@@ -231,9 +231,11 @@ static void epoll_add(int fd, uint32_t events, uint64_t tag)
 
 static void peer_add(int fd, const char *how)
 {
+	char why[128];
 	unsigned int i;
 
-	if (rdv_check_peer(fd, &cn.acl, how)) {
+	if (rdv_check_peer(fd, &cn.acl, why, sizeof(why))) {
+		log_warn("refused rendezvous peer on %s: %s", how, why);
 		close(fd);
 		return;
 	}
@@ -471,7 +473,7 @@ int main(int argc, char **argv)
 		if (!cn.npeers)
 			log_die("cannot use rendezvous %s: its peer is not allowed", cn.rdv_text);
 	} else {
-		cn.rdv_listener = rdv_listen(&cn.rdv, cn.rdv_text);
+		cn.rdv_listener = rdv_listen(&cn.rdv, cn.rdv_text, &cn.acl);
 		epoll_add(cn.rdv_listener, EPOLLIN, TAG_RDV);
 	}
 

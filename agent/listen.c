@@ -200,6 +200,7 @@ static void listen_parse(int argc, char **argv)
 
 static void listen_open_rendezvous(void)
 {
+	char reason[128];
 	const char *why;
 
 	if (ls.rdv.kind == RDV_FD)
@@ -209,8 +210,8 @@ static void listen_open_rendezvous(void)
 	/* Blocking: a busy ntb-connect slows accepting down, nothing is lost. */
 	fcntl(ls.rdv_fd, F_SETFL, fcntl(ls.rdv_fd, F_GETFL) & ~O_NONBLOCK);
 	/* Never hand a client to a stranger who grabbed the name first. */
-	if (rdv_check_peer(ls.rdv_fd, &ls.acl, ls.rdv_text))
-		log_die("cannot use rendezvous %s: its owner is not an allowed uid", ls.rdv_text);
+	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
+		log_die("cannot use rendezvous %s: its owner %s", ls.rdv_text, reason);
 	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN))
 		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.rdv_text);
 	if (rdv_hello_wait(ls.rdv_fd, MSG_ROLE_CONNECT, ls.rdv_timeout_ms ? ls.rdv_timeout_ms : 1000,

@@ -123,25 +123,26 @@ int rdv_acl_add(struct rdv_acl *acl, const char *text)
  * rdv_check_peer() - refuse a peer whose uid is not in @acl
  * @sock:	connected unix socket
  * @acl:	allowed uids (rdv_acl_init() put our own uid in it)
- * @what:	peer's description for the log
+ * @why:	on refusal, the reason
+ * @size:	size of @why
  *
- * Return: 0 if allowed; otherwise logs one line and returns -1.
+ * Return: 0 if allowed, -1 if not.
  */
-int rdv_check_peer(int sock, const struct rdv_acl *acl, const char *what)
+int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	unsigned int i;
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred)) {
-		log_warn_errno(errno, "refused rendezvous peer %s: cannot read its credentials", what);
+		snprintf(why, size, "cannot read its credentials: %s", strerror(errno));
 		return -1;
 	}
 	for (i = 0; i < acl->n; i++)
 		if (acl->uids[i] == cred.uid)
 			return 0;
-	log_warn("refused rendezvous peer %s: pid %d runs as uid %u, not an allowed uid",
-		 what, (int)cred.pid, (unsigned int)cred.uid);
+	snprintf(why, size, "pid %d runs as uid %u, not an allowed uid", (int)cred.pid,
+		 (unsigned int)cred.uid);
 	return -1;
 }
 
@@ -165,11 +166,13 @@ static socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *s
  * @text:	as given, for messages
  *
  * A stale socket file left by an earlier run is replaced; any other file
- * at the path is not.  The file is created mode 0600.
+ * at the path is not.  The file is created mode 0600, or 0666 when other
+ * uids are allowed: SO_PEERCRED is the gate either way, as it is for
+ * abstract names, which have no permissions at all.
  *
  * Return: non-blocking CLOEXEC listening socket.
  */
-int rdv_listen(const struct rdv_spec *spec, const char *text)
+int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_acl *acl)
 {
 	struct sockaddr_un sun;
 	socklen_t len = rdv_sockaddr(spec, &sun);
@@ -197,7 +200,7 @@ int rdv_listen(const struct rdv_spec *spec, const char *text)
 		}
 		unlink(spec->name);
 	}
-	old_umask = umask(0177);
+	old_umask = umask(acl->n > 1 ? 0111 : 0177);
 	rc = bind(fd, (struct sockaddr *)&sun, len);
 	umask(old_umask);
 	if (rc)

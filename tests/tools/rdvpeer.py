@@ -45,6 +45,7 @@ def main(argv):
     acc, _ = lsn.accept()
     rec = conn_record(acc.getpeername(), acc.getsockname())
     r, w = os.pipe()
+    print("PIPE %d" % os.fstat(r).st_ino)
     bad = [
         (b"\x07\x00\x00\x00", ()),                    # unknown type
         (rec, ()),                                    # CONN without fd
