@@ -266,8 +266,8 @@ int rdv_inherited(const struct rdv_spec *spec, const char *text)
 
 	if (fcntl(spec->fd, F_SETFD, FD_CLOEXEC) < 0)
 		log_die_errno(errno, "cannot use rendezvous %s", text);
-	if (getsockopt(spec->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
-	    getsockopt(spec->fd, SOL_SOCKET, SO_TYPE, &type, &len))
+	if ((getsockopt(spec->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
+	     getsockopt(spec->fd, SOL_SOCKET, SO_TYPE, &type, &len)) && errno != ENOTSOCK)
 		log_die_errno(errno, "cannot use rendezvous %s", text);
 	if (domain != AF_UNIX || type != SOCK_SEQPACKET)
 		log_die("cannot use rendezvous %s: not a unix SOCK_SEQPACKET socket", text);

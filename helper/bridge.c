@@ -411,6 +411,22 @@ static void bridge_reap(void)
 }
 
 /*
+ * An agent that exits non-zero has already said why in one line of its own
+ * ("ntb-listen: cannot bind ..."); a second line would only repeat it.  A
+ * signal leaves no such line, so that one the launcher reports.
+ */
+static void bridge_report_one(struct agent *a, const char *tail)
+{
+	char what[160];
+
+	agent_describe_exit(a, a->status, what, sizeof(what));
+	if (agent_blame(a) == 2)
+		log_warn("%s%s", what, tail);
+	else
+		log_info("%s%s", what, tail);
+}
+
+/*
  * Both agents are gone: say why, the cause first.  When one agent dies the
  * other usually fails a moment later for lack of its peer, and the order
  * in which the two are reaped says nothing about which came first.
@@ -420,18 +436,9 @@ static void bridge_report(void)
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct agent *first = agent_blame(c) >= agent_blame(l) ? c : l;
 	struct agent *second = first == c ? l : c;
-	char what[160];
 
-	agent_describe_exit(first, first->status, what, sizeof(what));
-	if (agent_blame(first))
-		log_warn("%s%s", what, agent_blame(second) ? "" : "; stopped the other agent");
-	else
-		log_info("%s", what);
-	agent_describe_exit(second, second->status, what, sizeof(what));
-	if (agent_blame(second))
-		log_warn("%s", what);
-	else
-		log_info("%s", what);
+	bridge_report_one(first, agent_blame(second) ? "" : "; stopped the other agent");
+	bridge_report_one(second, "");
 }
 
 static void bridge_supervise(int sigfd, int epfd)

@@ -135,7 +135,7 @@ assert_eq() {
 }
 
 assert_match() {
-	printf '%s' "$1" | grep -qE "$2" || fail "${3:-output}: '$1' does not match /$2/"
+	printf '%s' "$1" | grep -qE -e "$2" || fail "${3:-output}: '$1' does not match /$2/"
 }
 
 # one_line TEXT: exactly one non-empty line.

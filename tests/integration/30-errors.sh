@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Bad input of every kind: one line on stderr naming the problem, the
+# documented exit status, no crash, nothing left running.
+. "$(dirname "$0")/../lib.sh"
+ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
+
+A=/run/netns/$NSA
+NB=/run/netns/$NSB
+
+# expect STATUS PATTERN CMD...: exit status, and one stderr line matching.
+expect() {
+	local want=$1 pattern=$2 err rc
+	shift 2
+	err=$(timeout 10 "$@" 2>&1 >/dev/null)
+	rc=$?
+	[ $rc = 124 ] && fail "hung: $*"
+	[ $rc -ge 128 ] && fail "crashed with signal $((rc - 128)): $*"
+	assert_eq "$rc" "$want" "exit status of: $*"
+	assert_one_line "$err" "stderr of: $*"
+	assert_match "$err" "$pattern" "stderr of: $*"
+}
+
+t_launcher_arguments() {
+	local br=$B/netns-tcp-bridge
+	expect 2 "missing -l/--listen" "$br"
+	expect 2 "missing -c/--connect" "$br" -l 127.0.0.1:1
+	expect 2 "bad address '1.2.3.4' for --listen" "$br" -l 1.2.3.4 -c 127.0.0.1:1
+	expect 2 "bad address 'x:80' for --connect" "$br" -l 127.0.0.1:1 -c x:80
+	expect 2 "bad address '\[::1\]' for --listen" "$br" -l '[::1]' -c 127.0.0.1:1
+	expect 2 "bad address '127.0.0.1:70000' for --connect" "$br" -l 127.0.0.1:1 -c 127.0.0.1:70000
+	expect 2 "unknown option '--frobnicate'" "$br" --frobnicate
+	expect 2 "option -l needs a value" "$br" -l
+	expect 2 "unexpected argument 'extra'" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 extra
+	expect 2 "-l, -L and -S: give exactly one" "$br" -l 127.0.0.1:1 -S 0 -c 127.0.0.1:2
+	expect 2 "-c and -C: give exactly one" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -c 127.0.0.1:3
+	expect 2 "file descriptor 77 is not open" "$br" -L 77 -c 127.0.0.1:2
+	expect 2 "--listen-fd: not a socket" "$br" -L 0 -c 127.0.0.1:2 </dev/null
+	expect 2 "--connect-fd: not a socket" "$br" -l 127.0.0.1:1 -C 0 </dev/null
+	expect 2 "--preaccepted-fd: not a socket" "$br" -S 0 -c 127.0.0.1:2 </dev/null
+	expect 2 "expected a number from 1 to 64" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 0
+	expect 2 "expected kill or log" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 --seccomp off
+	expect 2 "--user: no such user" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 --user nosuchuser-ntb
+}
+
+t_launcher_namespace_files() {
+	local br=$B/netns-tcp-bridge
+	expect 1 "cannot open namespace /nonexistent/ns: No such file or directory" \
+		"$br" -l 127.0.0.1:1 -f /nonexistent/ns -c 127.0.0.1:2
+	expect 1 "cannot use namespace /etc/hostname: not a namespace file" \
+		"$br" -l 127.0.0.1:1 -f /etc/hostname -c 127.0.0.1:2
+	expect 1 "cannot use namespace /proc/self/ns/uts: it is a namespace, but not a network namespace" \
+		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -t /proc/self/ns/uts
+	expect 1 "cannot use namespace --connect-netns-fd: not a namespace file" \
+		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -T 0 </etc/hostname
+	expect 1 "cannot open namespace /run/netns/ntb-no-such" \
+		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -f /run/netns/ntb-no-such
+}
+
+t_agent_arguments() {
+	expect 2 "missing -r/--rendezvous" "$B/ntb-listen" -l 127.0.0.1:1
+	expect 2 "give exactly one of -l/--listen" "$B/ntb-listen" -r @x
+	expect 2 "bad rendezvous 'nowhere' for --rendezvous" "$B/ntb-listen" -l 127.0.0.1:1 -r nowhere
+	expect 2 "bad namespace 'pid:abc' for --netns" "$B/ntb-listen" -l 127.0.0.1:1 -r @x -n pid:abc
+	expect 2 "bad namespace 'name:../x' for --netns" "$B/ntb-connect" -c 127.0.0.1:1 -r @x -n name:../x
+	expect 2 "missing -c/--connect" "$B/ntb-connect" -r @x
+	expect 2 "bad value '99' for --connect-fd: file descriptor 99 is not open" \
+		"$B/ntb-connect" -C 99 -r @x
+	expect 1 "cannot use rendezvous fd:0: not a unix SOCK_SEQPACKET socket" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r fd:0 </dev/null
+	expect 1 "cannot open namespace /proc/999999999/ns/net" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r @ntbt-$$-x -n pid:999999999
+	expect 1 "cannot connect to rendezvous @ntbt-$$-nobody within 0 ms" \
+		"$B/ntb-listen" -l 127.0.0.1:1 -r @ntbt-$$-nobody --rendezvous-timeout 0
+	expect 1 "cannot bind rendezvous /etc/hostname: it exists and is not a socket" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r /etc/hostname
+}
+
+t_busy_port() {
+	server "$NSA" 127.0.0.1 9301 echo
+	expect 1 "ntb-listen: cannot bind 127.0.0.1:9301: Address already in use" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:9301 -f "$A" -c 127.0.0.1:1 -t "$NB"
+}
+
+t_path_rendezvous_in_use() {
+	bg "$B/ntb-connect" -c 127.0.0.1:1 -r "$T/busy.sock"
+	for _ in $(seq 1 50); do [ -S "$T/busy.sock" ] && break; sleep 0.1; done
+	expect 1 "another process is listening on it" "$B/ntb-connect" -c 127.0.0.1:1 -r "$T/busy.sock"
+	# A stale socket file (its owner gone) is replaced.
+	kill "$LAST_PID"; wait_gone "$LAST_PID" 2
+	bg "$B/ntb-connect" -c 127.0.0.1:1 -r "$T/busy.sock" 2>"$T/err2"
+	sleep 0.5
+	kill -0 "$LAST_PID" || fail "stale socket file not replaced: $(cat "$T/err2")"
+}
+
+t_help_and_version() {
+	for p in netns-tcp-bridge ntb-listen ntb-connect; do
+		out=$("$B/$p" --help) || fail "$p --help failed"
+		assert_match "$out" "^Usage: $p" "$p --help"
+		out=$("$B/$p" --version) || fail "$p --version failed"
+		assert_match "$out" "^$p [0-9]+\.[0-9]+" "$p --version"
+	done
+}
+
+run_test launcher_bad_arguments t_launcher_arguments
+run_test launcher_bad_namespace_files t_launcher_namespace_files
+run_test agent_bad_arguments t_agent_arguments
+run_test port_in_use t_busy_port
+run_test path_rendezvous_in_use_or_stale t_path_rendezvous_in_use
+run_test help_and_version t_help_and_version
+exit 0
