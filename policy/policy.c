@@ -4,16 +4,17 @@
  * before serving.
  *
  * Theory of operation, in the order policy_apply() runs it:
- *   1. switch to --user (setgroups, setresgid, setresuid) if asked: needs
+ *   1. empty the bounding set, when CAP_SETPCAP allows it (it must be
+ *      held, so this comes first);
+ *   2. switch to --user (setgroups, setresgid, setresuid) if asked: needs
  *      CAP_SETUID/CAP_SETGID, so it comes before the capability drop;
- *   2. drop capabilities: the bounding set first (needs CAP_SETPCAP, so
- *      only when we hold it), then ambient, then effective, permitted and
- *      inheritable; no role keeps any capability at serving time;
- *   3. PR_SET_NO_NEW_PRIVS and PR_SET_DUMPABLE 0;
- *   4. stdin and stdout onto /dev/null, every other fd the role does not
+ *   3. drop the ambient, effective, permitted and inheritable sets; no
+ *      role keeps any capability at serving time;
+ *   4. PR_SET_NO_NEW_PRIVS and PR_SET_DUMPABLE 0;
+ *   5. stdin and stdout onto /dev/null, every other fd the role does not
  *      serve with closed;
- *   5. resource limits;
- *   6. the role's seccomp allowlist (policy/syscalls.c), default action
+ *   6. resource limits;
+ *   7. the role's seccomp allowlist (policy/syscalls.c), default action
  *      kill the process.
  * Any failure is fatal: an agent never serves with more than it should.
  */
@@ -114,22 +115,27 @@ static void policy_switch_user(const struct policy *p)
 	log_info("running as user %s (uid %u)", p->user, (unsigned int)p->uid);
 }
 
-static void policy_drop_caps(void)
+/*
+ * The bounding set can only shrink while CAP_SETPCAP is held, so this
+ * comes before the user switch, which loses every capability.
+ */
+static void policy_drop_bounding(void)
 {
-	int have_setpcap;
-
 	if (capng_get_caps_process())
 		log_die("cannot drop capabilities: cannot read them");
-	have_setpcap = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
+	if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		return;
+	capng_clear(CAPNG_SELECT_BOUNDS);
+	if (capng_apply(CAPNG_SELECT_BOUNDS))
+		log_die("cannot drop capabilities: bounding set");
+}
 
-	/* The bounding set can only shrink while CAP_SETPCAP is still held. */
-	if (have_setpcap) {
-		capng_clear(CAPNG_SELECT_BOUNDS);
-		if (capng_apply(CAPNG_SELECT_BOUNDS))
-			log_die("cannot drop capabilities: bounding set");
-	}
+static void policy_drop_caps(void)
+{
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
 		log_die_errno(errno, "cannot drop capabilities: ambient set");
+	if (capng_get_caps_process())
+		log_die("cannot drop capabilities: cannot read them");
 	capng_clear(CAPNG_SELECT_CAPS);
 	if (capng_apply(CAPNG_SELECT_CAPS))
 		log_die("cannot drop capabilities: effective/permitted/inheritable sets");
@@ -250,6 +256,7 @@ static void policy_seccomp(const struct policy *p)
  */
 void policy_apply(const struct policy *p)
 {
+	policy_drop_bounding();
 	policy_switch_user(p);
 	policy_drop_caps();
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))

@@ -2,7 +2,7 @@
 /*
  * sandbox_probe - install a role's policy through policy/ and try one call.
  *
- * Usage: sandbox_probe ROLE CALL
+ * Usage: sandbox_probe ROLE CALL [log]
  * Exit: 0 the call worked, 10 it failed with an errno (printed), killed by
  * SIGSYS when the filter kills it.  tests/integration/sandbox.sh runs it
  * for every call that must be refused and some that must work.
@@ -63,6 +63,8 @@ static long try_call(const char *call)
 	if (!strcmp(call, "mmap-exec"))
 		return mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
 		       MAP_FAILED ? -1 : 0;
+	if (!strcmp(call, "clone3"))
+		return syscall(SYS_clone3, NULL, 0);
 	if (!strcmp(call, "write"))
 		return write(STDERR_FILENO, "", 0);
 	if (!strcmp(call, "thread")) {
@@ -84,8 +86,8 @@ int main(int argc, char **argv)
 	struct policy p = { 0 };
 	long rc;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: sandbox_probe listen|connect|launcher CALL\n");
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "log"))) {
+		fprintf(stderr, "usage: sandbox_probe listen|connect|launcher CALL [log]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "listen")) {
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sandbox_probe: unknown role '%s'\n", argv[1]);
 		return 2;
 	}
+	p.seccomp_log = argc == 4;
 	policy_apply(&p);
 	rc = try_call(argv[2]);
 	if (rc < 0) {

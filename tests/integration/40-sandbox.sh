@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The security promise: once serving, every process of the bridge has no
+# capabilities, no_new_privs, and a seccomp filter that kills anything
+# outside its role's allowlist.  Checked from /proc in each way of running
+# it, and by calling forbidden syscalls under the same policy/ code.
+. "$(dirname "$0")/../lib.sh"
+ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
+
+A=/run/netns/$NSA
+NB=/run/netns/$NSB
+ZERO=0000000000000000
+
+# sandboxed PID WHAT [bounding]: assert the /proc/PID/status promises.
+sandboxed() {
+	local pid=$1 what=$2 st field
+	st=$(cat /proc/"$pid"/status 2>/dev/null) || fail "$what ($pid) is gone"
+	assert_match "$st" $'Seccomp:\t2' "$what Seccomp"
+	assert_match "$st" $'NoNewPrivs:\t1' "$what NoNewPrivs"
+	for field in CapEff CapPrm CapInh CapAmb ${3:+CapBnd}; do
+		assert_match "$st" "$field:.$ZERO" "$what $field"
+	done
+	return 0
+}
+
+t_launcher_mode() {
+	server "$NSB" 127.0.0.1 8401 echo
+	bridge -l 127.0.0.1:9401 -f "$A" -c 127.0.0.1:8401 -t "$NB"
+	wait_listen "$NSA" 9401
+	in_a $PEER client 127.0.0.1 9401 bulk 100000 >/dev/null || fail "no forwarding"
+	sandboxed "$BRIDGE_PID" netns-tcp-bridge bounding
+	n=0
+	for k in $(children "$BRIDGE_PID"); do
+		sandboxed "$k" "$(cat /proc/$k/comm)" bounding
+		n=$((n + 1))
+	done
+	assert_eq "$n" 2 "sandboxed agents"
+	# The connect side really runs relay threads, all under the filter.
+	for k in $(children "$BRIDGE_PID"); do
+		for task in /proc/$k/task/*; do
+			grep -q $'Seccomp:\t2' "$task/status" || fail "thread $task not filtered"
+		done
+	done
+}
+
+t_nsenter_agents() {
+	server "$NSB" 127.0.0.1 8402 echo
+	bg nsenter --net="$NB" "$B/ntb-connect" -c 127.0.0.1:8402 -r "$T/r.sock"
+	c=$LAST_PID
+	bg nsenter --net="$A" "$B/ntb-listen" -l 127.0.0.1:9402 -r "$T/r.sock"
+	l=$LAST_PID
+	wait_listen "$NSA" 9402
+	in_a $PEER client 127.0.0.1 9402 bulk 100000 >/dev/null || fail "no forwarding"
+	sandboxed "$c" ntb-connect bounding
+	sandboxed "$l" ntb-listen bounding
+}
+
+t_user_switch() {
+	server "$NSB" 127.0.0.1 8403 echo
+	bridge -l 127.0.0.1:9403 -f "$A" -c 127.0.0.1:8403 -t "$NB" --user nobody
+	wait_listen "$NSA" 9403
+	in_a $PEER client 127.0.0.1 9403 bulk 100000 >/dev/null || fail "no forwarding as nobody"
+	for p in "$BRIDGE_PID" $(children "$BRIDGE_PID"); do
+		sandboxed "$p" "process $p" bounding
+		assert_match "$(cat /proc/$p/status)" $'Uid:\t65534\t65534\t65534\t65534' "uids of $p"
+		assert_match "$(cat /proc/$p/status)" $'Groups:\t65534' "groups of $p"
+	done
+	# A clean stop still works across the uid change.
+	kill -TERM "$BRIDGE_PID"
+	wait_gone "$BRIDGE_PID" 5 || fail "launcher as nobody did not stop"
+}
+
+t_rootless_userns() {
+	chmod 711 "$T"
+	# As uid 65534: a user namespace with its own two network namespaces.
+	cat >"$T/rootless.sh" <<-EOS
+	set -e
+	ip link set lo up
+	unshare -n sh -c 'ip link set lo up; exec python3 $TOP/tests/tools/peer.py server 127.0.0.1 8404 echo' &
+	srv=\$!
+	sleep 0.5
+	$B/ntb-connect -n pid:\$srv -c 127.0.0.1:8404 -r @rootless 2>&1 &
+	c=\$!
+	$B/ntb-listen -l 127.0.0.1:9404 -r @rootless 2>&1 &
+	l=\$!
+	python3 $TOP/tests/tools/peer.py client 127.0.0.1 9404 bulk 1000000
+	for p in \$c \$l; do
+		echo "STATUS \$(cat /proc/\$p/comm) \$(grep -E '^(Seccomp|NoNewPrivs|Cap[A-Za-z]+):' /proc/\$p/status | tr -d '\t' | tr '\n' ' ')"
+	done
+	kill \$c \$l \$srv
+	EOS
+	chmod 755 "$T/rootless.sh"
+	out=$(timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		unshare -Urn bash "$T/rootless.sh" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "unshare failed"; then
+		skip "unprivileged user namespaces are disabled here"
+	fi
+	[ $rc = 0 ] || fail "rootless run failed: $out"
+	assert_match "$out" "OK 1000000 bytes each way" "rootless forwarding"
+	for role in ntb-connect ntb-listen; do
+		line=$(printf '%s\n' "$out" | grep "^STATUS $role ")
+		for f in Seccomp:2 NoNewPrivs:1 CapEff:$ZERO CapPrm:$ZERO CapInh:$ZERO CapAmb:$ZERO CapBnd:$ZERO; do
+			assert_match "$line" "$f" "rootless $role"
+		done
+	done
+}
+
+# probe ROLE CALL WANT: WANT is killed, errno or works.
+probe() {
+	local role=$1 call=$2 want=$3 rc got
+	"$B/tests/sandbox_probe" "$role" "$call" ${4:-} 2>/dev/null
+	rc=$?
+	case $rc in
+	159) got=killed ;;	# 128 + SIGSYS
+	10) got=errno ;;
+	0) got=works ;;
+	*) got="exit $rc" ;;
+	esac
+	assert_eq "$got" "$want" "$role: $call"
+}
+
+t_forbidden_calls() {
+	for role in listen connect launcher; do
+		for call in execve openat ptrace mount setns fork mmap-exec socket-unix; do
+			probe $role $call killed
+		done
+		probe $role write works
+	done
+	probe listen socket-inet killed
+	probe launcher socket-inet killed
+	probe listen thread killed
+	probe connect socket-inet works
+	probe connect thread works
+	probe connect clone3 errno
+}
+
+t_log_mode() {
+	# --seccomp=log: the same filter logs instead of killing.
+	probe connect openat works log
+	probe listen socket-inet works log
+}
+
+t_print_policy() {
+	for p in ntb-listen ntb-connect netns-tcp-bridge; do
+		out=$("$B/$p" --print-policy) || fail "$p --print-policy failed"
+		assert_match "$out" "^role: $p" "$p role line"
+		assert_match "$out" "capabilities kept: none" "$p capabilities"
+		n=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9]*\) syscalls allowed:/\1/p')
+		lines=$(printf '%s\n' "$out" | grep '^  ' | grep -vc 'fails with an errno')
+		assert_eq "$lines" "$n" "$p: listed syscalls vs count"
+		printf '%s\n' "$out" | grep -qE '^  (open|openat|execve|ptrace|mount|setns) ' &&
+			fail "$p allows a forbidden call"
+	done
+	"$B/ntb-listen" --print-policy | grep -qE '^  socket ' && fail "ntb-listen may create sockets"
+	"$B/ntb-connect" --print-policy | grep -qE '^  socket .*AF_INET, AF_INET6 only' ||
+		fail "ntb-connect socket() not restricted to TCP/IP"
+	return 0
+}
+
+run_test launcher_mode_sandboxed t_launcher_mode
+run_test nsenter_agents_sandboxed t_nsenter_agents
+run_test user_switch t_user_switch
+run_test rootless_user_namespace t_rootless_userns
+run_test forbidden_calls_killed t_forbidden_calls
+run_test seccomp_log_mode t_log_mode
+run_test print_policy t_print_policy
+exit 0
