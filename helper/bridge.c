@@ -437,7 +437,8 @@ static void bridge_report(void)
 	struct agent *first = agent_blame(c) >= agent_blame(l) ? c : l;
 	struct agent *second = first == c ? l : c;
 
-	bridge_report_one(first, agent_blame(second) ? "" : "; stopped the other agent");
+	bridge_report_one(first, agent_blame(first) && !agent_blame(second) ?
+			  "; stopped the other agent" : "");
 	bridge_report_one(second, "");
 }
 

@@ -101,10 +101,27 @@ t_help_and_version() {
 	done
 }
 
+t_help_matches_man() {
+	for pair in netns-tcp-bridge:1 ntb-listen:8 ntb-connect:8; do
+		p=${pair%:*}
+		help=$("$B/$p" --help | grep -oE -e '--[a-z][a-z-]+' | sort -u)
+		man=$(sed '/^\.SH EXAMPLES/,$d' "$TOP/man/$p.${pair#*:}" | grep -oE '\\-\\-[a-z][a-z\\-]+' | sed 's/\\-/-/g' | sort -u)
+		[ -n "$help" ] || fail "$p --help lists no options"
+		[ "$help" = "$man" ] || fail "$p: --help and man page differ: $(diff <(echo "$help") <(echo "$man") | grep '^[<>]' | tr '\n' ' ')"
+		# And the code accepts every option the help lists.
+		for o in $help; do
+			out=$("$B/$p" "$o" 2>&1 </dev/null)
+			printf '%s' "$out" | grep -q "unknown option" && fail "$p rejects its own $o"
+		done
+	done
+	return 0
+}
+
 run_test launcher_bad_arguments t_launcher_arguments
 run_test launcher_bad_namespace_files t_launcher_namespace_files
 run_test agent_bad_arguments t_agent_arguments
 run_test port_in_use t_busy_port
 run_test path_rendezvous_in_use_or_stale t_path_rendezvous_in_use
 run_test help_and_version t_help_and_version
+run_test help_matches_man_page t_help_matches_man
 exit 0

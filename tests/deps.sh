@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what building and testing need, from Debian's archive, when missing.
+# Used by `make check` and tests/demo.sh; a no-op when all is there.
+set -eu
+pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev
+      iproute2 util-linux python3 curl"
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2
