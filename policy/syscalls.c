@@ -33,13 +33,15 @@
 	{ "mmap", ARG_NO_EXEC, 0, "malloc of large blocks; no executable mappings" }, \
 	{ "munmap", ARG_ANY, 0, "free of large blocks" },		\
 	{ "futex", ARG_ANY, 0, "glibc locks" },				\
-	{ "getpid", ARG_ANY, 0, "glibc raise/abort" }
+	{ "getpid", ARG_ANY, 0, "abort(): raise SIGABRT, so a failed assert reads as one" }, \
+	{ "gettid", ARG_ANY, 0, "abort(): raise SIGABRT" },		\
+	{ "tgkill", ARG_ANY, 0, "abort(): raise SIGABRT" }
 
 static const struct policy_syscall listen_calls[] = {
 	POLICY_COMMON,
 	{ "accept4", ARG_ANY, 0, "listen_accept(): take clients off the listening socket" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): hand a client to ntb-connect" },
-	{ "recvmsg", ARG_ANY, 0, "listen_rendezvous_event(): notice the peer going away" },
+	{ "recvmsg", ARG_ANY, 0, "listen_rdv_event(): notice the peer going away" },
 	{ "getsockname", ARG_ANY, 0, "listen_handoff(): address the client connected to" },
 	{ "getpeername", ARG_ANY, 0, "listen_handoff(): client address" },
 	{ "setsockopt", ARG_ANY, 0, "SO_LINGER 0 to reset a client we cannot serve" },
@@ -50,11 +52,11 @@ static const struct policy_syscall connect_calls[] = {
 	POLICY_COMMON,
 	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): clients from ntb-listen" },
 	{ "sendmsg", ARG_ANY, 0, "rdv_hello_send(): answer a new peer's HELLO" },
-	{ "accept4", ARG_ANY, 0, "connect_rdv_accept(): ntb-listen peers on @name or /path" },
+	{ "accept4", ARG_ANY, 0, "rdv_accept(): ntb-listen peers on @name or /path" },
 	{ "getsockopt", ARG_ANY, 0, "SO_PEERCRED of peers, SO_ERROR of connects, SO_TYPE of fds" },
 	{ "setsockopt", ARG_ANY, 0, "TCP_NODELAY, SO_LINGER 0 to pass resets on" },
-	{ "socket", ARG_INET_ONLY, 0, "relay_start(): the socket to the target, TCP only" },
-	{ "connect", ARG_ANY, 0, "relay_start(): non-blocking connect to the target" },
+	{ "socket", ARG_INET_ONLY, 0, "relay_begin(): the socket to the target, TCP only" },
+	{ "connect", ARG_ANY, 0, "relay_begin(): non-blocking connect to the target" },
 	{ "shutdown", ARG_ANY, 0, "relay: pass a FIN on as SHUT_WR" },
 	{ "splice", ARG_ANY, 0, "relay: socket -> pipe -> socket" },
 	{ "pipe2", ARG_ANY, 0, "relay pipe pool" },
@@ -62,21 +64,17 @@ static const struct policy_syscall connect_calls[] = {
 	{ "clone", ARG_THREAD_ONLY, 0, "pthread_create() of relay workers: threads only" },
 	{ "clone3", ARG_ERRNO, ENOSYS, "glibc tries clone3 first; ENOSYS makes it use clone" },
 	{ "mprotect", ARG_NO_EXEC, 0, "pthread_create(): stack guard page" },
-	{ "madvise", ARG_ANY, 0, "glibc frees thread stacks and arenas" },
+	{ "madvise", ARG_ERRNO, EPERM, "glibc free() may hint unused memory away; a hint can fail" },
 	{ "set_robust_list", ARG_ANY, 0, "new thread start-up in glibc" },
 	{ "rseq", ARG_ANY, 0, "new thread start-up in glibc" },
 	{ "rt_sigaction", ARG_ANY, 0, "first pthread_create() installs glibc's internal handlers" },
-	{ "sched_getaffinity", ARG_ANY, 0, "glibc thread start-up" },
-	{ "getrandom", ARG_ANY, 0, "glibc malloc arena set-up in a new thread" },
-	{ "gettid", ARG_ANY, 0, "glibc pthread" },
-	{ "tgkill", ARG_ANY, 0, "glibc abort() of a thread" },
 };
 
 static const struct policy_syscall launcher_calls[] = {
 	POLICY_COMMON,
-	{ "wait4", ARG_ANY, 0, "launcher_reap(): collect agent exit status" },
-	{ "waitid", ARG_ANY, 0, "launcher_reap(): collect agent exit status" },
-	{ "kill", ARG_ANY, 0, "launcher_stop(): stop the surviving agent" },
+	{ "wait4", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
+	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
+	{ "kill", ARG_ANY, 0, "bridge_stop_all(): stop the surviving agent" },
 };
 
 /**
