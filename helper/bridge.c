@@ -269,9 +269,10 @@ static int bridge_open_agent(const char *name)
 		log_die_errno(errno, "cannot find own directory (/proc/self/exe)");
 	self[n] = '\0';
 	slash = strrchr(self, '/');
-	if (!slash)
+	if (slash)
+		*slash = '\0';
+	else
 		log_die("cannot find own directory: '%s'", self);
-	*slash = '\0';
 	snprintf(path, sizeof(path), "%s/%s", self, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

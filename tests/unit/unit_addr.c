@@ -27,7 +27,7 @@ static void bad(const char *text)
 {
 	struct addr a;
 
-	CHECK(addr_parse(text, &a) == -1, "addr_parse refuses '%s'", text);
+	CHECK(addr_parse(text, &a) == -1, "addr_parse refuses '%s'", text ? text : "(null)");
 }
 
 static void ns_good(const char *text, enum netns_kind kind, const char *path, int fd)
