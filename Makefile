@@ -56,6 +56,15 @@ $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/bench/benchtool: tests/bench/benchtool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+
+# The benchmark: the bridge beside its peers over the same two namespaces.
+bench: all $(B)/bench/benchtool
+	./tests/deps.sh --bench
+	./tests/bench/run $(B)
+
 # Installs what the build and the tests need (Debian; as root).
 deps:
 	./tests/deps.sh

@@ -4,7 +4,7 @@
 set -eu
 pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev
       iproute2 util-linux python3 curl"
-[ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox"
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux"
 
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+"""The benchmark behind `make bench`.
+
+Two throwaway network namespaces: clients in A, servers (iperf3, an epoll
+echo server) in B.  Each peer forwards A:port -> B:port; "direct" is the
+client in B talking to the server over B's loopback (the limit).  Every
+metric is measured for every peer in the same run, ROUNDS times, and the
+median is reported as a ratio to direct and to systemd-socket-proxyd.
+
+Metrics: iperf3 single-stream and 4-stream throughput; forwarder CPU
+seconds per GiB (utime+stime of all its processes, from /proc, over the
+single-stream run); 64-byte round trip p50/p99, unpinned and with client,
+forwarder and server pinned to CPU 0; new connections per second with one
+16-byte exchange each; memory per idle connection with 2,000 open
+(userspace: RssAnon of the forwarder's processes; total: its memory
+cgroup, which counts kernel memory, plus the cgroup's TCP buffer usage).
+All loops are bounded; every process is stopped by its PID.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NS_A = "ntbbench-%d-a" % os.getpid()
+NS_B = "ntbbench-%d-b" % os.getpid()
+IPERF_PORT, ECHO_PORT, FWD_PORT = 5201, 7000, 9000
+IDLE_CONNS = 2000
+CLK = os.sysconf("SC_CLK_TCK")
+MEMCG_ROOT = "/sys/fs/cgroup/memory"
+
+procs = []          # every process we started, stopped by PID at the end
+
+
+def sh(*cmd, check=True, timeout=60, **kw):
+    return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True, **kw)
+
+
+def start(*cmd, ns=None, **kw):
+    full = (["ip", "netns", "exec", ns] if ns else []) + list(cmd)
+    p = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def wait_port(ns, port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        out = sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :%d" % port, check=False).stdout
+        if out.strip():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ------------------------------------------------------------ /proc helpers
+
+def children_of(pid):
+    out = []
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def tree(pids):
+    seen, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.append(p)
+        todo += children_of(p)
+    return seen
+
+
+def cpu_seconds(pids):
+    """utime+stime (+ reaped children) of the whole process trees."""
+    total = 0
+    for p in tree(pids):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except OSError:
+            pass
+    return total / CLK
+
+
+def rss_anon_kib(pids):
+    total = 0
+    for p in tree(pids):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ------------------------------------------------------------ the peers
+
+class Peer:
+    name = "?"
+    skip = None
+
+    def __init__(self, args, tmp):
+        self.args, self.tmp, self.running = args, tmp, []
+
+    def up(self, target):
+        raise NotImplementedError
+
+    def down(self):
+        for p in self.running:
+            stop(p)
+        self.running = []
+
+    def pids(self):
+        return [p.pid for p in self.running if p.poll() is None]
+
+
+class Direct(Peer):
+    name = "direct"
+
+    def up(self, target):
+        return NS_B, target
+
+
+class Bridge(Peer):
+    name = "bridge"
+
+    def up(self, target):
+        self.running = [start(os.path.join(self.args.build, "netns-tcp-bridge"),
+                              "-l", "127.0.0.1:%d" % FWD_PORT, "-f", "/run/netns/" + NS_A,
+                              "-c", "127.0.0.1:%d" % target, "-t", "/run/netns/" + NS_B)]
+        return NS_A, FWD_PORT
+
+
+class Agents(Peer):
+    name = "bridge-agents"
+
+    def up(self, target):
+        sock = os.path.join(self.tmp, "agents.sock")
+        b = self.args.build
+        self.running = [
+            start("nsenter", "--net=/run/netns/" + NS_B, os.path.join(b, "ntb-connect"),
+                  "-c", "127.0.0.1:%d" % target, "-r", sock),
+            start("nsenter", "--net=/run/netns/" + NS_A, os.path.join(b, "ntb-listen"),
+                  "-l", "127.0.0.1:%d" % FWD_PORT, "-r", sock)]
+        return NS_A, FWD_PORT
+
+
+class SocketProxyd(Peer):
+    name = "systemd-socket-proxyd"
+    binary = "/lib/systemd/systemd-socket-proxyd"
+
+    def __init__(self, args, tmp):
+        super().__init__(args, tmp)
+        if not (os.path.exists(self.binary) and shutil.which("systemd-socket-activate")):
+            self.skip = "systemd-socket-proxyd or systemd-socket-activate not installed"
+
+    def up(self, target):
+        # Listening socket made in A by systemd-socket-activate, proxy run in B.
+        self.running = [start("systemd-socket-activate", "-l", "127.0.0.1:%d" % FWD_PORT,
+                              "nsenter", "--net=/run/netns/" + NS_B, self.binary,
+                              "--connections-max=8192", "127.0.0.1:%d" % target, ns=NS_A)]
+        return NS_A, FWD_PORT
+
+
+class HAProxy(Peer):
+    name = "haproxy"
+
+    def __init__(self, args, tmp):
+        super().__init__(args, tmp)
+        if not shutil.which("haproxy"):
+            self.skip = "haproxy not installed"
+
+    def up(self, target):
+        cfg = os.path.join(self.tmp, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write("""global
+    maxconn 20000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    option splice-request
+    option splice-response
+frontend f
+    bind 127.0.0.1:%d namespace %s
+    default_backend b
+backend b
+    server s 127.0.0.1:%d namespace %s
+""" % (FWD_PORT, NS_A, target, NS_B))
+        self.running = [start("haproxy", "-db", "-f", cfg)]
+        return NS_A, FWD_PORT
+
+
+class SocatPair(Peer):
+    name = "socat-pair"
+
+    def __init__(self, args, tmp):
+        super().__init__(args, tmp)
+        if not shutil.which("socat"):
+            self.skip = "socat not installed"
+
+    def up(self, target):
+        sock = os.path.join(self.tmp, "socat.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+        self.running = [
+            start("socat", "UNIX-LISTEN:%s,fork,backlog=4096" % sock,
+                  "TCP:127.0.0.1:%d,nodelay" % target, ns=NS_B)]
+        time.sleep(0.3)
+        self.running.append(
+            start("socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay" % FWD_PORT,
+                  "UNIX-CONNECT:" + sock, ns=NS_A))
+        return NS_A, FWD_PORT
+
+
+class Original(Peer):
+    name = "netns_tcp_bridge (Rust)"
+
+    def __init__(self, args, tmp):
+        super().__init__(args, tmp)
+        self.skip = ("not measured: the original is a Rust crate and this machine reaches "
+                     "no crate registry to build it")
+
+
+PEERS = [Direct, Bridge, Agents, SocketProxyd, HAProxy, SocatPair, Original]
+
+
+# ------------------------------------------------------------ the metrics
+
+def iperf(ns, port, streams, seconds):
+    out = sh("ip", "netns", "exec", ns, "iperf3", "-c", "127.0.0.1", "-p", str(port),
+             "-P", str(streams), "-t", str(seconds), "-J", timeout=seconds + 30).stdout
+    end = json.loads(out)["end"]["sum_received"]
+    return end["bits_per_second"] / 1e9, end["bytes"]
+
+
+def pin(pids, mask):
+    for p in tree(pids):
+        sh("taskset", "-a", "-p", mask, str(p), check=False)
+
+
+def rtt(ns, port, count, pin_pids=None):
+    cmd = ["ip", "netns", "exec", ns]
+    if pin_pids is not None:
+        cmd += ["taskset", "-c", "0"]
+    out = sh(*cmd, BENCHTOOL, "rtt", str(port), str(count), timeout=120).stdout.split()
+    return float(out[1]), float(out[3])
+
+
+def conn_rate(ns, port, seconds):
+    out = sh("ip", "netns", "exec", ns, BENCHTOOL, "rate", str(port), str(seconds), "4",
+             timeout=seconds + 60).stdout.split()
+    return float(out[1]), int(out[3])
+
+
+class MemCg:
+    """A v1 or v2 memory cgroup for the forwarder's processes."""
+
+    def __init__(self, name):
+        self.path = None
+        for root, usage in ((MEMCG_ROOT, "memory.usage_in_bytes"),
+                            ("/sys/fs/cgroup", "memory.current")):
+            if os.path.exists(os.path.join(root, "cgroup.procs")) or \
+               os.path.exists(os.path.join(root, usage)) or os.path.isdir(root):
+                path = os.path.join(root, name)
+                try:
+                    os.mkdir(path)
+                except OSError:
+                    continue
+                if os.path.exists(os.path.join(path, usage)):
+                    self.path, self.usage = path, usage
+                    break
+                os.rmdir(path)
+        if self.path:
+            tcp = os.path.join(self.path, "memory.kmem.tcp.limit_in_bytes")
+            try:
+                with open(tcp, "w") as f:      # v1: turns TCP buffer accounting on
+                    f.write(str(1 << 40))
+            except OSError:
+                pass
+
+    def add(self, pids):
+        for p in tree(pids):
+            try:
+                with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                    f.write(str(p))
+            except OSError:
+                pass
+
+    def read(self):
+        total = int(open(os.path.join(self.path, self.usage)).read())
+        tcp = os.path.join(self.path, "memory.kmem.tcp.usage_in_bytes")
+        if os.path.exists(tcp):
+            total += int(open(tcp).read())
+        return total
+
+    def remove(self):
+        if self.path:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.path)
+                    return
+                except OSError:
+                    time.sleep(0.1)
+
+
+def idle_memory(peer, ns, port):
+    cg = MemCg("ntbbench-%d-%s" % (os.getpid(), peer.name.replace(" ", "_")))
+    pids = peer.pids()
+    if cg.path:
+        cg.add(pids)
+    time.sleep(0.2)
+    before_rss = rss_anon_kib(pids)
+    before_cg = cg.read() if cg.path else None
+    holder = subprocess.Popen(["ip", "netns", "exec", ns, BENCHTOOL, "idle", str(port),
+                               str(IDLE_CONNS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    procs.append(holder)
+    ready = holder.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    after_rss = rss_anon_kib(pids)
+    after_cg = cg.read() if cg.path else None
+    holder.stdin.close()
+    holder.wait(30)
+    user = (after_rss - before_rss) / IDLE_CONNS if ready else None
+    total = None
+    if ready and cg.path:
+        total = (after_cg - before_cg) / 1024 / IDLE_CONNS
+    return user, total, cg
+
+
+METRICS = [
+    # key, label, unit, better
+    ("gbps_1", "throughput, 1 stream", "Gbit/s", "high"),
+    ("gbps_4", "throughput, 4 streams", "Gbit/s", "high"),
+    ("cpu_s_per_gib", "forwarder CPU per GiB", "s/GiB", "low"),
+    ("rtt_p50", "round trip p50", "us", "low"),
+    ("rtt_p99", "round trip p99", "us", "low"),
+    ("rtt_p50_pinned", "round trip p50, pinned to CPU 0", "us", "low"),
+    ("rtt_p99_pinned", "round trip p99, pinned to CPU 0", "us", "low"),
+    ("conn_per_s", "connections per second", "1/s", "high"),
+    ("idle_user_kib", "userspace memory per idle connection", "KiB", "low"),
+    ("idle_total_kib", "total memory per idle connection", "KiB", "low"),
+]
+
+
+def measure(peer, rounds, secs, echo_pid):
+    res = {k: [] for k, *_ in METRICS}
+    for r in range(rounds):
+        # Throughput and CPU, against iperf3.
+        ns, port = peer.up(IPERF_PORT)
+        if ns != NS_B and not wait_port(ns, port):
+            raise RuntimeError("%s did not start: %s" % (peer.name, peer.running[0].stderr.read(500)))
+        c0 = cpu_seconds(peer.pids())
+        g1, nbytes = iperf(ns, port, 1, secs)
+        c1 = cpu_seconds(peer.pids())
+        g4, _ = iperf(ns, port, 4, secs)
+        res["gbps_1"].append(g1)
+        res["gbps_4"].append(g4)
+        if peer.name != "direct":
+            res["cpu_s_per_gib"].append((c1 - c0) / (nbytes / 2**30))
+        peer.down()
+        time.sleep(0.3)
+        # Latency, connection rate and memory, against the echo server.
+        ns, port = peer.up(ECHO_PORT)
+        if ns != NS_B and not wait_port(ns, port):
+            raise RuntimeError("%s did not start" % peer.name)
+        p50, p99 = rtt(ns, port, 20000)
+        res["rtt_p50"].append(p50)
+        res["rtt_p99"].append(p99)
+        pin(peer.pids() + [echo_pid], "0x1")
+        p50, p99 = rtt(ns, port, 20000, pin_pids=True)
+        pin(peer.pids() + [echo_pid], "0x%x" % ((1 << os.cpu_count()) - 1))
+        res["rtt_p50_pinned"].append(p50)
+        res["rtt_p99_pinned"].append(p99)
+        rate, failed = conn_rate(ns, port, 2)
+        res["conn_per_s"].append(rate)
+        if peer.name != "direct":
+            user, total, cg = idle_memory(peer, ns, port)
+            if user is not None:
+                res["idle_user_kib"].append(user)
+            if total is not None:
+                res["idle_total_kib"].append(total)
+        else:
+            cg = None
+        peer.down()
+        if cg:
+            cg.remove()
+        time.sleep(0.5)      # let TIME_WAIT sockets and pipes settle
+        print("  %s round %d: %.1f / %.1f Gbit/s, p50 %.1f us, %.0f conn/s" %
+              (peer.name, r + 1, g1, g4, res["rtt_p50"][-1], rate), file=sys.stderr)
+    return {k: (statistics.median(v) if v else None) for k, v in res.items()}
+
+
+# ------------------------------------------------------------ reporting
+
+def ratio(v, base):
+    if v is None or not base:
+        return None
+    return v / base
+
+
+def fmt(v, digits=2):
+    return "-" if v is None else ("%.*f" % (digits, v))
+
+
+def table(results, order):
+    lines = []
+    d = results.get("direct", {})
+    s = results.get("systemd-socket-proxyd", {})
+    for key, label, unit, better in METRICS:
+        lines.append("%s (%s, %s is better)" % (label, unit, better))
+        for name in order:
+            v = results[name].get(key)
+            if v is None:
+                continue
+            rd = ratio(v, d.get(key)) if key not in ("cpu_s_per_gib", "idle_user_kib",
+                                                     "idle_total_kib") else None
+            extra = ""
+            if key.startswith("rtt") and d.get(key) is not None:
+                extra = "  +%.1f us over direct" % (v - d[key])
+            lines.append("  %-24s %10s   x direct %6s   x proxyd %6s%s" % (
+                name, fmt(v), fmt(rd), fmt(ratio(v, s.get(key))), extra))
+    return "\n".join(lines)
+
+
+def chart(results, order, path_svg):
+    if not shutil.which("gnuplot"):
+        return None
+    d = results["direct"]
+    data = os.path.join(os.path.dirname(path_svg), "chart.dat")
+    names = [n for n in order if n != "direct"]
+    with open(data, "w") as f:
+        f.write("peer tput1 tput4 rate\n")
+        for n in names:
+            r = results[n]
+            f.write('"%s" %s %s %s\n' % (n, fmt(ratio(r["gbps_1"], d["gbps_1"]), 3),
+                                         fmt(ratio(r["gbps_4"], d["gbps_4"]), 3),
+                                         fmt(ratio(r["conn_per_s"], d["conn_per_s"]), 3)))
+    script = """
+set terminal svg size 900,420 font "sans,12" background "white"
+set output '%s'
+set title "netns-tcp-bridge beside its peers, as a share of a direct loopback connection (1.0)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set yrange [0:1.2]
+set grid ytics
+set ylabel "x direct"
+set key top right
+set datafile missing "-"
+plot '%s' using 2:xtic(1) title "1-stream throughput", '' using 3 title "4-stream throughput", '' using 4 title "connections/s"
+""" % (path_svg, data)
+    sh("gnuplot", input=script, check=False)
+    return path_svg if os.path.exists(path_svg) else None
+
+
+def main():
+    global BENCHTOOL
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench: needs root (ip netns, cgroups)", file=sys.stderr)
+        return 1
+    BENCHTOOL = os.path.join(args.build, "bench", "benchtool")
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="ntb-bench.")
+    results, skipped, order = {}, {}, []
+    try:
+        for ns in (NS_A, NS_B):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            # The connection-rate test opens tens of thousands of connections.
+            sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1")
+            sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+               "net.ipv4.ip_local_port_range=1024 65000")
+        start("iperf3", "-s", "-p", str(IPERF_PORT), ns=NS_B)
+        echo = start(BENCHTOOL, "echo", str(ECHO_PORT), ns=NS_B)
+        wait_port(NS_B, IPERF_PORT)
+        wait_port(NS_B, ECHO_PORT)
+        for cls in PEERS:
+            peer = cls(args, tmp)
+            if args.only and peer.name not in args.only.split(",") and peer.name != "direct":
+                continue
+            if peer.skip:
+                skipped[peer.name] = peer.skip
+                print("skip %s: %s" % (peer.name, peer.skip), file=sys.stderr)
+                continue
+            print("measuring %s" % peer.name, file=sys.stderr)
+            try:
+                results[peer.name] = measure(peer, args.rounds, args.seconds, echo.pid)
+                order.append(peer.name)
+            except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
+                skipped[peer.name] = "failed: %s" % e
+                print("skip %s: %s" % (peer.name, e), file=sys.stderr)
+            finally:
+                peer.down()
+    finally:
+        for p in procs:
+            stop(p)
+        for ns in (NS_A, NS_B):
+            sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = "%s, %d CPUs, %s, kernel %s" % (platform.node(), os.cpu_count(),
+                                             platform.machine(), platform.release())
+    text = "netns-tcp-bridge benchmark, %s, %s; median of %d rounds\n\n%s\n" % (
+        stamp, machine, args.rounds, table(results, order))
+    for name, why in skipped.items():
+        text += "skipped %s: %s\n" % (name, why)
+    print(text)
+    with open(os.path.join(args.out, "bench.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump({"date": stamp, "machine": machine, "rounds": args.rounds,
+                   "results": results, "skipped": skipped}, f, indent=2)
+    svg = chart(results, order, os.path.join(args.out, "bench.svg"))
+    print("wrote %s/bench.txt, bench.json%s" % (args.out, ", bench.svg" if svg else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
