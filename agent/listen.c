@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,8 @@ static struct {
 	struct policy policy;
 	int print_policy;
 	int rdv_fd, epfd, sigfd, spare;
+	struct sockaddr_storage local;	/* of the listener, if not a wildcard */
+	int local_known;
 	long long last_emfile_log;
 } ls = { .listen_fd = -1, .client_fd = -1, .spare = -1 };
 
@@ -219,27 +223,49 @@ static void listen_open_rendezvous(void)
 		log_die("cannot greet ntb-connect on %s: %s", ls.rdv_text, why);
 }
 
+/*
+ * A listener bound to one address gives every client that same local
+ * address: learn it once instead of a getsockname() per client.
+ */
+static void listen_cache_local(void)
+{
+	socklen_t len = sizeof(ls.local);
+	int fd = ls.listen_fd;
+
+	ls.local_known = 0;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ls.local, &len))
+		return;
+	if (ls.local.ss_family == AF_INET)
+		ls.local_known = ((struct sockaddr_in *)&ls.local)->sin_addr.s_addr != htonl(INADDR_ANY);
+	else if (ls.local.ss_family == AF_INET6)
+		ls.local_known = !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ls.local)->sin6_addr);
+}
+
 static void listen_bind(void)
 {
 	int one = 1;
 	int fd;
 
 	if (ls.listen_fd >= 0 || ls.client_fd >= 0) {
-		int fd2 = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
-
-		fcntl(fd2, F_SETFD, FD_CLOEXEC);
-		fcntl(fd2, F_SETFL, fcntl(fd2, F_GETFL) | O_NONBLOCK);
+		fd = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		/* Accepted sockets inherit it: ntb-connect need not set it. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		listen_cache_local();
 		return;
 	}
 	fd = socket(ls.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		log_die_errno(errno, "cannot create socket for %s", ls.listen_text);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ls.addr.ss, ls.addr.len))
 		log_die_errno(errno, "cannot bind %s", ls.listen_text);
 	if (listen(fd, SOMAXCONN))
 		log_die_errno(errno, "cannot listen on %s", ls.listen_text);
 	ls.listen_fd = fd;
+	listen_cache_local();
 }
 
 static void reset_close(int fd)
@@ -252,20 +278,24 @@ static void reset_close(int fd)
 
 /*
  * listen_handoff() - pass one client on; our copy is closed either way
+ * @fd:		the client
+ * @peer:	its address from accept4(), or NULL to ask the socket
  *
  * Return: 0, or -1 if the rendezvous is gone (fatal for the caller).
  */
-static int listen_handoff(int fd)
+static int listen_handoff(int fd, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage peer, local;
-	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	struct sockaddr_storage asked, local;
+	socklen_t plen = sizeof(asked), llen = sizeof(local);
+	const struct sockaddr_storage *lp = ls.local_known ? &ls.local : &local;
 	uint8_t buf[MSG_BUF_MAX];
 	size_t len = 0;
 
-	if (!getpeername(fd, (struct sockaddr *)&peer, &plen) &&
-	    !getsockname(fd, (struct sockaddr *)&local, &llen))
-		len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&peer,
-				      (struct sockaddr *)&local);
+	if (!peer && !getpeername(fd, (struct sockaddr *)&asked, &plen))
+		peer = &asked;
+	if (peer && (ls.local_known || !getsockname(fd, (struct sockaddr *)&local, &llen)))
+		len = msg_encode_conn(buf, sizeof(buf), (const struct sockaddr *)peer,
+				      (const struct sockaddr *)lp);
 	if (!len) {
 		/* Client already gone (ENOTCONN), or not TCP/IP. */
 		log_debug("dropped a client that left before its hand-off");
@@ -309,7 +339,10 @@ static void listen_accept(void)
 	int i;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(ls.listen_fd, (struct sockaddr *)&peer, &plen,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -320,7 +353,7 @@ static void listen_accept(void)
 				log_warn_errno(errno, "cannot accept a client");
 			return;
 		}
-		if (listen_handoff(fd))
+		if (listen_handoff(fd, &peer))
 			log_die("cannot hand off clients: ntb-connect closed the rendezvous");
 		if (ls.once)
 			exit(0);
@@ -398,7 +431,7 @@ int main(int argc, char **argv)
 
 	/* 6. Serve. */
 	if (ls.client_fd >= 0) {
-		if (listen_handoff(ls.client_fd))
+		if (listen_handoff(ls.client_fd, NULL))
 			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
 		exit(0);
 	}

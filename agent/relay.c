@@ -13,7 +13,8 @@
  * bytes are in flight: an idle connection costs its struct and two
  * sockets, nothing more.  After every event both directions are shovelled
  * until neither moves; with edge triggering that is what re-arms the next
- * event.  EOF on fd[d] with an empty pipe becomes shutdown(fd[!d],
+ * event.  EPOLLOUT is asked for on a socket only while bytes wait in the
+ * pipe towards it: every ACK would otherwise wake the worker for nothing.  EOF on fd[d] with an empty pipe becomes shutdown(fd[!d],
  * SHUT_WR) (half-close keeps the other direction flowing).  An error on
  * either socket (reset, or EPIPE writing to it) becomes a reset of the
  * other: SO_LINGER {1, 0} then close, so the peer sees RST, not FIN.
@@ -37,7 +38,7 @@
 #include <unistd.h>
 
 #define RELAY_MAX_WORKERS	64
-#define RELAY_PIPE_SIZE		(256 * 1024)
+#define RELAY_PIPE_SIZE		(1024 * 1024)
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 
@@ -51,6 +52,7 @@ struct conn {
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
 	uint8_t dead;		/* ended; freed after the current event batch */
+	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
 	struct conn *next;	/* worker's pending or connecting list */
 	struct conn *prev;
@@ -117,10 +119,12 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 	}
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
 		return -1;
-	/* Bigger pipes, fewer splices; the kernel may cap it, that is fine. */
-	if (relay_pipe_size && fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size) < 0 &&
-	    errno == EPERM)
-		relay_pipe_size = 0;
+	/*
+	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
+	 * than fs.pipe-user-pages-soft in pipes: that pipe keeps the default.
+	 */
+	if (relay_pipe_size > 0)
+		fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
 	c->pipe_r[d] = p[0];
 	c->pipe_w[d] = p[1];
 	return 0;
@@ -258,6 +262,13 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		pipe_put(w, c, d);
 	if (c->rd_eof[d] && !c->inpipe[d] && !c->wr_shut[d]) {
 		c->wr_shut[d] = 1;
+		/*
+		 * The other direction already finished: close() is about to
+		 * send this FIN anyway (both sockets were read to EOF, so it
+		 * cannot turn into a reset).
+		 */
+		if (c->wr_shut[!d])
+			return -1;
 		if (shutdown(dst, SHUT_WR) && errno != ENOTCONN)
 			return !d;
 	}
@@ -272,6 +283,32 @@ static int sock_error(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
 		return errno;
 	return err;
+}
+
+static uint32_t relay_events(int want_out)
+{
+	return EPOLLIN | EPOLLRDHUP | EPOLLET | (want_out ? EPOLLOUT : 0);
+}
+
+/* Ask for EPOLLOUT on fd[side] exactly while the pipe towards it holds bytes. */
+static int relay_rearm(struct worker *w, struct conn *c)
+{
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		int want = c->inpipe[!side] > 0;
+		struct epoll_event ev = {
+			.events = relay_events(want),
+			.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side,
+		};
+
+		if (want == c->out_armed[side])
+			continue;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd[side], &ev))
+			return side;
+		c->out_armed[side] = (uint8_t)want;
+	}
+	return -1;
 }
 
 static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events)
@@ -299,17 +336,25 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 			}
 		}
 	} while (moved);
-	if (c->wr_shut[0] && c->wr_shut[1])
+	if (c->wr_shut[0] && c->wr_shut[1]) {
 		conn_end(w, c, -1);
+		return;
+	}
+	bad = relay_rearm(w, c);
+	if (bad >= 0) {
+		log_warn_errno(errno, "client %s: cannot watch a socket", c->name);
+		conn_end(w, c, bad);
+	}
 }
 
-static int relay_watch(struct worker *w, struct conn *c, int side)
+static int relay_watch(struct worker *w, struct conn *c, int side, int want_out)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = relay_events(want_out),
 		.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side,
 	};
 
+	c->out_armed[side] = (uint8_t)want_out;
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[side], &ev);
 }
 
@@ -318,9 +363,9 @@ static void relay_established(struct worker *w, struct conn *c)
 	int one = 1;
 
 	c->state = CONN_RELAYING;
-	setsockopt(c->fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The client side has it already: ntb-listen sets it on its listener. */
 	setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (relay_watch(w, c, 0)) {
+	if (relay_watch(w, c, 0, 0)) {
 		log_warn_errno(errno, "client %s: cannot watch the client socket", c->name);
 		conn_end(w, c, 1);
 		return;
@@ -348,11 +393,13 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 
 static void relay_begin(struct worker *w, struct conn *c)
 {
-	int fl = fcntl(c->fd[0], F_GETFL);
 	int fd;
 
-	/* The listen side accepted it non-blocking; make sure of it. */
-	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(c->fd[0], F_SETFL, fl | O_NONBLOCK))) {
+	/*
+	 * ntb-listen accepts non-blocking, but a blocking socket from a
+	 * broken peer would stall this whole worker: make sure, in one call.
+	 */
+	if (fcntl(c->fd[0], F_SETFL, O_NONBLOCK)) {
 		log_warn_errno(errno, "client %s: cannot make the socket non-blocking", c->name);
 		conn_end(w, c, 1);
 		return;
@@ -361,10 +408,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 		/* -C: one pre-connected target, used by the first client only. */
 		c->fd[1] = relay.upstream_fd;
 		relay.upstream_fd = -1;
-		fl = fcntl(c->fd[1], F_GETFL);
-		if (fl >= 0)
-			fcntl(c->fd[1], F_SETFL, fl | O_NONBLOCK);
-		if (relay_watch(w, c, 1)) {
+		fcntl(c->fd[1], F_SETFL, O_NONBLOCK);
+		if (relay_watch(w, c, 1, 0)) {
 			conn_end(w, c, 1);
 			return;
 		}
@@ -397,7 +442,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 	else
 		w->connecting = c;
 	w->connecting_tail = c;
-	if (relay_watch(w, c, 1)) {
+	/* EPOLLOUT: that is how a non-blocking connect says it is done. */
+	if (relay_watch(w, c, 1, 1)) {
 		log_warn_errno(errno, "client %s: cannot watch the target socket", c->name);
 		conn_end(w, c, 1);
 	}
@@ -483,6 +529,25 @@ static void *relay_worker(void *arg)
 	return NULL;
 }
 
+/* The pipe size: RELAY_PIPE_SIZE, within fs.pipe-max-size (read while we can). */
+static int relay_pipe_limit(void)
+{
+	char buf[32] = "";
+	long max = 0;
+	int fd = open("/proc/sys/fs/pipe-max-size", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		if (n > 0)
+			max = strtol(buf, NULL, 10);
+		close(fd);
+	}
+	if (max <= 0 || max > RELAY_PIPE_SIZE)
+		max = RELAY_PIPE_SIZE;
+	return (int)max;
+}
+
 /**
  * relay_init() - set up workers' epoll sets and eventfds (before the sandbox)
  * @opts:	target and limits
@@ -496,6 +561,7 @@ int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep)
 	unsigned int i;
 
 	relay = *opts;
+	relay_pipe_size = relay_pipe_limit();
 	relay_nworkers = opts->workers ? opts->workers : 1;
 	if (relay_nworkers > RELAY_MAX_WORKERS)
 		relay_nworkers = RELAY_MAX_WORKERS;

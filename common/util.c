@@ -98,6 +98,22 @@ int util_check_stream_socket(int fd, int want_listening, const char **why)
 }
 
 /**
+ * util_is_tcp_socket() - is @fd a TCP socket (IPv4 or IPv6)?
+ * @fd:		the fd
+ *
+ * IPPROTO_TCP is the protocol of AF_INET and AF_INET6 stream sockets only.
+ *
+ * Return: 1 or 0.
+ */
+int util_is_tcp_socket(int fd)
+{
+	int proto = 0;
+	socklen_t len = sizeof(proto);
+
+	return !getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) && proto == IPPROTO_TCP;
+}
+
+/**
  * util_arg_number() - parse an option's number, or exit 2 naming both
  * @opt:	option as the user wrote it, e.g. "--workers"
  * @text:	the value
