@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #define RELAY_MAX_WORKERS	64
-#define RELAY_PIPE_SIZE		(1024 * 1024)
+#define RELAY_PIPE_SIZE		(256 * 1024)
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 
@@ -78,6 +78,7 @@ static unsigned int relay_nworkers;
 static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
+static int relay_chunk = RELAY_PIPE_SIZE;	/* most bytes in flight per direction */
 
 static long long now_ms(void)
 {
@@ -221,12 +222,18 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 	for (;;) {
 		int progress = 0;
 
-		if (!c->rd_eof[d]) {
+		/*
+		 * At most a pipe's worth in flight: a pipe slot can hold a
+		 * whole skb fragment, so the pipe itself would take megabytes
+		 * while the destination is full, and every extra read would
+		 * cost a failed write.  Backpressure belongs to TCP.
+		 */
+		if (!c->rd_eof[d] && c->inpipe[d] < (size_t)relay_chunk) {
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
 				log_warn_errno(errno, "client %s: cannot make a pipe", c->name);
 				return d;
 			}
-			n = splice(src, NULL, c->pipe_w[d], NULL, 1 << 30,
+			n = splice(src, NULL, c->pipe_w[d], NULL, (size_t)relay_chunk - c->inpipe[d],
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				c->inpipe[d] += (size_t)n;
@@ -562,6 +569,7 @@ int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep)
 
 	relay = *opts;
 	relay_pipe_size = relay_pipe_limit();
+	relay_chunk = relay_pipe_size;
 	relay_nworkers = opts->workers ? opts->workers : 1;
 	if (relay_nworkers > RELAY_MAX_WORKERS)
 		relay_nworkers = RELAY_MAX_WORKERS;
