@@ -624,6 +624,7 @@ void relay_submit(int client_fd, const char *client_name)
 	struct worker *w;
 	struct conn *c;
 	uint64_t one = 1;
+	int wake;
 
 	if (relay.max_conns && relay_active() >= relay.max_conns) {
 		log_warn("client %s: refused, %u connections already open", client_name,
@@ -647,9 +648,11 @@ void relay_submit(int client_fd, const char *client_name)
 
 	w = &relay_workers[relay_next++ % relay_nworkers];
 	pthread_mutex_lock(&w->lock);
+	/* A worker with work already queued will see this one too: no wake-up. */
+	wake = !w->incoming;
 	c->next = w->incoming;
 	w->incoming = c;
 	pthread_mutex_unlock(&w->lock);
-	if (write(w->evfd, &one, sizeof(one)) < 0)
+	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");
 }
