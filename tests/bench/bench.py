@@ -202,7 +202,7 @@ class HAProxy(Peer):
         cfg = os.path.join(self.tmp, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write("""global
-    maxconn 20000
+    maxconn 8000
 defaults
     mode tcp
     timeout connect 5s

@@ -83,10 +83,13 @@ t_rootless_userns() {
 	$B/ntb-listen -l 127.0.0.1:9404 -r @rootless 2>&1 &
 	l=\$!
 	python3 $TOP/tests/tools/peer.py client 127.0.0.1 9404 bulk 1000000
-	for p in \$c \$l; do
-		echo "STATUS \$(cat /proc/\$p/comm) \$(grep -E '^(Seccomp|NoNewPrivs|Cap[A-Za-z]+):' /proc/\$p/status | tr -d '\t' | tr '\n' ' ')"
+	$B/netns-tcp-bridge -l 127.0.0.1:9405 -c 127.0.0.1:8404 -t /proc/\$srv/ns/net 2>&1 &
+	br=\$!
+	python3 $TOP/tests/tools/peer.py client 127.0.0.1 9405 bulk 1000000
+	for p in \$c \$l \$br \$(cat /proc/\$br/task/*/children); do
+		echo "STATUS \$(cat /proc/\$p/comm)-\$([ \$p = \$br ] && echo launcher || echo \$p) \$(grep -E '^(Seccomp|NoNewPrivs|Cap[A-Za-z]+):' /proc/\$p/status | tr -d '\t' | tr '\n' ' ')"
 	done
-	kill \$c \$l \$srv
+	kill \$c \$l \$br \$srv
 	EOS
 	chmod 755 "$T/rootless.sh"
 	out=$(timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -96,13 +99,16 @@ t_rootless_userns() {
 		skip "unprivileged user namespaces are disabled here"
 	fi
 	[ $rc = 0 ] || fail "rootless run failed: $out"
-	assert_match "$out" "OK 1000000 bytes each way" "rootless forwarding"
-	for role in ntb-connect ntb-listen; do
-		line=$(printf '%s\n' "$out" | grep "^STATUS $role ")
+	n=$(printf '%s\n' "$out" | grep -c "OK 1000000 bytes each way")
+	assert_eq "$n" 2 "rootless forwarding, agents and launcher"
+	n=$(printf '%s\n' "$out" | grep -c "^STATUS ")
+	assert_eq "$n" 5 "rootless processes checked"
+	while read -r _ role line; do
 		for f in Seccomp:2 NoNewPrivs:1 CapEff:$ZERO CapPrm:$ZERO CapInh:$ZERO CapAmb:$ZERO CapBnd:$ZERO; do
 			assert_match "$line" "$f" "rootless $role"
 		done
-	done
+	done < <(printf '%s\n' "$out" | grep "^STATUS ")
+	grep -q "^STATUS netns-tcp-bridg-launcher " <<<"$out" || fail "launcher not checked"
 }
 
 # probe ROLE CALL WANT: WANT is killed, errno or works.
