@@ -22,7 +22,7 @@ ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 COMMON_SRC = common/log.c common/addr.c common/msg.c common/fdpass.c \
-             common/netns.c common/rendezvous.c common/util.c
+             common/netns.c common/rendezvous.c common/util.c common/cli.c
 POLICY_SRC = policy/policy.c policy/syscalls.c
 LISTEN_SRC = agent/listen.c
 CONNECT_SRC = agent/connect.c agent/relay.c
@@ -35,7 +35,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
 TEST_PROGS  = $(B)/tests/sandbox_probe
 
 .PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind bench deps
+        asan valgrind fuzz bench deps lint
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -110,18 +110,33 @@ asan: deps
 
 # The unit tests under valgrind's memcheck: no error, no leak.
 valgrind: all $(UNIT_TESTS)
+	./tests/deps.sh --lint
 	for t in $(UNIT_TESTS); do \
 		valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 			$$t >/dev/null || exit 1; \
 	done
 	@echo "valgrind: $(words $(UNIT_TESTS)) unit test programs clean"
 
+# libFuzzer on the wire-format decoder (clang); FUZZ_SECONDS to taste.
+FUZZ_SECONDS ?= 60
+fuzz:
+	./tests/deps.sh --fuzz
+	@mkdir -p build-fuzz/corpus
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
+	build-fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus
+
+lint: cppcheck clang-tidy
+
 cppcheck:
+	./tests/deps.sh --lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon -Ipolicy -Iagent \
 		common policy agent helper tests/unit
 
 clang-tidy:
+	./tests/deps.sh --lint
 	clang-tidy --quiet --warnings-as-errors='*' \
 		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-clang-analyzer-*' \
 		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) \

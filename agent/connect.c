@@ -13,6 +13,7 @@
  *   6. start the workers and serve the rendezvous.
  */
 #include "addr.h"
+#include "cli.h"
 #include "fdpass.h"
 #include "log.h"
 #include "msg.h"
@@ -48,13 +49,11 @@ struct peer {
 
 static struct {
 	const char *connect_text;
-	const char *netns_text;
-	const char *rdv_text;
 	struct rdv_spec rdv;
 	struct rdv_acl acl;
 	struct relay_opts relay;
 	struct policy policy;
-	int print_policy;
+	struct cli cli;
 	int drain_ms;
 	int epfd, sigfd, notify, rdv_listener;
 	struct peer peers[MAX_PEERS];
@@ -92,34 +91,24 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum {
-	OPT_ALLOW_UID = 256, OPT_CONNECT_TIMEOUT, OPT_MAX_CONN, OPT_DRAIN, OPT_USER,
-	OPT_SECCOMP, OPT_PRINT_POLICY, OPT_VERSION,
-};
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN };
 
 static const struct option long_opts[] = {
 	{ "connect", required_argument, NULL, 'c' },
 	{ "connect-fd", required_argument, NULL, 'C' },
-	{ "netns", required_argument, NULL, 'n' },
-	{ "rendezvous", required_argument, NULL, 'r' },
-	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
-	{ "print-policy", no_argument, NULL, OPT_PRINT_POLICY },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	CLI_AGENT_OPTS,
+	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
 static void connect_parse(int argc, char **argv)
 {
 	const char *why;
-	int c, verbose = 0;
+	int c;
 
 	cn.relay.upstream_fd = -1;
 	cn.relay.connect_timeout_ms = 10000;
@@ -129,6 +118,8 @@ static void connect_parse(int argc, char **argv)
 	cn.policy.role = POLICY_CONNECT;
 	cn.policy.threads = 1;
 	rdv_acl_init(&cn.acl);
+	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .policy = &cn.policy,
+			       .rdv = &cn.rdv, .acl = &cn.acl };
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:C:n:r:w:vh", long_opts, NULL)) != -1) {
@@ -148,25 +139,6 @@ static void connect_parse(int argc, char **argv)
 			if (util_check_stream_socket(cn.relay.upstream_fd, 0, &why))
 				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
 			break;
-		case 'n':
-			cn.netns_text = optarg;
-			{
-				struct netns_spec ns;
-
-				if (netns_spec_parse(optarg, &ns, &why))
-					log_usage_error("bad namespace '%s' for --netns: %s", optarg, why);
-			}
-			break;
-		case 'r':
-			cn.rdv_text = optarg;
-			if (rdv_parse(optarg, &cn.rdv, &why))
-				log_usage_error("bad rendezvous '%s' for --rendezvous: %s", optarg, why);
-			break;
-		case OPT_ALLOW_UID:
-			if (rdv_acl_add(&cn.acl, optarg))
-				log_usage_error("bad value '%s' for --allow-uid: no such user, or too many",
-						optarg);
-			break;
 		case 'w':
 			cn.relay.workers = (unsigned int)util_arg_number("--workers", optarg, 1, 64);
 			break;
@@ -181,42 +153,13 @@ static void connect_parse(int argc, char **argv)
 		case OPT_DRAIN:
 			cn.drain_ms = (int)util_arg_number("--drain-timeout", optarg, 0, 3600) * 1000;
 			break;
-		case OPT_USER:
-			if (policy_lookup_user(optarg, &cn.policy))
-				log_usage_error("bad value '%s' for --user: no such user", optarg);
-			break;
-		case OPT_SECCOMP:
-			if (policy_parse_seccomp(optarg, &cn.policy.seccomp_log))
-				log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
-			break;
-		case OPT_PRINT_POLICY:
-			cn.print_policy = 1;
-			break;
-		case 'v':
-			log_set_verbose(++verbose);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		case OPT_VERSION:
-			printf("ntb-connect %s\n", NTB_VERSION);
-			exit(0);
-		case ':':
-			log_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
-			log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+			cli_option(&cn.cli, c, argv);
 		}
 	}
-	if (optind < argc)
-		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (cn.print_policy) {
-		policy_print(&cn.policy, stdout);
-		exit(0);
-	}
-	if (!cn.connect_text && cn.relay.upstream_fd < 0)
+	if (!cn.connect_text && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
-	if (!cn.rdv_text)
-		log_usage_error("missing -r/--rendezvous (see --help)");
+	cli_finish(&cn.cli, argc, argv);
 	if (!cn.relay.workers)
 		cn.relay.workers = cn.relay.upstream_fd >= 0 ? 1 : (unsigned int)util_cpu_count();
 }
@@ -280,7 +223,7 @@ static void rdv_accept(void)
 				log_warn_errno(errno, "cannot accept a rendezvous peer");
 			return;
 		}
-		peer_add(fd, cn.rdv_text);
+		peer_add(fd, cn.cli.rdv_text);
 	}
 }
 
@@ -461,28 +404,28 @@ int main(int argc, char **argv)
 		cn.peers[i].fd = -1;
 
 	/* 1. Files first, while they are reachable. */
-	if (cn.netns_text)
-		netns = netns_open(cn.netns_text);
+	if (cn.cli.netns_text)
+		netns = netns_open(cn.cli.netns_text);
 
 	/* 2. The rendezvous, in the namespace we were started in. */
 	cn.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (cn.epfd < 0)
 		log_die_errno(errno, "cannot create epoll set");
 	if (cn.rdv.kind == RDV_FD) {
-		int fd = rdv_inherited(&cn.rdv, cn.rdv_text);
+		int fd = rdv_inherited(&cn.rdv, cn.cli.rdv_text);
 
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		peer_add(fd, cn.rdv_text);
+		peer_add(fd, cn.cli.rdv_text);
 		if (!cn.npeers)
-			log_die("cannot use rendezvous %s: its peer is not allowed", cn.rdv_text);
+			log_die("cannot use rendezvous %s: its peer is not allowed", cn.cli.rdv_text);
 	} else {
-		cn.rdv_listener = rdv_listen(&cn.rdv, cn.rdv_text, &cn.acl);
+		cn.rdv_listener = rdv_listen(&cn.rdv, cn.cli.rdv_text, &cn.acl);
 		epoll_add(cn.rdv_listener, EPOLLIN, TAG_RDV);
 	}
 
 	/* 3. The target's namespace. */
 	if (netns >= 0) {
-		netns_join(netns, cn.netns_text);
+		netns_join(netns, cn.cli.netns_text);
 		close(netns);
 	}
 

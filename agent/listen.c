@@ -13,6 +13,7 @@
  *   6. serve: accept, hand off, close our copy.
  */
 #include "addr.h"
+#include "cli.h"
 #include "fdpass.h"
 #include "log.h"
 #include "msg.h"
@@ -42,8 +43,6 @@
 
 static struct {
 	const char *listen_text;
-	const char *netns_text;
-	const char *rdv_text;
 	struct addr addr;
 	int listen_fd;		/* -L, or bound by us */
 	int client_fd;		/* -S */
@@ -52,7 +51,7 @@ static struct {
 	struct rdv_spec rdv;
 	struct rdv_acl acl;
 	struct policy policy;
-	int print_policy;
+	struct cli cli;
 	int rdv_fd, epfd, sigfd, spare;
 	struct sockaddr_storage local;	/* of the listener, if not a wildcard */
 	int local_known;
@@ -84,37 +83,29 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum {
-	OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_ALLOW_UID, OPT_USER, OPT_SECCOMP,
-	OPT_PRINT_POLICY, OPT_VERSION,
-};
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "listen-fd", required_argument, NULL, 'L' },
 	{ "preaccepted-fd", required_argument, NULL, 'S' },
-	{ "netns", required_argument, NULL, 'n' },
-	{ "rendezvous", required_argument, NULL, 'r' },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
-	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
-	{ "print-policy", no_argument, NULL, OPT_PRINT_POLICY },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	CLI_AGENT_OPTS,
+	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
 static void listen_parse(int argc, char **argv)
 {
 	const char *why;
-	int c, verbose = 0, modes = 0;
+	int c, modes = 0;
 
 	ls.rdv_timeout_ms = 10000;
 	ls.policy.role = POLICY_LISTEN;
 	rdv_acl_init(&ls.acl);
+	ls.cli = (struct cli){ .prog = "ntb-listen", .usage = usage, .policy = &ls.policy,
+			       .rdv = &ls.rdv, .acl = &ls.acl };
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:L:S:n:r:vh", long_opts, NULL)) != -1) {
@@ -138,20 +129,6 @@ static void listen_parse(int argc, char **argv)
 			if (util_check_stream_socket(ls.client_fd, 0, &why))
 				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
 			break;
-		case 'n':
-			ls.netns_text = optarg;
-			{
-				struct netns_spec ns;
-
-				if (netns_spec_parse(optarg, &ns, &why))
-					log_usage_error("bad namespace '%s' for --netns: %s", optarg, why);
-			}
-			break;
-		case 'r':
-			ls.rdv_text = optarg;
-			if (rdv_parse(optarg, &ls.rdv, &why))
-				log_usage_error("bad rendezvous '%s' for --rendezvous: %s", optarg, why);
-			break;
 		case OPT_ONCE:
 			ls.once = 1;
 			break;
@@ -159,47 +136,13 @@ static void listen_parse(int argc, char **argv)
 			ls.rdv_timeout_ms =
 				(int)util_arg_number("--rendezvous-timeout", optarg, 0, 3600) * 1000;
 			break;
-		case OPT_ALLOW_UID:
-			if (rdv_acl_add(&ls.acl, optarg))
-				log_usage_error("bad value '%s' for --allow-uid: no such user, or too many",
-						optarg);
-			break;
-		case OPT_USER:
-			if (policy_lookup_user(optarg, &ls.policy))
-				log_usage_error("bad value '%s' for --user: no such user", optarg);
-			break;
-		case OPT_SECCOMP:
-			if (policy_parse_seccomp(optarg, &ls.policy.seccomp_log))
-				log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
-			break;
-		case OPT_PRINT_POLICY:
-			ls.print_policy = 1;
-			break;
-		case 'v':
-			log_set_verbose(++verbose);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		case OPT_VERSION:
-			printf("ntb-listen %s\n", NTB_VERSION);
-			exit(0);
-		case ':':
-			log_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
-			log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+			cli_option(&ls.cli, c, argv);
 		}
 	}
-	if (optind < argc)
-		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (ls.print_policy) {
-		policy_print(&ls.policy, stdout);
-		exit(0);
-	}
-	if (modes != 1)
+	if (modes != 1 && !ls.cli.print_policy)
 		log_usage_error("give exactly one of -l/--listen, -L/--listen-fd, -S/--preaccepted-fd (see --help)");
-	if (!ls.rdv_text)
-		log_usage_error("missing -r/--rendezvous (see --help)");
+	cli_finish(&ls.cli, argc, argv);
 }
 
 static void listen_open_rendezvous(void)
@@ -208,19 +151,19 @@ static void listen_open_rendezvous(void)
 	const char *why;
 
 	if (ls.rdv.kind == RDV_FD)
-		ls.rdv_fd = rdv_inherited(&ls.rdv, ls.rdv_text);
+		ls.rdv_fd = rdv_inherited(&ls.rdv, ls.cli.rdv_text);
 	else
-		ls.rdv_fd = rdv_connect(&ls.rdv, ls.rdv_text, ls.rdv_timeout_ms);
+		ls.rdv_fd = rdv_connect(&ls.rdv, ls.cli.rdv_text, ls.rdv_timeout_ms);
 	/* Blocking: a busy ntb-connect slows accepting down, nothing is lost. */
 	fcntl(ls.rdv_fd, F_SETFL, fcntl(ls.rdv_fd, F_GETFL) & ~O_NONBLOCK);
 	/* Never hand a client to a stranger who grabbed the name first. */
 	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
-		log_die("cannot use rendezvous %s: its owner %s", ls.rdv_text, reason);
+		log_die("cannot use rendezvous %s: its owner %s", ls.cli.rdv_text, reason);
 	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN))
-		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.rdv_text);
+		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.cli.rdv_text);
 	if (rdv_hello_wait(ls.rdv_fd, MSG_ROLE_CONNECT, ls.rdv_timeout_ms ? ls.rdv_timeout_ms : 1000,
 			   &why))
-		log_die("cannot greet ntb-connect on %s: %s", ls.rdv_text, why);
+		log_die("cannot greet ntb-connect on %s: %s", ls.cli.rdv_text, why);
 }
 
 /*
@@ -285,7 +228,7 @@ static void reset_close(int fd)
  */
 static int listen_handoff(int fd, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage asked, local;
+	struct sockaddr_storage asked, local = { 0 };
 	socklen_t plen = sizeof(asked), llen = sizeof(local);
 	const struct sockaddr_storage *lp = ls.local_known ? &ls.local : &local;
 	uint8_t buf[MSG_BUF_MAX];
@@ -393,8 +336,8 @@ int main(int argc, char **argv)
 	listen_parse(argc, argv);
 
 	/* 1. Files first, while they are reachable. */
-	if (ls.netns_text)
-		netns = netns_open(ls.netns_text);
+	if (ls.cli.netns_text)
+		netns = netns_open(ls.cli.netns_text);
 
 	/* 2. The rendezvous, from the namespace we were started in. */
 	signal(SIGPIPE, SIG_IGN);
@@ -402,7 +345,7 @@ int main(int argc, char **argv)
 
 	/* 3. The clients' namespace. */
 	if (netns >= 0) {
-		netns_join(netns, ls.netns_text);
+		netns_join(netns, ls.cli.netns_text);
 		close(netns);
 	}
 

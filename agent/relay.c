@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #define RELAY_MAX_WORKERS	64
-#define RELAY_PIPE_SIZE		(256 * 1024)
+#define RELAY_PIPE_SIZE		(256L * 1024)
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 

@@ -13,6 +13,7 @@
  * ended; SIGTERM, SIGINT and SIGHUP stop both.
  */
 #include "addr.h"
+#include "cli.h"
 #include "log.h"
 #include "netns.h"
 #include "policy.h"
@@ -56,8 +57,8 @@ static struct {
 	const char *listen_ns_file, *connect_ns_file;
 	int listen_ns_fd, connect_ns_fd;
 	struct policy policy;
-	const char *user, *seccomp, *workers, *connect_timeout, *max_conns;
-	int verbose, print_policy;
+	struct cli cli;
+	const char *workers, *connect_timeout, *max_conns;
 	struct agent agents[2];
 	int stopping, failed;
 	long long kill_deadline;
@@ -111,13 +112,9 @@ static const char usage[] =
 "\n"
 "Exactly one of -l, -L, -S and one of -c, -C is needed.\n";
 
-enum {
-	OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_USER, OPT_SECCOMP, OPT_PRINT_POLICY,
-	OPT_VERSION,
-};
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN };
 
 static const struct option long_opts[] = {
-	{ "help", no_argument, NULL, 'h' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "listen-fd", required_argument, NULL, 'L' },
 	{ "preaccepted-fd", required_argument, NULL, 'S' },
@@ -130,11 +127,7 @@ static const struct option long_opts[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
-	{ "print-policy", no_argument, NULL, OPT_PRINT_POLICY },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -151,12 +144,10 @@ static void bridge_parse(int argc, char **argv)
 	int c;
 
 	br.policy.role = POLICY_LAUNCHER;
+	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage, .policy = &br.policy };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
 		case 'l':
 			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
 				  "-l, -L and -S");
@@ -220,37 +211,11 @@ static void bridge_parse(int argc, char **argv)
 			util_arg_number("--max-connections", optarg, 0, 10000000);
 			br.max_conns = optarg;
 			break;
-		case OPT_USER:
-			if (policy_lookup_user(optarg, &br.policy))
-				log_usage_error("bad value '%s' for --user: no such user", optarg);
-			br.user = optarg;
-			break;
-		case OPT_SECCOMP:
-			if (policy_parse_seccomp(optarg, &br.policy.seccomp_log))
-				log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
-			br.seccomp = optarg;
-			break;
-		case OPT_PRINT_POLICY:
-			br.print_policy = 1;
-			break;
-		case 'v':
-			log_set_verbose(++br.verbose);
-			break;
-		case OPT_VERSION:
-			printf("netns-tcp-bridge %s\n", NTB_VERSION);
-			exit(0);
-		case ':':
-			log_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
-			log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+			cli_option(&br.cli, c, argv);
 		}
 	}
-	if (optind < argc)
-		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (br.print_policy) {
-		policy_print(&br.policy, stdout);
-		exit(0);
-	}
+	cli_finish(&br.cli, argc, argv);
 	if (!br.listen && br.listen_fd < 0 && br.preaccepted_fd < 0)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
 	if (!br.connect && br.connect_fd < 0)
@@ -300,15 +265,15 @@ static void agent_common_args(struct agent *a)
 {
 	int i;
 
-	if (br.user) {
+	if (br.cli.user) {
 		agent_arg(a, "--user");
-		agent_arg(a, br.user);
+		agent_arg(a, br.cli.user);
 	}
-	if (br.seccomp) {
+	if (br.cli.seccomp) {
 		agent_arg(a, "--seccomp");
-		agent_arg(a, br.seccomp);
+		agent_arg(a, br.cli.seccomp);
 	}
-	for (i = 0; i < br.verbose; i++)
+	for (i = 0; i < br.cli.verbose; i++)
 		agent_arg(a, "-v");
 }
 

@@ -5,6 +5,8 @@ set -eu
 pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev
       iproute2 util-linux python3 curl"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux"
+[ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
+[ "${1:-}" = "--lint" ] && pkgs="$pkgs cppcheck clang-tidy valgrind"
 
 missing=""
 for p in $pkgs; do

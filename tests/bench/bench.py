@@ -37,6 +37,7 @@ CLK = os.sysconf("SC_CLK_TCK")
 MEMCG_ROOT = "/sys/fs/cgroup/memory"
 
 procs = []          # every process we started, stopped by PID at the end
+cgroups = []        # every memory cgroup we made, removed at the end
 
 
 def sh(*cmd, check=True, timeout=60, **kw):
@@ -298,6 +299,7 @@ class MemCg:
                     continue
                 if os.path.exists(os.path.join(path, usage)):
                     self.path, self.usage = path, usage
+                    cgroups.append(self)
                     break
                 os.rmdir(path)
         if self.path:
@@ -328,9 +330,12 @@ class MemCg:
             for _ in range(50):
                 try:
                     os.rmdir(self.path)
-                    return
+                    break
+                except FileNotFoundError:
+                    break
                 except OSError:
                     time.sleep(0.1)
+            self.path = None
 
 
 def idle_memory(peer, ns, port):
@@ -485,8 +490,13 @@ plot '%s' using 2:xtic(1) title "1-stream throughput", '' using 3 title "4-strea
     return path_svg if os.path.exists(path_svg) else None
 
 
+def on_signal(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def main():
     global BENCHTOOL
+    signal.signal(signal.SIGTERM, on_signal)
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--out", required=True)
@@ -533,6 +543,8 @@ def main():
     finally:
         for p in procs:
             stop(p)
+        for cg in cgroups:
+            cg.remove()
         for ns in (NS_A, NS_B):
             sh("ip", "netns", "del", ns, check=False)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cli.c - the command-line options the three programs share, handled in
+ * one place so that their spelling, checks and messages cannot drift.
+ * Each program's getopt loop hands every option it does not know itself
+ * to cli_option().
+ */
+#include "cli.h"
+#include "log.h"
+#include "netns.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/**
+ * cli_option() - handle a shared option, or fail on an unknown one
+ * @cli:	the program's state
+ * @c:		getopt_long()'s return value
+ * @argv:	the arguments, for messages
+ */
+void cli_option(struct cli *cli, int c, char **argv)
+{
+	struct netns_spec ns;
+	const char *why;
+
+	switch (c) {
+	case CLI_USER:
+		if (policy_lookup_user(optarg, cli->policy))
+			log_usage_error("bad value '%s' for --user: no such user", optarg);
+		cli->user = optarg;
+		return;
+	case CLI_SECCOMP:
+		if (policy_parse_seccomp(optarg, &cli->policy->seccomp_log))
+			log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
+		cli->seccomp = optarg;
+		return;
+	case CLI_PRINT_POLICY:
+		cli->print_policy = 1;
+		return;
+	case 'v':
+		log_set_verbose(++cli->verbose);
+		return;
+	case 'h':
+		fputs(cli->usage, stdout);
+		exit(0);
+	case CLI_VERSION:
+		printf("%s %s\n", cli->prog, NTB_VERSION);
+		exit(0);
+	case ':':
+		log_usage_error("option %s needs a value", argv[optind - 1]);
+	default:
+		break;
+	}
+	if (cli->rdv) {
+		switch (c) {
+		case 'n':
+			if (netns_spec_parse(optarg, &ns, &why))
+				log_usage_error("bad namespace '%s' for --netns: %s", optarg, why);
+			cli->netns_text = optarg;
+			return;
+		case 'r':
+			if (rdv_parse(optarg, cli->rdv, &why))
+				log_usage_error("bad rendezvous '%s' for --rendezvous: %s", optarg, why);
+			cli->rdv_text = optarg;
+			return;
+		case CLI_ALLOW_UID:
+			if (rdv_acl_add(cli->acl, optarg))
+				log_usage_error("bad value '%s' for --allow-uid: no such user, or too many",
+						optarg);
+			return;
+		default:
+			break;
+		}
+	}
+	log_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+}
+
+/**
+ * cli_finish() - after the getopt loop: leftovers, --print-policy
+ * @cli:	the program's state
+ * @argc:	argument count
+ * @argv:	the arguments
+ */
+void cli_finish(struct cli *cli, int argc, char **argv)
+{
+	if (optind < argc)
+		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (cli->print_policy) {
+		policy_print(cli->policy, stdout);
+		exit(0);
+	}
+	if (cli->rdv && !cli->rdv_text)
+		log_usage_error("missing -r/--rendezvous (see --help)");
+}
