@@ -35,7 +35,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
 TEST_PROGS  = $(B)/tests/sandbox_probe
 
 .PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench deps lint
+        asan valgrind fuzz bench deps lint arm64
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -117,6 +117,17 @@ valgrind: all $(UNIT_TESTS)
 	done
 	@echo "valgrind: $(words $(UNIT_TESTS)) unit test programs clean"
 
+# The aarch64 cross build (libseccomp picks the architecture), and its
+# --print-policy run under qemu-user to show the arm64 allowlists.
+arm64:
+	./tests/deps.sh --arm64
+	$(MAKE) B=build-arm64 CC=aarch64-linux-gnu-gcc \
+		PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+		build-arm64/ntb-listen build-arm64/ntb-connect build-arm64/netns-tcp-bridge
+	for p in ntb-listen ntb-connect netns-tcp-bridge; do \
+		qemu-aarch64 -L /usr/aarch64-linux-gnu build-arm64/$$p --print-policy | grep '^seccomp'; \
+	done
+
 # libFuzzer on the wire-format decoder (clang); FUZZ_SECONDS to taste.
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -143,4 +154,4 @@ clang-tidy:
 		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-arm64 build-dev

@@ -203,8 +203,9 @@ static int policy_add_rule(scmp_filter_ctx ctx, const struct policy_syscall *s)
 {
 	int nr = seccomp_syscall_resolve_name(s->name);
 
-	if (nr == __NR_SCMP_ERROR)
-		return 0;	/* not a syscall on this architecture */
+	/* Unknown, or a libseccomp pseudo-number: not a syscall on this arch. */
+	if (nr < 0)
+		return 0;
 	switch (s->arg) {
 	case ARG_ANY:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
@@ -311,8 +312,7 @@ void policy_print(const struct policy *p, FILE *out)
 
 	calls = policy_syscalls(p->role, &n);
 	for (i = 0; i < n; i++)
-		if (calls[i].arg != ARG_ERRNO &&
-		    seccomp_syscall_resolve_name(calls[i].name) != __NR_SCMP_ERROR)
+		if (calls[i].arg != ARG_ERRNO && seccomp_syscall_resolve_name(calls[i].name) >= 0)
 			allowed++;
 	fprintf(out, "role: %s\n", policy_role_name(p->role));
 	fprintf(out, "user: %s\n", p->switch_user ? p->user : "unchanged");
@@ -325,7 +325,7 @@ void policy_print(const struct policy *p, FILE *out)
 	fprintf(out, "seccomp: default action %s; %u syscalls allowed:\n",
 		p->seccomp_log ? "log" : "kill process", allowed);
 	for (i = 0; i < n; i++) {
-		if (seccomp_syscall_resolve_name(calls[i].name) == __NR_SCMP_ERROR)
+		if (seccomp_syscall_resolve_name(calls[i].name) < 0)
 			continue;
 		fprintf(out, "  %-18s %s%s\n", calls[i].name, calls[i].why, policy_arg_text(&calls[i]));
 	}

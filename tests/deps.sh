@@ -7,6 +7,13 @@ pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux"
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
 [ "${1:-}" = "--lint" ] && pkgs="$pkgs cppcheck clang-tidy valgrind"
+if [ "${1:-}" = "--arm64" ]; then
+	pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64 libcap-ng-dev:arm64 libbsd-dev:arm64 qemu-user"
+	dpkg --print-foreign-architectures | grep -qx arm64 || {
+		[ "$(id -u)" = 0 ] || { echo "deps: run as root to add the arm64 architecture" >&2; exit 1; }
+		dpkg --add-architecture arm64
+	}
+fi
 
 missing=""
 for p in $pkgs; do
