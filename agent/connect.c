@@ -40,6 +40,7 @@
 #define TAG_SIGNAL	1
 #define TAG_NOTIFY	2
 #define TAG_RDV		3
+#define TAG_RELAY	4
 #define TAG_PEER	16
 
 struct peer {
@@ -360,11 +361,14 @@ static void connect_serve(void)
 
 		if (connect_done())
 			return;
-		if (cn.draining)
+		timeout = relay_main_timeout();
+		if (cn.draining && (timeout < 0 || timeout > 100))
 			timeout = 100;
 		n = epoll_wait(cn.epfd, ev, 16, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
+		if (n == 0)
+			relay_main_run();	/* a connect time-out is due */
 		for (i = 0; i < n; i++) {
 			uint64_t tag = ev[i].data.u64;
 
@@ -378,6 +382,8 @@ static void connect_serve(void)
 
 				if (read(cn.notify, &v, sizeof(v)) < 0)
 					log_debug("notify read failed");
+			} else if (tag == TAG_RELAY) {
+				relay_main_run();
 			} else if (tag == TAG_RDV) {
 				if (cn.rdv_listener >= 0)
 					rdv_accept();
@@ -451,6 +457,9 @@ int main(int argc, char **argv)
 		keep[nkeep++] = cn.rdv.fd;
 	if (relay_init(&cn.relay, keep, &nkeep))
 		log_die_errno(errno, "cannot set up the relay");
+	epoll_add(relay_main_fd(), EPOLLIN, TAG_RELAY);
+	/* Worker 0 is this thread: only more workers need threads. */
+	cn.policy.threads = cn.relay.workers > 1;
 
 	/* 5. Give up everything else. */
 	cn.policy.keep_fds = keep;

@@ -3,9 +3,12 @@
  * relay.c - ntb-connect's data path: connect to the target, then splice.
  *
  * Theory of operation: the main thread receives client sockets from the
- * rendezvous and hands each to a worker, round robin.  A worker owns its
- * connections for their whole life: one epoll set (edge-triggered), one
- * eventfd for new work, one pool of pipes, no locks on the hot path.
+ * rendezvous and hands each to a worker, round robin.  Worker 0 is the
+ * main thread itself (its epoll set nests in the main one), so its share
+ * needs no cross-thread wake-up; workers 1..N-1 are threads.  A worker
+ * owns its connections for their whole life: one epoll set
+ * (edge-triggered), one eventfd for new work, one pool of pipes, no locks
+ * on the hot path.
  *
  * Per connection, side 0 is the client and side 1 the target; direction
  * d moves bytes from fd[d] to fd[!d] through a pipe with splice(2), so
@@ -489,51 +492,93 @@ static void relay_expire(struct worker *w)
 	}
 }
 
+/* Milliseconds until @w's first connect time-out, or -1 for none. */
+static int relay_timeout(struct worker *w)
+{
+	long long left;
+
+	if (!w->connecting)
+		return -1;
+	left = w->connecting->deadline - now_ms();
+	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+/* Wait up to @timeout ms for events of @w and handle them. */
+static void relay_poll(struct worker *w, int timeout)
+{
+	struct epoll_event ev[RELAY_EVENTS];
+	int n, i;
+
+	n = epoll_wait(w->epfd, ev, RELAY_EVENTS, timeout);
+	if (n < 0 && errno != EINTR)
+		log_die_errno(errno, "relay: epoll_wait failed");
+	for (i = 0; i < n; i++) {
+		uint64_t data = ev[i].data.u64;
+		struct conn *c;
+		int side;
+
+		if (!data) {
+			relay_take_incoming(w);
+			continue;
+		}
+		c = (struct conn *)(uintptr_t)(data & ~(uint64_t)1);
+		side = (int)(data & 1);
+		if (c->dead)
+			continue;
+		if (c->state == CONN_CONNECTING) {
+			if (side == 1)
+				relay_connect_done(w, c);
+			continue;
+		}
+		relay_conn_event(w, c, side, ev[i].events);
+	}
+	relay_expire(w);
+	while (w->dead) {
+		struct conn *c = w->dead;
+
+		w->dead = c->next;
+		free(c);
+	}
+}
+
 static void *relay_worker(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event ev[RELAY_EVENTS];
 
-	for (;;) {
-		int timeout = -1, n, i;
-
-		if (w->connecting) {
-			long long left = w->connecting->deadline - now_ms();
-
-			timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
-		}
-		n = epoll_wait(w->epfd, ev, RELAY_EVENTS, timeout);
-		if (n < 0 && errno != EINTR)
-			log_die_errno(errno, "relay worker: epoll_wait failed");
-		for (i = 0; i < n; i++) {
-			uint64_t data = ev[i].data.u64;
-			struct conn *c;
-			int side;
-
-			if (!data) {
-				relay_take_incoming(w);
-				continue;
-			}
-			c = (struct conn *)(uintptr_t)(data & ~(uint64_t)1);
-			side = (int)(data & 1);
-			if (c->dead)
-				continue;
-			if (c->state == CONN_CONNECTING) {
-				if (side == 1)
-					relay_connect_done(w, c);
-				continue;
-			}
-			relay_conn_event(w, c, side, ev[i].events);
-		}
-		relay_expire(w);
-		while (w->dead) {
-			struct conn *c = w->dead;
-
-			w->dead = c->next;
-			free(c);
-		}
-	}
+	for (;;)
+		relay_poll(w, relay_timeout(w));
 	return NULL;
+}
+
+/**
+ * relay_main_fd() - worker 0's epoll fd, for the main thread's epoll set
+ *
+ * Worker 0 is the main thread itself: a connection it takes needs no
+ * hand-off to another thread, and --workers 1 runs no thread at all.
+ *
+ * Return: the fd; readable when worker 0 has events.
+ */
+int relay_main_fd(void)
+{
+	return relay_workers[0].epfd;
+}
+
+/**
+ * relay_main_timeout() - how long the main thread may sleep for worker 0
+ *
+ * Return: milliseconds until worker 0's next connect time-out, or -1.
+ */
+int relay_main_timeout(void)
+{
+	return relay_timeout(&relay_workers[0]);
+}
+
+/**
+ * relay_main_run() - handle worker 0's ready events without waiting
+ */
+void relay_main_run(void)
+{
+	relay_poll(&relay_workers[0], 0);
 }
 
 /* The pipe size: RELAY_PIPE_SIZE, within fs.pipe-max-size (read while we can). */
@@ -591,13 +636,13 @@ int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep)
 }
 
 /**
- * relay_start() - start the worker threads (after the sandbox)
+ * relay_start() - start worker threads 1..N-1 (after the sandbox)
  */
 void relay_start(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < relay_nworkers; i++) {
+	for (i = 1; i < relay_nworkers; i++) {
 		pthread_attr_t attr;
 		int rc;
 
@@ -647,6 +692,11 @@ void relay_submit(int client_fd, const char *client_name)
 	atomic_fetch_add(&relay_count, 1);
 
 	w = &relay_workers[relay_next++ % relay_nworkers];
+	if (w == &relay_workers[0]) {
+		/* Ours: the main thread is worker 0. */
+		relay_begin(w, c);
+		return;
+	}
 	pthread_mutex_lock(&w->lock);
 	/* A worker with work already queued will see this one too: no wake-up. */
 	wake = !w->incoming;

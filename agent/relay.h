@@ -17,6 +17,9 @@ struct relay_opts {
 
 int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep);
 void relay_start(void);
+int relay_main_fd(void);
+int relay_main_timeout(void);
+void relay_main_run(void);
 void relay_submit(int client_fd, const char *client_name);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);

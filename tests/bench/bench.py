@@ -203,7 +203,7 @@ class HAProxy(Peer):
         cfg = os.path.join(self.tmp, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write("""global
-    maxconn 8000
+    maxconn 5000
 defaults
     mode tcp
     timeout connect 5s

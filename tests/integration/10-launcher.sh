@@ -93,6 +93,29 @@ t_refused_then_up() {
 	kill -0 "$BRIDGE_PID" || fail "bridge died"
 }
 
+t_connect_timeout() {
+	# A target whose accept queue is full drops SYNs: connects hang.
+	bg ip netns exec "$NSB" python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 8096)); s.listen(0)
+fill = [socket.socket() for _ in range(4)]
+for f in fill:
+    f.setblocking(False)
+    try: f.connect(("127.0.0.1", 8096))
+    except BlockingIOError: pass
+time.sleep(60)'
+	wait_listen "$NSB" 8096
+	sleep 0.5
+	bridge -l 127.0.0.1:9016 -f "$A" -c 127.0.0.1:8096 -t "$NB" --connect-timeout 1
+	wait_listen "$NSA" 9016
+	start=$(date +%s%N)
+	out=$(in_a $PEER client 127.0.0.1 9016 probe 10)
+	ms=$((($(date +%s%N) - start) / 1000000))
+	assert_eq "$out" "RESET" "client of a target that never answers"
+	[ $ms -ge 900 ] && [ $ms -lt 4000 ] || fail "reset after $ms ms, not about 1 s"
+	grep -q "timed out after 1000 ms" "$T/bridge.err" || fail "no time-out logged"
+}
+
 t_listen_fd() {
 	server "$NSB" 127.0.0.1 8089 echo
 	bg $FDEXEC --listen L "$A" 127.0.0.1 9009 -- \
@@ -191,6 +214,7 @@ run_test halfclose_server_fin t_halfclose_server_side
 run_test reset_from_client t_reset_from_client
 run_test reset_from_server t_reset_from_server
 run_test refused_target_then_up t_refused_then_up
+run_test connect_timeout t_connect_timeout
 run_test listen_fd t_listen_fd
 run_test preaccepted_with_connect t_preaccepted_and_connect
 run_test preaccepted_with_connect_fd t_preaccepted_and_connect_fd
