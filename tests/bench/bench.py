@@ -458,6 +458,48 @@ def table(results, order):
     return "\n".join(lines)
 
 
+def markdown(results, order, stamp, machine, rounds):
+    d = results.get("direct", {})
+    s = results.get("systemd-socket-proxyd", {})
+    out = ["Measured %s on %s; median of %d rounds. Each cell: value (x direct, "
+           "x systemd-socket-proxyd)." % (stamp, machine, rounds), "",
+           "| metric | " + " | ".join(order) + " |",
+           "|---|" + "---|" * len(order)]
+    for key, label, unit, better in METRICS:
+        cells = []
+        for name in order:
+            v = results[name].get(key)
+            if v is None:
+                cells.append("-")
+                continue
+            parts = []
+            if key not in ("cpu_s_per_gib", "idle_user_kib", "idle_total_kib") and d.get(key):
+                parts.append("%s x" % fmt(v / d[key]))
+            if s.get(key):
+                parts.append("%s x" % fmt(v / s[key]))
+            digits = 0 if v >= 1000 else 2
+            cells.append("%s (%s)" % (fmt(v, digits), ", ".join(parts)) if parts else fmt(v, digits))
+        out.append("| %s, %s (%s better) | %s |" % (label, unit, better, " | ".join(cells)))
+    return "\n".join(out) + "\n"
+
+
+def report(data, out_dir):
+    results, order = data["results"], data["order"]
+    text = "netns-tcp-bridge benchmark, %s, %s; median of %d rounds\n\n%s\n" % (
+        data["date"], data["machine"], data["rounds"], table(results, order))
+    for name, why in data["skipped"].items():
+        text += "skipped %s: %s\n" % (name, why)
+    with open(os.path.join(out_dir, "bench.txt"), "w") as f:
+        f.write(text)
+    md = markdown(results, order, data["date"], data["machine"], data["rounds"])
+    for name, why in data["skipped"].items():
+        md += "\nSkipped %s: %s\n" % (name, why.strip().splitlines()[-1] if why.strip() else why)
+    with open(os.path.join(out_dir, "bench.md"), "w") as f:
+        f.write(md)
+    svg = chart(results, order, os.path.join(out_dir, "bench.svg"))
+    return text, svg
+
+
 def chart(results, order, path_svg):
     if not shutil.which("gnuplot"):
         return None
@@ -465,14 +507,14 @@ def chart(results, order, path_svg):
     data = os.path.join(os.path.dirname(path_svg), "chart.dat")
     names = [n for n in order if n != "direct"]
     with open(data, "w") as f:
-        f.write("peer tput1 tput4 rate\n")
+        f.write("# peer tput1 tput4 rate\n")
         for n in names:
             r = results[n]
             f.write('"%s" %s %s %s\n' % (n, fmt(ratio(r["gbps_1"], d["gbps_1"]), 3),
                                          fmt(ratio(r["gbps_4"], d["gbps_4"]), 3),
                                          fmt(ratio(r["conn_per_s"], d["conn_per_s"]), 3)))
     script = """
-set terminal svg size 900,420 font "sans,12" background "white"
+set terminal svg size 960,460 font "sans,12" background "white"
 set output '%s'
 set title "netns-tcp-bridge beside its peers, as a share of a direct loopback connection (1.0)"
 set style data histograms
@@ -483,6 +525,8 @@ set yrange [0:1.2]
 set grid ytics
 set ylabel "x direct"
 set key top right
+set xtics rotate by -15
+set bmargin 5
 set datafile missing "-"
 plot '%s' using 2:xtic(1) title "1-stream throughput", '' using 3 title "4-stream throughput", '' using 4 title "connections/s"
 """ % (path_svg, data)
@@ -503,7 +547,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--only", default="")
+    ap.add_argument("--report-only", metavar="JSON",
+                    help="redo bench.txt, bench.md and bench.svg from a bench.json")
     args = ap.parse_args()
+    if args.report_only:
+        with open(args.report_only) as f:
+            data = json.load(f)
+        data.setdefault("order", list(data["results"]))
+        os.makedirs(args.out, exist_ok=True)
+        print(report(data, args.out)[0])
+        return 0
     if os.geteuid() != 0:
         print("bench: needs root (ip netns, cgroups)", file=sys.stderr)
         return 1
@@ -552,18 +605,13 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = "%s, %d CPUs, %s, kernel %s" % (platform.node(), os.cpu_count(),
                                              platform.machine(), platform.release())
-    text = "netns-tcp-bridge benchmark, %s, %s; median of %d rounds\n\n%s\n" % (
-        stamp, machine, args.rounds, table(results, order))
-    for name, why in skipped.items():
-        text += "skipped %s: %s\n" % (name, why)
-    print(text)
-    with open(os.path.join(args.out, "bench.txt"), "w") as f:
-        f.write(text)
+    data = {"date": stamp, "machine": machine, "rounds": args.rounds, "order": order,
+            "results": results, "skipped": skipped}
     with open(os.path.join(args.out, "bench.json"), "w") as f:
-        json.dump({"date": stamp, "machine": machine, "rounds": args.rounds,
-                   "results": results, "skipped": skipped}, f, indent=2)
-    svg = chart(results, order, os.path.join(args.out, "bench.svg"))
-    print("wrote %s/bench.txt, bench.json%s" % (args.out, ", bench.svg" if svg else ""))
+        json.dump(data, f, indent=2)
+    text, svg = report(data, args.out)
+    print(text)
+    print("wrote %s/bench.txt, bench.md, bench.json%s" % (args.out, ", bench.svg" if svg else ""))
     return 0
 
 
