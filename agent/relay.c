@@ -214,8 +214,8 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 /*
  * relay_move() - shovel direction @d until it stops moving
  *
- * Return: 0 if the connection lives on; otherwise the side (0 or 1) that
- * reset or failed, with the error logged.
+ * Return: -1 if the connection lives on; otherwise the side (0 or 1) that
+ * reset or failed (logged unless it was a plain reset).
  */
 static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 {

@@ -354,13 +354,15 @@ def idle_memory(peer, ns, port):
     time.sleep(0.5)
     after_rss = rss_anon_kib(pids)
     after_cg = cg.read() if cg.path else None
+    # The connection rate must not fall off with many idle connections open.
+    busy_rate = conn_rate(ns, port, 2)[0] if ready else None
     holder.stdin.close()
     holder.wait(30)
     user = (after_rss - before_rss) / IDLE_CONNS if ready else None
     total = None
     if ready and cg.path:
         total = (after_cg - before_cg) / 1024 / IDLE_CONNS
-    return user, total, cg
+    return user, total, busy_rate, cg
 
 
 METRICS = [
@@ -373,6 +375,7 @@ METRICS = [
     ("rtt_p50_pinned", "round trip p50, pinned to CPU 0", "us", "low"),
     ("rtt_p99_pinned", "round trip p99, pinned to CPU 0", "us", "low"),
     ("conn_per_s", "connections per second", "1/s", "high"),
+    ("conn_per_s_idle", "connections per second, 2,000 idle open", "1/s", "high"),
     ("idle_user_kib", "userspace memory per idle connection", "KiB", "low"),
     ("idle_total_kib", "total memory per idle connection", "KiB", "low"),
 ]
@@ -409,14 +412,17 @@ def measure(peer, rounds, secs, echo_pid):
         res["rtt_p99_pinned"].append(p99)
         rate, failed = conn_rate(ns, port, 2)
         res["conn_per_s"].append(rate)
+        user, total, busy_rate, cg = idle_memory(peer, ns, port)
         if peer.name != "direct":
-            user, total, cg = idle_memory(peer, ns, port)
             if user is not None:
                 res["idle_user_kib"].append(user)
             if total is not None:
                 res["idle_total_kib"].append(total)
         else:
+            cg.remove()
             cg = None
+        if busy_rate is not None:
+            res["conn_per_s_idle"].append(busy_rate)
         peer.down()
         if cg:
             cg.remove()
@@ -507,12 +513,14 @@ def chart(results, order, path_svg):
     data = os.path.join(os.path.dirname(path_svg), "chart.dat")
     names = [n for n in order if n != "direct"]
     with open(data, "w") as f:
-        f.write("# peer tput1 tput4 rate\n")
+        f.write("# peer tput1 tput4 rate rate_idle\n")
         for n in names:
             r = results[n]
-            f.write('"%s" %s %s %s\n' % (n, fmt(ratio(r["gbps_1"], d["gbps_1"]), 3),
-                                         fmt(ratio(r["gbps_4"], d["gbps_4"]), 3),
-                                         fmt(ratio(r["conn_per_s"], d["conn_per_s"]), 3)))
+            f.write('"%s" %s %s %s %s\n' % (
+                n, fmt(ratio(r["gbps_1"], d["gbps_1"]), 3),
+                fmt(ratio(r["gbps_4"], d["gbps_4"]), 3),
+                fmt(ratio(r["conn_per_s"], d["conn_per_s"]), 3),
+                fmt(ratio(r.get("conn_per_s_idle"), d.get("conn_per_s_idle")), 3)))
     script = """
 set terminal svg size 960,460 font "sans,12" background "white"
 set output '%s'
@@ -528,7 +536,8 @@ set key top right
 set xtics rotate by -15
 set bmargin 5
 set datafile missing "-"
-plot '%s' using 2:xtic(1) title "1-stream throughput", '' using 3 title "4-stream throughput", '' using 4 title "connections/s"
+plot '%s' using 2:xtic(1) title "1-stream throughput", '' using 3 title "4-stream throughput", \\
+     '' using 4 title "connections/s", '' using 5 title "connections/s, 2,000 idle open"
 """ % (path_svg, data)
     sh("gnuplot", input=script, check=False)
     return path_svg if os.path.exists(path_svg) else None
