@@ -189,7 +189,7 @@ static void peer_add(int fd, const char *how)
 		if (cn.peers[i].fd >= 0)
 			continue;
 		if (epoll_ctl(cn.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			log_warn_errno(errno, "refused rendezvous peer %s", how);
+			log_warn_errno(errno, "refused rendezvous peer on %s", how);
 			close(fd);
 			return;
 		}
@@ -199,7 +199,7 @@ static void peer_add(int fd, const char *how)
 		log_info("rendezvous peer %s connected", how);
 		return;
 	}
-	log_warn("refused rendezvous peer %s: %d peers already", how, MAX_PEERS);
+	log_warn("refused rendezvous peer on %s: %d peers already", how, MAX_PEERS);
 	close(fd);
 }
 
@@ -245,12 +245,7 @@ static void peer_conn(int fd, const struct msg *m)
 	}
 	if (cn.relay.upstream_fd >= 0 && cn.once_taken) {
 		log_warn("client %s: refused, --connect-fd serves one client only", name);
-		{
-			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		}
-		close(fd);
+		util_reset_close(fd);
 		return;
 	}
 	if (cn.draining) {

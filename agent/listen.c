@@ -211,14 +211,6 @@ static void listen_bind(void)
 	listen_cache_local();
 }
 
-static void reset_close(int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 /*
  * listen_handoff() - pass one client on; our copy is closed either way
  * @fd:		the client
@@ -250,11 +242,11 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer)
 		return 0;
 	}
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-		reset_close(fd);
+		util_reset_close(fd);
 		return -1;
 	}
 	log_warn_errno(errno, "cannot hand a client to ntb-connect; reset it");
-	reset_close(fd);
+	util_reset_close(fd);
 	return 0;
 }
 
@@ -273,7 +265,7 @@ static void listen_shed(void)
 	close(ls.spare);
 	fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
-		reset_close(fd);
+		util_reset_close(fd);
 	ls.spare = dup(STDIN_FILENO);
 }
 

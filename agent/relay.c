@@ -24,6 +24,7 @@
  */
 #include "relay.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,14 +83,6 @@ static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
 static int relay_chunk = RELAY_PIPE_SIZE;	/* most bytes in flight per direction */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /**
  * relay_active() - connections currently open (connecting or relaying)
@@ -150,16 +143,6 @@ static void pipe_put(struct worker *w, struct conn *c, int d)
 	c->inpipe[d] = 0;
 }
 
-static void reset_fd(int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	if (fd < 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 static void connecting_unlink(struct worker *w, struct conn *c)
 {
 	if (c->prev)
@@ -192,9 +175,9 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 			close(c->fd[1]);
 	} else {
 		/* The side that failed already has its error; reset the other. */
-		reset_fd(c->fd[!reset_side]);
+		util_reset_close(c->fd[!reset_side]);
 		if (c->fd[reset_side] >= 0)
-			reset_fd(c->fd[reset_side]);
+			util_reset_close(c->fd[reset_side]);
 	}
 	/*
 	 * Not freed yet: the same epoll batch may still hold an event for the
@@ -444,7 +427,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		return;
 	}
 	c->state = CONN_CONNECTING;
-	c->deadline = now_ms() + relay.connect_timeout_ms;
+	c->deadline = util_now_ms() + relay.connect_timeout_ms;
 	c->prev = w->connecting_tail;
 	c->next = NULL;
 	if (w->connecting_tail)
@@ -481,7 +464,7 @@ static void relay_take_incoming(struct worker *w)
 
 static void relay_expire(struct worker *w)
 {
-	long long now = now_ms();
+	long long now = util_now_ms();
 
 	while (w->connecting && w->connecting->deadline <= now) {
 		struct conn *c = w->connecting;
@@ -499,7 +482,7 @@ static int relay_timeout(struct worker *w)
 
 	if (!w->connecting)
 		return -1;
-	left = w->connecting->deadline - now_ms();
+	left = w->connecting->deadline - util_now_ms();
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -674,13 +657,13 @@ void relay_submit(int client_fd, const char *client_name)
 	if (relay.max_conns && relay_active() >= relay.max_conns) {
 		log_warn("client %s: refused, %u connections already open", client_name,
 			 relay.max_conns);
-		reset_fd(client_fd);
+		util_reset_close(client_fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_warn("client %s: out of memory", client_name);
-		reset_fd(client_fd);
+		util_reset_close(client_fd);
 		return;
 	}
 	c->fd[0] = client_fd;

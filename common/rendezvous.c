@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "fdpass.h"
 #include "log.h"
+#include "util.h"
 
 #include <bsd/string.h>
 #include <errno.h>
@@ -210,14 +211,6 @@ int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_a
 	return fd;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /**
  * rdv_connect() - connect to an @name or /path rendezvous, or exit
  * @spec:	parsed rendezvous (not RDV_FD)
@@ -230,7 +223,7 @@ int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms)
 {
 	struct sockaddr_un sun;
 	socklen_t len = rdv_sockaddr(spec, &sun);
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = util_now_ms() + timeout_ms;
 
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -245,7 +238,7 @@ int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms)
 		/* Only "nobody there yet" is worth waiting for. */
 		if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN && err != EINTR)
 			log_die_errno(err, "cannot connect to rendezvous %s", text);
-		if (now_ms() >= deadline)
+		if (util_now_ms() >= deadline)
 			log_die_errno(err, "cannot connect to rendezvous %s within %d ms", text,
 				      timeout_ms);
 		poll(NULL, 0, 20);

@@ -98,6 +98,20 @@ int util_check_stream_socket(int fd, int want_listening, const char **why)
 }
 
 /**
+ * util_reset_close() - close a TCP socket so its peer sees RST, not FIN
+ * @fd:		the socket, or -1 (ignored)
+ */
+void util_reset_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/**
  * util_is_tcp_socket() - is @fd a TCP socket (IPv4 or IPv6)?
  * @fd:		the fd
  *

@@ -10,6 +10,7 @@ int util_signalfd(const sigset_t *set);
 long long util_now_ms(void);
 int util_cpu_count(void);
 int util_is_tcp_socket(int fd);
+void util_reset_close(int fd);
 int util_check_stream_socket(int fd, int want_listening, const char **why);
 long long util_arg_number(const char *opt, const char *text, long long min, long long max);
 int util_arg_fd(const char *opt, const char *text);
