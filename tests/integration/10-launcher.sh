@@ -171,6 +171,26 @@ t_netns_fds() {
 	out=$(in_a $PEER client 127.0.0.1 9013 bulk 100000) || fail "-F -T: $out"
 }
 
+t_installed_drop_in() {
+	# make install, then the original's name, as a drop-in.
+	make -s -C "$TOP" B="$B" install DESTDIR="$T/root" PREFIX=/usr >/dev/null ||
+		fail "make install failed"
+	[ -L "$T/root/usr/bin/netns_tcp_bridge" ] || fail "no netns_tcp_bridge link"
+	for m in man1/netns-tcp-bridge.1 man8/ntb-listen.8 man8/ntb-connect.8 man7/ntb-rendezvous.7; do
+		[ -f "$T/root/usr/share/man/$m" ] || fail "man page $m not installed"
+	done
+	server "$NSB" 127.0.0.1 8097 echo
+	bg "$T/root/usr/bin/netns_tcp_bridge" -l 127.0.0.1:9017 -f "$A" -c 127.0.0.1:8097 -t "$NB"
+	wait_listen "$NSA" 9017
+	out=$(in_a $PEER client 127.0.0.1 9017 bulk 100000) || fail "installed drop-in: $out"
+	for k in $(children "$LAST_PID"); do
+		case $(readlink /proc/$k/exe) in
+		"$T/root/usr/bin/"*) ;;
+		*) fail "agent $k runs $(readlink /proc/$k/exe), not the installed one" ;;
+		esac
+	done
+}
+
 t_agent_death() {
 	server "$NSB" 127.0.0.1 8094 echo
 	bridge -l 127.0.0.1:9014 -f "$A" -c 127.0.0.1:8094 -t "$NB"
@@ -220,6 +240,7 @@ run_test preaccepted_with_connect t_preaccepted_and_connect
 run_test preaccepted_with_connect_fd t_preaccepted_and_connect_fd
 run_test listen_with_connect_fd t_listen_and_connect_fd
 run_test netns_fds t_netns_fds
+run_test installed_drop_in t_installed_drop_in
 run_test agent_death t_agent_death
 run_test sigterm t_sigterm
 exit 0

@@ -69,6 +69,27 @@ t_user_switch() {
 	wait_gone "$BRIDGE_PID" 5 || fail "launcher as nobody did not stop"
 }
 
+t_nonroot_with_caps() {
+	# As a runtime might: uid 65534 with just CAP_SYS_ADMIN (to setns) and
+	# CAP_SETPCAP as ambient capabilities.  The uid stays, the caps go.
+	local caps=+sys_admin,+setpcap
+	chmod 711 "$T"
+	mkdir "$T/caps" && chown 65534 "$T/caps"
+	server "$NSB" 127.0.0.1 8405 echo
+	bg setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps $caps --ambient-caps $caps \
+		"$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8405 -r "$T/caps/r.sock"
+	c=$LAST_PID
+	bg setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps $caps --ambient-caps $caps \
+		"$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9406 -r "$T/caps/r.sock"
+	l=$LAST_PID
+	wait_listen "$NSA" 9406
+	in_a $PEER client 127.0.0.1 9406 bulk 100000 >/dev/null || fail "no forwarding"
+	for p in $c $l; do
+		sandboxed "$p" "$(cat /proc/$p/comm)" bounding
+		assert_match "$(cat /proc/$p/status)" $'Uid:\t65534\t65534\t65534\t65534' "uids of $p"
+	done
+}
+
 t_rootless_userns() {
 	chmod 711 "$T"
 	# As uid 65534: a user namespace with its own two network namespaces.
@@ -166,6 +187,7 @@ t_print_policy() {
 run_test launcher_mode_sandboxed t_launcher_mode
 run_test nsenter_agents_sandboxed t_nsenter_agents
 run_test user_switch t_user_switch
+run_test nonroot_with_ambient_caps t_nonroot_with_caps
 run_test rootless_user_namespace t_rootless_userns
 run_test forbidden_calls_killed t_forbidden_calls
 run_test seccomp_log_mode t_log_mode
