@@ -7,6 +7,14 @@ ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
 A=/run/netns/$NSA
 NB=/run/netns/$NSB
 
+# bridged SRVPORT MODE PORT [LOG]: a peer.py server in B, the launcher from
+# A:PORT to it, both ready.
+bridged() {
+	server "$NSB" 127.0.0.1 "$1" "$2" "${4:-/dev/null}"
+	bridge -l "127.0.0.1:$3" -f "$A" -c "127.0.0.1:$1" -t "$NB"
+	wait_listen "$NSA" "$3"
+}
+
 t_http_curl() {
 	mkdir -p "$T/www" && echo "hello through the bridge" >"$T/www/index.html"
 	bg ip netns exec "$NSB" python3 -m http.server -d "$T/www" --bind 127.0.0.1 8080
@@ -29,33 +37,25 @@ t_ipv6() {
 }
 
 t_bulk_64mib_each_way() {
-	server "$NSB" 127.0.0.1 8082 echo
-	bridge -l 127.0.0.1:9002 -f "$A" -c 127.0.0.1:8082 -t "$NB"
-	wait_listen "$NSA" 9002
+	bridged 8082 echo 9002
 	out=$(in_a $PEER client 127.0.0.1 9002 bulk $((64 * 1024 * 1024))) || fail "$out"
 	assert_match "$out" "^OK 67108864 bytes each way"
 }
 
 t_parallel_200() {
-	server "$NSB" 127.0.0.1 8083 echo
-	bridge -l 127.0.0.1:9003 -f "$A" -c 127.0.0.1:8083 -t "$NB"
-	wait_listen "$NSA" 9003
+	bridged 8083 echo 9003
 	out=$(in_a $PEER client 127.0.0.1 9003 parallel 200 65536) || fail "$out"
 	assert_match "$out" "OK 200 of 200 connections intact"
 }
 
 t_halfclose_client_side() {
-	server "$NSB" 127.0.0.1 8084 replyeof
-	bridge -l 127.0.0.1:9004 -f "$A" -c 127.0.0.1:8084 -t "$NB"
-	wait_listen "$NSA" 9004
+	bridged 8084 replyeof 9004
 	# The client shuts down writing; the server's answer must still arrive.
 	out=$(in_a $PEER client 127.0.0.1 9004 halfclose) || fail "reply lost after client FIN: $out"
 }
 
 t_halfclose_server_side() {
-	server "$NSB" 127.0.0.1 8085 finfirst "$T/srv.log"
-	bridge -l 127.0.0.1:9005 -f "$A" -c 127.0.0.1:8085 -t "$NB"
-	wait_listen "$NSA" 9005
+	bridged 8085 finfirst 9005 "$T/srv.log"
 	# The server shuts down writing first; the client still sends after it.
 	out=$(in_a $PEER client 127.0.0.1 9005 finfirst) || fail "client saw: $out"
 	for _ in $(seq 1 50); do [ -s "$T/srv.log" ] && break; sleep 0.1; done
@@ -63,18 +63,14 @@ t_halfclose_server_side() {
 }
 
 t_reset_from_client() {
-	server "$NSB" 127.0.0.1 8086 observe "$T/srv.log"
-	bridge -l 127.0.0.1:9006 -f "$A" -c 127.0.0.1:8086 -t "$NB"
-	wait_listen "$NSA" 9006
+	bridged 8086 observe 9006 "$T/srv.log"
 	in_a $PEER client 127.0.0.1 9006 rstclient || fail "client could not connect"
 	for _ in $(seq 1 50); do [ -s "$T/srv.log" ] && break; sleep 0.1; done
 	assert_match "$(cat "$T/srv.log")" "^RESET 5$" "server saw"
 }
 
 t_reset_from_server() {
-	server "$NSB" 127.0.0.1 8087 rst
-	bridge -l 127.0.0.1:9007 -f "$A" -c 127.0.0.1:8087 -t "$NB"
-	wait_listen "$NSA" 9007
+	bridged 8087 rst 9007
 	out=$(in_a $PEER client 127.0.0.1 9007 expectreset) || fail "client saw $out, not a reset"
 }
 
@@ -125,30 +121,32 @@ t_listen_fd() {
 	out=$(in_a $PEER client 127.0.0.1 9009 bulk 100000) || fail "-L second client: $out"
 }
 
+# single_client WHAT PORT FDEXEC-ARGS...: a bulk client to A:PORT and a
+# launcher started by fdexec for it; both must end well, the launcher
+# because its one client is done.
+single_client() {
+	local what=$1 port=$2 client br rc
+	shift 2
+	bg in_a $PEER client 127.0.0.1 "$port" bulk 200000
+	client=$LAST_PID
+	$FDEXEC "$@" 2>"$T/err" &
+	br=$!
+	wait "$client" || fail "client through $what failed"
+	wait_gone "$br" 10 || { kill "$br"; fail "$what did not exit after its client"; }
+	wait "$br"; rc=$?
+	assert_eq "$rc" 0 "exit status of $what"
+}
+
 t_preaccepted_and_connect() {
 	server "$NSB" 127.0.0.1 8090 echo
-	bg in_a $PEER client 127.0.0.1 9010 bulk 200000
-	client=$LAST_PID
-	$FDEXEC --listen L "$A" 127.0.0.1 9010 --accept S L -- \
-		"$B/netns-tcp-bridge" -S '{S}' -c 127.0.0.1:8090 -t "$NB" 2>"$T/err" &
-	br=$!
-	wait "$client" || fail "client through -S -c failed"
-	wait_gone "$br" 10 || { kill "$br"; fail "-S -c did not exit after its client"; }
-	wait "$br"; rc=$?
-	assert_eq "$rc" 0 "exit status of -S -c"
+	single_client "-S -c" 9010 --listen L "$A" 127.0.0.1 9010 --accept S L -- \
+		"$B/netns-tcp-bridge" -S '{S}' -c 127.0.0.1:8090 -t "$NB"
 }
 
 t_preaccepted_and_connect_fd() {
 	server "$NSB" 127.0.0.1 8091 echo
-	bg in_a $PEER client 127.0.0.1 9011 bulk 200000
-	client=$LAST_PID
-	$FDEXEC --listen L "$A" 127.0.0.1 9011 --accept S L --connect C "$NB" 127.0.0.1 8091 -- \
-		"$B/netns-tcp-bridge" -S '{S}' -C '{C}' 2>"$T/err" &
-	br=$!
-	wait "$client" || fail "client through -S -C failed"
-	wait_gone "$br" 10 || { kill "$br"; fail "-S -C did not exit after its client"; }
-	wait "$br"; rc=$?
-	assert_eq "$rc" 0 "exit status of -S -C"
+	single_client "-S -C" 9011 --listen L "$A" 127.0.0.1 9011 --accept S L \
+		--connect C "$NB" 127.0.0.1 8091 -- "$B/netns-tcp-bridge" -S '{S}' -C '{C}'
 }
 
 t_listen_and_connect_fd() {
@@ -192,9 +190,7 @@ t_installed_drop_in() {
 }
 
 t_agent_death() {
-	server "$NSB" 127.0.0.1 8094 echo
-	bridge -l 127.0.0.1:9014 -f "$A" -c 127.0.0.1:8094 -t "$NB"
-	wait_listen "$NSA" 9014
+	bridged 8094 echo 9014
 	kids=$(children "$BRIDGE_PID")
 	[ "$(echo $kids | wc -w)" = 2 ] || fail "expected two agents, found: $kids"
 	conn=""
@@ -212,9 +208,7 @@ t_agent_death() {
 }
 
 t_sigterm() {
-	server "$NSB" 127.0.0.1 8095 echo
-	bridge -l 127.0.0.1:9015 -f "$A" -c 127.0.0.1:8095 -t "$NB"
-	wait_listen "$NSA" 9015
+	bridged 8095 echo 9015
 	kids=$(children "$BRIDGE_PID")
 	kill -TERM "$BRIDGE_PID"
 	wait_gone "$BRIDGE_PID" 5 || fail "launcher ignored SIGTERM"
