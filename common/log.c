@@ -28,11 +28,6 @@ void log_set_verbose(int verbose)
 	log_level = verbose;
 }
 
-int log_verbose(void)
-{
-	return log_level;
-}
-
 static void log_emit(int err, const char *fmt, va_list ap)
 {
 	char line[512];

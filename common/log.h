@@ -14,7 +14,6 @@
 
 void log_init(const char *progname);
 void log_set_verbose(int verbose);
-int log_verbose(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
