@@ -445,7 +445,7 @@ int main(int argc, char **argv)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2];
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2], i, j;
 	sigset_t set;
 
 	log_init("netns-tcp-bridge");
@@ -517,18 +517,9 @@ int main(int argc, char **argv)
 	 * only in its own child, so the -C socket never stays open in
 	 * ntb-listen (its peer would never see EOF) and vice versa.
 	 */
-	fcntl(sp[0], F_SETFD, FD_CLOEXEC);
-	fcntl(sp[1], F_SETFD, FD_CLOEXEC);
-	if (lns >= 0)
-		fcntl(lns, F_SETFD, FD_CLOEXEC);
-	if (cns >= 0)
-		fcntl(cns, F_SETFD, FD_CLOEXEC);
-	if (br.listen_fd >= 0)
-		fcntl(br.listen_fd, F_SETFD, FD_CLOEXEC);
-	if (br.preaccepted_fd >= 0)
-		fcntl(br.preaccepted_fd, F_SETFD, FD_CLOEXEC);
-	if (br.connect_fd >= 0)
-		fcntl(br.connect_fd, F_SETFD, FD_CLOEXEC);
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < br.agents[i].nfds; j++)
+			fcntl(br.agents[i].fds[j], F_SETFD, FD_CLOEXEC);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
