@@ -118,7 +118,6 @@ static void connect_parse(int argc, char **argv)
 	cn.relay.notify_fd = -1;
 	cn.drain_ms = 5000;
 	cn.policy.role = POLICY_CONNECT;
-	cn.policy.threads = 1;
 	rdv_acl_init(&cn.acl);
 	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .policy = &cn.policy,
 			       .rdv = &cn.rdv, .acl = &cn.acl };
@@ -161,17 +160,11 @@ static void connect_parse(int argc, char **argv)
 	}
 	if (!cn.connect_text && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
-	cli_finish(&cn.cli, argc, argv);
 	if (!cn.relay.workers)
 		cn.relay.workers = cn.relay.upstream_fd >= 0 ? 1 : (unsigned int)util_cpu_count();
-}
-
-static void epoll_add(int fd, uint32_t events, uint64_t tag)
-{
-	struct epoll_event ev = { .events = events, .data.u64 = tag };
-
-	if (epoll_ctl(cn.epfd, EPOLL_CTL_ADD, fd, &ev))
-		log_die_errno(errno, "cannot watch fd %d", fd);
+	/* Worker 0 is the main thread: only more workers need threads. */
+	cn.policy.threads = cn.relay.workers > 1;
+	cli_finish(&cn.cli, argc, argv);
 }
 
 static void peer_add(int fd, const char *how)
@@ -422,7 +415,7 @@ int main(int argc, char **argv)
 			log_die("cannot use rendezvous %s: its peer is not allowed", cn.cli.rdv_text);
 	} else {
 		cn.rdv_listener = rdv_listen(&cn.rdv, cn.cli.rdv_text, &cn.acl);
-		epoll_add(cn.rdv_listener, EPOLLIN, TAG_RDV);
+		util_epoll_add(cn.epfd, cn.rdv_listener, EPOLLIN, TAG_RDV);
 	}
 
 	/* 3. The target's namespace. */
@@ -438,11 +431,11 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	cn.sigfd = util_signalfd(&set);
-	epoll_add(cn.sigfd, EPOLLIN, TAG_SIGNAL);
+	util_epoll_add(cn.epfd, cn.sigfd, EPOLLIN, TAG_SIGNAL);
 	cn.notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (cn.notify < 0)
 		log_die_errno(errno, "cannot create eventfd");
-	epoll_add(cn.notify, EPOLLIN, TAG_NOTIFY);
+	util_epoll_add(cn.epfd, cn.notify, EPOLLIN, TAG_NOTIFY);
 	cn.relay.notify_fd = cn.notify;
 	keep[nkeep++] = cn.epfd;
 	keep[nkeep++] = cn.sigfd;
@@ -453,9 +446,7 @@ int main(int argc, char **argv)
 		keep[nkeep++] = cn.rdv.fd;
 	if (relay_init(&cn.relay, keep, &nkeep))
 		log_die_errno(errno, "cannot set up the relay");
-	epoll_add(relay_main_fd(), EPOLLIN, TAG_RELAY);
-	/* Worker 0 is this thread: only more workers need threads. */
-	cn.policy.threads = cn.relay.workers > 1;
+	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, TAG_RELAY);
 
 	/* 5. Give up everything else. */
 	cn.policy.keep_fds = keep;

@@ -309,14 +309,6 @@ static void listen_rdv_event(void)
 		log_warn("ignored an unexpected record from ntb-connect");
 }
 
-static void epoll_add(int fd, uint32_t events, uint64_t tag)
-{
-	struct epoll_event ev = { .events = events, .data.u64 = tag };
-
-	if (epoll_ctl(ls.epfd, EPOLL_CTL_ADD, fd, &ev))
-		log_die_errno(errno, "cannot watch fd %d", fd);
-}
-
 int main(int argc, char **argv)
 {
 	int keep[8];
@@ -371,9 +363,9 @@ int main(int argc, char **argv)
 		exit(0);
 	}
 	ls.spare = dup(STDIN_FILENO);
-	epoll_add(ls.sigfd, EPOLLIN, TAG_SIGNAL);
-	epoll_add(ls.listen_fd, EPOLLIN, TAG_LISTEN);
-	epoll_add(ls.rdv_fd, EPOLLIN | EPOLLRDHUP, TAG_RDV);
+	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, TAG_SIGNAL);
+	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, TAG_LISTEN);
+	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, TAG_RDV);
 	for (;;) {
 		struct epoll_event ev[4];
 		int n, i;

@@ -102,6 +102,7 @@ void rdv_acl_init(struct rdv_acl *acl)
  */
 int rdv_acl_add(struct rdv_acl *acl, const char *text)
 {
+	struct passwd *pw;
 	long long v;
 
 	if (acl->n >= RDV_MAX_UIDS)
@@ -110,13 +111,10 @@ int rdv_acl_add(struct rdv_acl *acl, const char *text)
 		acl->uids[acl->n++] = (uid_t)v;
 		return 0;
 	}
-	{
-		struct passwd *pw = getpwnam(text);
-
-		if (!pw)
-			return -1;
-		acl->uids[acl->n++] = pw->pw_uid;
-	}
+	pw = getpwnam(text);
+	if (!pw)
+		return -1;
+	acl->uids[acl->n++] = pw->pw_uid;
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -39,6 +40,21 @@ long long util_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/**
+ * util_epoll_add() - watch @fd in @epfd with @tag as its data, or exit
+ * @epfd:	epoll set
+ * @fd:		fd to watch
+ * @events:	EPOLLIN etc.
+ * @tag:	data.u64 reported with its events
+ */
+void util_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+		log_die_errno(errno, "cannot watch fd %d", fd);
 }
 
 /**

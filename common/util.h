@@ -3,12 +3,14 @@
 #define NTB_UTIL_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #define NTB_VERSION "0.1.0"
 
 int util_signalfd(const sigset_t *set);
 long long util_now_ms(void);
 int util_cpu_count(void);
+void util_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
 int util_is_tcp_socket(int fd);
 void util_reset_close(int fd);
 int util_check_stream_socket(int fd, int want_listening, const char **why);
