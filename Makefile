@@ -25,7 +25,7 @@ COMMON_SRC = common/log.c common/addr.c common/msg.c common/fdpass.c \
              common/netns.c common/rendezvous.c common/util.c common/cli.c
 POLICY_SRC = policy/policy.c policy/syscalls.c
 LISTEN_SRC = agent/listen.c
-CONNECT_SRC = agent/connect.c agent/relay.c
+CONNECT_SRC = agent/connect.c agent/relay.c agent/guard.c
 HELPER_SRC = helper/bridge.c
 HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 

@@ -3,7 +3,7 @@
  * connect.c - ntb-connect: receive client sockets, connect to the target
  * from inside namespace B, relay.
  *
- * Reads top to bottom in the start-up order of design.md:
+ * Reads top to bottom in the start-up order of the README ("Start-up"):
  *   1. parse arguments, open the namespace file and check -C;
  *   2. open the rendezvous (bind @name or /path before setns: an abstract
  *      name belongs to the namespace it is created in);
@@ -14,6 +14,7 @@
  */
 #include "addr.h"
 #include "cli.h"
+#include "event.h"
 #include "fdpass.h"
 #include "log.h"
 #include "msg.h"
@@ -37,15 +38,15 @@
 #include <unistd.h>
 
 #define MAX_PEERS	128
-#define TAG_SIGNAL	1
-#define TAG_NOTIFY	2
-#define TAG_RDV		3
-#define TAG_RELAY	4
-#define TAG_PEER	16
+#define HELLO_TIMEOUT_MS	5000	/* a peer must greet within this */
+#define BACKOFF_MIN_MS	50		/* first pause of accept after EMFILE */
+#define BACKOFF_MAX_MS	2000
 
 struct peer {
 	int fd;			/* -1: slot free */
 	int hello_done;
+	uint32_t gen;		/* moves on when the slot is freed */
+	long long hello_deadline;
 };
 
 static struct {
@@ -62,6 +63,9 @@ static struct {
 	int once_taken;		/* -C: the one client has arrived */
 	int draining;
 	long long drain_deadline;
+	long long accept_resume;	/* rendezvous accepting paused until then */
+	int accept_backoff_ms;
+	struct log_limit lim_peer, lim_record, lim_client, lim_fds;
 } cn = { .rdv_listener = -1 };
 
 static const char usage[] =
@@ -71,15 +75,16 @@ static const char usage[] =
 "\n"
 "  -c, --connect ADDR         target address: IPv4:port or [IPv6]:port\n"
 "  -C, --connect-fd FD        pre-connected target for exactly one client;\n"
-"                             exit 0 when that connection is done\n"
+"                             exit 0 when that connection is done (implies\n"
+"                             one worker)\n"
 "  -n, --netns NS             join this network namespace: a path, pid:N,\n"
 "                             name:NAME or fd:N\n"
 "  -r, --rendezvous R         fd:N (inherited socket), @name (abstract socket,\n"
 "                             bound before joining NS) or /path (socket file)\n"
 "      --allow-uid UID        also accept ntb-listen peers running as UID\n"
 "                             (number or name; repeatable)\n"
-"  -w, --workers N            relay workers, main thread included\n"
-"                             (default: usable CPUs)\n"
+"  -w, --workers N            relay workers, main thread included, 1 to 64\n"
+"                             (default: usable CPUs, at most 64)\n"
 "      --connect-timeout SEC  give up connecting to the target (default 10)\n"
 "      --max-connections N    reset clients beyond N open connections\n"
 "                             (default 4096, 0: no limit)\n"
@@ -119,8 +124,8 @@ static void connect_parse(int argc, char **argv)
 	cn.drain_ms = 5000;
 	cn.policy.role = POLICY_CONNECT;
 	rdv_acl_init(&cn.acl);
-	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .policy = &cn.policy,
-			       .rdv = &cn.rdv, .acl = &cn.acl };
+	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .rdv = &cn.rdv,
+			       .acl = &cn.acl };
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:C:n:r:w:vh", long_opts, NULL)) != -1) {
@@ -141,7 +146,8 @@ static void connect_parse(int argc, char **argv)
 				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
 			break;
 		case 'w':
-			cn.relay.workers = (unsigned int)util_arg_number("--workers", optarg, 1, 64);
+			cn.relay.workers = (unsigned int)util_arg_number("--workers", optarg, 1,
+									 RELAY_MAX_WORKERS);
 			break;
 		case OPT_CONNECT_TIMEOUT:
 			cn.relay.connect_timeout_ms =
@@ -160,90 +166,166 @@ static void connect_parse(int argc, char **argv)
 	}
 	if (!cn.connect_text && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
+	if (cn.relay.upstream_fd >= 0)
+		cn.relay.workers = 1;	/* one client: nothing to share */
 	if (!cn.relay.workers)
-		cn.relay.workers = cn.relay.upstream_fd >= 0 ? 1 : (unsigned int)util_cpu_count();
-	/* Worker 0 is the main thread: only more workers need threads. */
-	cn.policy.threads = cn.relay.workers > 1;
+		cn.relay.workers = (unsigned int)util_cpu_count();
+	if (cn.relay.workers > RELAY_MAX_WORKERS)
+		cn.relay.workers = RELAY_MAX_WORKERS;
+	/* The watchdog (agent/guard.c) is a thread, whatever --workers says. */
+	cn.policy.threads = 1;
 	cli_finish(&cn.cli, argc, argv);
+	policy_adopt(&cn.policy, &cn.cli);
 }
 
+/* syscalls: epoll_ctl close */
 static void peer_add(int fd, const char *how)
 {
 	char why[128];
 	unsigned int i;
 
 	if (rdv_check_peer(fd, &cn.acl, why, sizeof(why))) {
-		log_warn("refused rendezvous peer on %s: %s", how, why);
+		log_warn_limited(&cn.lim_peer, "refused rendezvous peer on %s: %s", how, why);
 		close(fd);
 		return;
 	}
 	for (i = 0; i < MAX_PEERS; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_PEER + i };
+		struct peer *p = &cn.peers[i];
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+					  .data.u64 = ev_tag(EV_PEER, i, p->gen, 0) };
 
-		if (cn.peers[i].fd >= 0)
+		if (p->fd >= 0)
 			continue;
 		if (epoll_ctl(cn.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			log_warn_errno(errno, "refused rendezvous peer on %s", how);
+			log_warn_errno_limited(&cn.lim_peer, errno, "refused rendezvous peer on %s", how);
 			close(fd);
 			return;
 		}
-		cn.peers[i].fd = fd;
-		cn.peers[i].hello_done = 0;
+		p->fd = fd;
+		p->hello_done = 0;
+		p->hello_deadline = util_now_ms() + HELLO_TIMEOUT_MS;
 		cn.npeers++;
 		log_info("rendezvous peer %s connected", how);
 		return;
 	}
-	log_warn("refused rendezvous peer on %s: %d peers already", how, MAX_PEERS);
+	log_warn_limited(&cn.lim_peer, "refused rendezvous peer on %s: %d peers already", how,
+			 MAX_PEERS);
 	close(fd);
 }
 
+/* The one way a peer goes: out of the epoll set, closed, slot renewed. */
+/* syscalls: epoll_ctl close */
 static void peer_drop(struct peer *p, const char *why)
 {
 	if (why)
-		log_warn("dropped rendezvous peer: %s", why);
+		log_warn_limited(&cn.lim_peer, "dropped rendezvous peer: %s", why);
 	else
 		log_info("rendezvous peer left");
-	close(p->fd);	/* also leaves the epoll set */
+	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, p->fd, NULL))
+		log_debug("cannot unwatch a rendezvous peer");
+	close(p->fd);
 	p->fd = -1;
+	p->gen = (p->gen + 1) & EV_GEN_MASK;
 	cn.npeers--;
 }
 
+/* Peers that have not said HELLO in time; the earliest deadline left. */
+static long long peer_expire(void)
+{
+	long long now = util_now_ms(), next = -1;
+	unsigned int i;
+
+	for (i = 0; i < MAX_PEERS; i++) {
+		struct peer *p = &cn.peers[i];
+
+		if (p->fd < 0 || p->hello_done)
+			continue;
+		if (p->hello_deadline <= now)
+			peer_drop(p, "no HELLO within 5 s");
+		else if (next < 0 || p->hello_deadline < next)
+			next = p->hello_deadline;
+	}
+	return next;
+}
+
+/*
+ * Out of fds: the pending connection stays in the backlog and would wake
+ * us again at once.  Stop watching the listener for a while, longer each
+ * time it happens again, and try again then.
+ *
+ * syscalls: epoll_ctl
+ */
+static void rdv_pause(int err)
+{
+	log_warn_errno_limited(&cn.lim_fds, err, "cannot accept a rendezvous peer; pausing for %d ms",
+			       cn.accept_backoff_ms ? cn.accept_backoff_ms : BACKOFF_MIN_MS);
+	cn.accept_backoff_ms = cn.accept_backoff_ms ? cn.accept_backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (cn.accept_backoff_ms > BACKOFF_MAX_MS)
+		cn.accept_backoff_ms = BACKOFF_MAX_MS;
+	cn.accept_resume = util_now_ms() + cn.accept_backoff_ms;
+	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, cn.rdv_listener, NULL))
+		log_die_errno(errno, "cannot pause the rendezvous");
+}
+
+static void rdv_resume(void)
+{
+	cn.accept_resume = 0;
+	util_epoll_add(cn.epfd, cn.rdv_listener, EPOLLIN, ev_tag(EV_RDV, 0, 0, 0));
+}
+
+/* syscalls: accept4 */
 static void rdv_accept(void)
 {
-	for (;;) {
+	int n;
+
+	for (n = 0; n < 64; n++) {
 		int fd = accept4(cn.rdv_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno(errno, "cannot accept a rendezvous peer");
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				rdv_pause(errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn_errno_limited(&cn.lim_peer, errno,
+						       "cannot accept a rendezvous peer");
+			else
+				cn.accept_backoff_ms = 0;
 			return;
 		}
 		peer_add(fd, cn.cli.rdv_text);
 	}
 }
 
+/* Every fd that came with a record we will not act on. */
+static void peer_discard(struct fdpass_in *in)
+{
+	unsigned int i;
+
+	for (i = 0; i < in->nfds; i++)
+		relay_close_received(in->fds[i]);
+	in->nfds = 0;
+}
+
 static void peer_conn(int fd, const struct msg *m)
 {
 	char name[ADDR_STRLEN];
+	const char *why;
 
 	addr_format((const struct sockaddr *)&m->u.conn.client, m->u.conn.len, name, sizeof(name));
-	/*
-	 * The peer could send any fd: only a TCP socket is a client.  One
-	 * getsockopt on the hot path; a TCP socket that is not connected
-	 * fails at its first splice and ends only its own connection.
-	 */
-	if (!util_is_tcp_socket(fd)) {
-		log_warn("refused client %s from the rendezvous: its fd is not a TCP socket", name);
-		close(fd);
+	/* The peer could send any fd: only a connected TCP socket is a client. */
+	if (!util_is_tcp_socket(fd, &why)) {
+		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: its fd is %s",
+				 name, why);
+		relay_close_received(fd);
 		return;
 	}
 	if (cn.relay.upstream_fd >= 0 && cn.once_taken) {
-		log_warn("client %s: refused, --connect-fd serves one client only", name);
-		util_reset_close(fd);
+		log_warn_limited(&cn.lim_client, "client %s: refused, --connect-fd serves one client only",
+				 name);
+		relay_close_received(fd);
 		return;
 	}
 	if (cn.draining) {
-		close(fd);
+		relay_close_received(fd);
 		return;
 	}
 	if (cn.relay.upstream_fd >= 0)
@@ -252,16 +334,61 @@ static void peer_conn(int fd, const struct msg *m)
 	relay_submit(fd, name);
 }
 
+/*
+ * One record from a peer that has said HELLO, or its first record.  The
+ * rule, as ntb-rendezvous(7) states it: before HELLO, any fault ends the
+ * peer; after it, a HELLO of any kind ends the peer, and a faulty CONN is
+ * refused alone.
+ */
+static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdpass_in *in)
+{
+	const char *why = NULL;
+	struct msg m;
+	int bad;
+
+	if (in->truncated) {
+		why = "it or its control data was truncated";
+		bad = 1;
+	} else {
+		bad = msg_decode(buf, n, in->nfds, &m, &why) != 0;
+	}
+	if (!p->hello_done) {
+		peer_discard(in);
+		if (bad)
+			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		if (bad || m.type != MSG_HELLO)
+			peer_drop(p, bad ? "no valid HELLO" : "CONN before HELLO");
+		else if (m.u.hello.role != MSG_ROLE_LISTEN)
+			peer_drop(p, "peer is not ntb-listen");
+		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT))
+			peer_drop(p, "cannot answer HELLO");
+		else
+			p->hello_done = 1;
+		return;
+	}
+	if (n >= 1 && buf[0] == MSG_HELLO) {
+		peer_discard(in);
+		if (bad)
+			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		peer_drop(p, "second HELLO");
+		return;
+	}
+	if (bad) {
+		log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		peer_discard(in);
+		return;
+	}
+	peer_conn(in->fds[0], &m);
+}
+
 /* Read up to a batch of records from one peer; level-triggered, so fair. */
-static void peer_event(struct peer *p)
+static void peer_event(struct peer *p, uint32_t events)
 {
 	int budget = 64;
 
 	while (budget-- > 0 && p->fd >= 0) {
 		uint8_t buf[MSG_BUF_MAX];
 		struct fdpass_in in;
-		const char *why;
-		struct msg m;
 		ssize_t n;
 
 		n = fdpass_recv(p->fd, buf, sizeof(buf), &in);
@@ -271,41 +398,16 @@ static void peer_event(struct peer *p)
 			peer_drop(p, strerror(errno));
 			return;
 		}
-		if (n == 0) {
-			fdpass_close_all(&in);
+		if (n == 0 && !in.nfds && !(events & (EPOLLRDHUP | EPOLLHUP))) {
+			/* recvmsg() says 0 for EOF and for an empty packet alike. */
+			peer_drop(p, "it sent an empty record");
+			return;
+		}
+		if (n == 0 && !in.nfds) {
 			peer_drop(p, NULL);
 			return;
 		}
-		if (in.truncated) {
-			log_warn("refused a rendezvous record: it or its control data was truncated");
-			fdpass_close_all(&in);
-			continue;
-		}
-		if (msg_decode(buf, (size_t)n, in.nfds, &m, &why)) {
-			log_warn("refused a rendezvous record: %s", why);
-			fdpass_close_all(&in);
-			if (!p->hello_done)
-				peer_drop(p, "no valid HELLO");
-			continue;
-		}
-		if (m.type == MSG_HELLO) {
-			if (p->hello_done || m.u.hello.role != MSG_ROLE_LISTEN) {
-				peer_drop(p, p->hello_done ? "second HELLO" : "peer is not ntb-listen");
-				continue;
-			}
-			if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT)) {
-				peer_drop(p, "cannot answer HELLO");
-				continue;
-			}
-			p->hello_done = 1;
-			continue;
-		}
-		if (!p->hello_done) {
-			fdpass_close_all(&in);
-			peer_drop(p, "CONN before HELLO");
-			continue;
-		}
-		peer_conn(in.fds[0], &m);
+		peer_record(p, buf, (size_t)n, &in);
 	}
 }
 
@@ -320,6 +422,7 @@ static void connect_drain_begin(void)
 	if (cn.rdv_listener >= 0) {
 		close(cn.rdv_listener);
 		cn.rdv_listener = -1;
+		cn.accept_resume = 0;
 	}
 	for (i = 0; i < MAX_PEERS; i++)
 		if (cn.peers[i].fd >= 0)
@@ -342,15 +445,33 @@ static int connect_done(void)
 	return 0;
 }
 
+/* Milliseconds from now until @when (a CLOCK_MONOTONIC ms), within @cur. */
+static int connect_sooner(int cur, long long when)
+{
+	long long left;
+
+	if (when <= 0)
+		return cur;
+	left = when - util_now_ms();
+	if (left < 0)
+		left = 0;
+	if (left > 60000)
+		left = 60000;
+	return cur < 0 || left < cur ? (int)left : cur;
+}
+
+/* syscalls: read epoll_wait epoll_pwait */
 static void connect_serve(void)
 {
 	for (;;) {
 		struct epoll_event ev[16];
-		int n, i, timeout = -1;
+		int n, i, timeout;
 
 		if (connect_done())
 			return;
 		timeout = relay_main_timeout();
+		timeout = connect_sooner(timeout, peer_expire());
+		timeout = connect_sooner(timeout, cn.accept_resume);
 		if (cn.draining && (timeout < 0 || timeout > 100))
 			timeout = 100;
 		n = epoll_wait(cn.epfd, ev, 16, timeout);
@@ -358,29 +479,40 @@ static void connect_serve(void)
 			log_die_errno(errno, "epoll_wait failed");
 		if (n == 0)
 			relay_main_run();	/* a connect time-out is due */
+		if (cn.accept_resume && cn.rdv_listener >= 0 && util_now_ms() >= cn.accept_resume)
+			rdv_resume();
 		for (i = 0; i < n; i++) {
 			uint64_t tag = ev[i].data.u64;
+			struct signalfd_siginfo si;
+			struct peer *p;
+			uint64_t v;
 
-			if (tag == TAG_SIGNAL) {
-				struct signalfd_siginfo si;
-
+			switch (ev_kind_of(tag)) {
+			case EV_SIGNAL:
 				while (read(cn.sigfd, &si, sizeof(si)) == sizeof(si))
 					connect_drain_begin();
-			} else if (tag == TAG_NOTIFY) {
-				uint64_t v;
-
+				break;
+			case EV_NOTIFY:
 				if (read(cn.notify, &v, sizeof(v)) < 0)
 					log_debug("notify read failed");
-			} else if (tag == TAG_RELAY) {
+				break;
+			case EV_RELAY:
 				relay_main_run();
-			} else if (tag == TAG_RDV) {
-				if (cn.rdv_listener >= 0)
+				break;
+			case EV_RDV:
+				if (cn.rdv_listener >= 0 && !cn.accept_resume)
 					rdv_accept();
-			} else if (tag >= TAG_PEER && tag < TAG_PEER + MAX_PEERS) {
-				struct peer *p = &cn.peers[tag - TAG_PEER];
-
-				if (p->fd >= 0)
-					peer_event(p);
+				break;
+			case EV_PEER:
+				if (ev_index(tag) >= MAX_PEERS)
+					break;
+				p = &cn.peers[ev_index(tag)];
+				/* Dropped earlier in this batch: a stale event. */
+				if (p->fd >= 0 && p->gen == ev_gen(tag))
+					peer_event(p, ev[i].events);
+				break;
+			default:
+				break;
 			}
 		}
 	}
@@ -388,15 +520,19 @@ static void connect_serve(void)
 
 int main(int argc, char **argv)
 {
-	int keep[8 + 2 * 64];
-	unsigned int nkeep = 0, i;
+	/* epoll, signalfd, eventfd, rendezvous; two per worker; -C. */
+	int keep[4 + 2 * RELAY_MAX_WORKERS + 1];
+	unsigned int i;
 	int netns = -1;
 	sigset_t set;
 
+	util_std_fds();
 	log_init("ntb-connect");
 	connect_parse(argc, argv);
 	for (i = 0; i < MAX_PEERS; i++)
 		cn.peers[i].fd = -1;
+	cn.policy.keep_fds = keep;
+	cn.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 
 	/* 1. Files first, while they are reachable. */
 	if (cn.cli.netns_text)
@@ -409,13 +545,14 @@ int main(int argc, char **argv)
 	if (cn.rdv.kind == RDV_FD) {
 		int fd = rdv_inherited(&cn.rdv, cn.cli.rdv_text);
 
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (util_set_nonblock(fd))
+			log_die_errno(errno, "cannot use rendezvous %s", cn.cli.rdv_text);
 		peer_add(fd, cn.cli.rdv_text);
 		if (!cn.npeers)
 			log_die("cannot use rendezvous %s: its peer is not allowed", cn.cli.rdv_text);
 	} else {
 		cn.rdv_listener = rdv_listen(&cn.rdv, cn.cli.rdv_text, &cn.acl);
-		util_epoll_add(cn.epfd, cn.rdv_listener, EPOLLIN, TAG_RDV);
+		util_epoll_add(cn.epfd, cn.rdv_listener, EPOLLIN, ev_tag(EV_RDV, 0, 0, 0));
 	}
 
 	/* 3. The target's namespace. */
@@ -431,26 +568,21 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	cn.sigfd = util_signalfd(&set);
-	util_epoll_add(cn.epfd, cn.sigfd, EPOLLIN, TAG_SIGNAL);
+	util_epoll_add(cn.epfd, cn.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
 	cn.notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (cn.notify < 0)
 		log_die_errno(errno, "cannot create eventfd");
-	util_epoll_add(cn.epfd, cn.notify, EPOLLIN, TAG_NOTIFY);
+	util_epoll_add(cn.epfd, cn.notify, EPOLLIN, ev_tag(EV_NOTIFY, 0, 0, 0));
 	cn.relay.notify_fd = cn.notify;
-	keep[nkeep++] = cn.epfd;
-	keep[nkeep++] = cn.sigfd;
-	keep[nkeep++] = cn.notify;
-	if (cn.rdv_listener >= 0)
-		keep[nkeep++] = cn.rdv_listener;
-	else
-		keep[nkeep++] = cn.rdv.fd;
-	if (relay_init(&cn.relay, keep, &nkeep))
+	policy_keep_fd(&cn.policy, cn.epfd);
+	policy_keep_fd(&cn.policy, cn.sigfd);
+	policy_keep_fd(&cn.policy, cn.notify);
+	policy_keep_fd(&cn.policy, cn.rdv_listener >= 0 ? cn.rdv_listener : cn.rdv.fd);
+	if (relay_init(&cn.relay, &cn.policy))
 		log_die_errno(errno, "cannot set up the relay");
-	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, TAG_RELAY);
+	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, ev_tag(EV_RELAY, 0, 0, 0));
 
 	/* 5. Give up everything else. */
-	cn.policy.keep_fds = keep;
-	cn.policy.n_keep = nkeep;
 	policy_apply(&cn.policy);
 
 	/* 6. Serve. */

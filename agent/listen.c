@@ -3,7 +3,7 @@
  * listen.c - ntb-listen: accept clients in namespace A and hand each one,
  * with its addresses, to ntb-connect over the rendezvous.
  *
- * Reads top to bottom in the start-up order of design.md:
+ * Reads top to bottom in the start-up order of the README ("Start-up"):
  *   1. parse arguments, open the namespace file, check -L/-S fds;
  *   2. connect to the rendezvous (before setns: an abstract name is looked
  *      up in the caller's namespace), check the peer, exchange HELLO;
@@ -14,6 +14,7 @@
  */
 #include "addr.h"
 #include "cli.h"
+#include "event.h"
 #include "fdpass.h"
 #include "log.h"
 #include "msg.h"
@@ -36,10 +37,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TAG_SIGNAL	1
-#define TAG_LISTEN	2
-#define TAG_RDV		3
 #define ACCEPT_BATCH	1024
+#define BACKOFF_MIN_MS	50	/* first pause of accepting after EMFILE */
+#define BACKOFF_MAX_MS	2000
 
 static struct {
 	const char *listen_text;
@@ -55,7 +55,9 @@ static struct {
 	int rdv_fd, epfd, sigfd, spare;
 	struct sockaddr_storage local;	/* of the listener, if not a wildcard */
 	int local_known;
-	long long last_emfile_log;
+	long long accept_resume;	/* accepting paused until then, or 0 */
+	int backoff_ms;
+	struct log_limit lim_fds, lim_accept;
 } ls = { .listen_fd = -1, .client_fd = -1, .spare = -1 };
 
 static const char usage[] =
@@ -104,8 +106,8 @@ static void listen_parse(int argc, char **argv)
 	ls.rdv_timeout_ms = 10000;
 	ls.policy.role = POLICY_LISTEN;
 	rdv_acl_init(&ls.acl);
-	ls.cli = (struct cli){ .prog = "ntb-listen", .usage = usage, .policy = &ls.policy,
-			       .rdv = &ls.rdv, .acl = &ls.acl };
+	ls.cli = (struct cli){ .prog = "ntb-listen", .usage = usage, .rdv = &ls.rdv,
+			       .acl = &ls.acl };
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:L:S:n:r:vh", long_opts, NULL)) != -1) {
@@ -143,6 +145,7 @@ static void listen_parse(int argc, char **argv)
 	if (modes != 1 && !ls.cli.print_policy)
 		log_usage_error("give exactly one of -l/--listen, -L/--listen-fd, -S/--preaccepted-fd (see --help)");
 	cli_finish(&ls.cli, argc, argv);
+	policy_adopt(&ls.policy, &ls.cli);
 }
 
 static void listen_open_rendezvous(void)
@@ -155,7 +158,12 @@ static void listen_open_rendezvous(void)
 	else
 		ls.rdv_fd = rdv_connect(&ls.rdv, ls.cli.rdv_text, ls.rdv_timeout_ms);
 	/* Blocking: a busy ntb-connect slows accepting down, nothing is lost. */
-	fcntl(ls.rdv_fd, F_SETFL, fcntl(ls.rdv_fd, F_GETFL) & ~O_NONBLOCK);
+	{
+		int fl = fcntl(ls.rdv_fd, F_GETFL);
+
+		if (fl < 0 || fcntl(ls.rdv_fd, F_SETFL, fl & ~O_NONBLOCK))
+			log_die_errno(errno, "cannot use rendezvous %s", ls.cli.rdv_text);
+	}
 	/* Never hand a client to a stranger who grabbed the name first. */
 	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
 		log_die("cannot use rendezvous %s: its owner %s", ls.cli.rdv_text, reason);
@@ -191,8 +199,8 @@ static void listen_bind(void)
 
 	if (ls.listen_fd >= 0 || ls.client_fd >= 0) {
 		fd = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) || util_set_nonblock(fd))
+			log_die_errno(errno, "cannot use the inherited socket %d", fd);
 		/* Accepted sockets inherit it: ntb-connect need not set it. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		listen_cache_local();
@@ -217,6 +225,8 @@ static void listen_bind(void)
  * @peer:	its address from accept4(), or NULL to ask the socket
  *
  * Return: 0, or -1 if the rendezvous is gone (fatal for the caller).
+ *
+ * syscalls: getsockname getpeername close
  */
 static int listen_handoff(int fd, const struct sockaddr_storage *peer)
 {
@@ -245,30 +255,54 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer)
 		util_reset_close(fd);
 		return -1;
 	}
-	log_warn_errno(errno, "cannot hand a client to ntb-connect; reset it");
+	log_warn_errno_limited(&ls.lim_accept, errno, "cannot hand a client to ntb-connect; reset it");
 	util_reset_close(fd);
 	return 0;
 }
 
-/* EMFILE: take the client with the spare fd and reset it, not spin. */
-static void listen_shed(void)
+/*
+ * Out of fds (EMFILE, ENFILE): the client waits in the backlog and would
+ * wake us again at once.  Take it with the spare fd and reset it; with no
+ * spare to give up, stop watching the listener for a while, longer each
+ * time, then try again.  Either way the spare is made again when it can.
+ *
+ * syscalls: accept4 dup close epoll_ctl
+ */
+static void listen_shed(int err)
 {
-	long long now = util_now_ms();
 	int fd;
 
-	if (now - ls.last_emfile_log >= 1000) {
-		log_warn("out of file descriptors: resetting new clients");
-		ls.last_emfile_log = now;
+	if (ls.spare >= 0) {
+		close(ls.spare);
+		ls.spare = -1;
+		fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			util_reset_close(fd);
+		ls.spare = dup(STDIN_FILENO);
+		log_warn_errno_limited(&ls.lim_fds, err, "cannot accept a client; reset it");
+		if (ls.spare >= 0)
+			return;
 	}
-	if (ls.spare < 0)
-		return;
-	close(ls.spare);
-	fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		util_reset_close(fd);
-	ls.spare = dup(STDIN_FILENO);
+	ls.backoff_ms = ls.backoff_ms ? ls.backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (ls.backoff_ms > BACKOFF_MAX_MS)
+		ls.backoff_ms = BACKOFF_MAX_MS;
+	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
+			       ls.backoff_ms);
+	ls.accept_resume = util_now_ms() + ls.backoff_ms;
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.listen_fd, NULL))
+		log_die_errno(errno, "cannot pause the listener");
 }
 
+/* syscalls: dup */
+static void listen_resume(void)
+{
+	ls.accept_resume = 0;
+	if (ls.spare < 0)
+		ls.spare = dup(STDIN_FILENO);
+	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, ev_tag(EV_LISTEN, 0, 0, 0));
+}
+
+/* syscalls: accept4 */
 static void listen_accept(void)
 {
 	int i;
@@ -281,13 +315,16 @@ static void listen_accept(void)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				listen_shed();
+				listen_shed(errno);
+				if (ls.accept_resume)
+					return;
 				continue;
 			}
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno(errno, "cannot accept a client");
+				log_warn_errno_limited(&ls.lim_accept, errno, "cannot accept a client");
 			return;
 		}
+		ls.backoff_ms = 0;
 		if (listen_handoff(fd, &peer))
 			log_die("cannot hand off clients: ntb-connect closed the rendezvous");
 		if (ls.once)
@@ -306,18 +343,21 @@ static void listen_rdv_event(void)
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		log_die("cannot hand off clients: ntb-connect closed the rendezvous");
 	if (n > 0)
-		log_warn("ignored an unexpected record from ntb-connect");
+		log_warn_limited(&ls.lim_accept, "ignored an unexpected record from ntb-connect");
 }
 
+/* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
-	int keep[8];
-	unsigned int nkeep = 0;
+	int keep[4];	/* rendezvous, signalfd, epoll, listener or client */
 	int netns = -1;
 	sigset_t set;
 
+	util_std_fds();
 	log_init("ntb-listen");
 	listen_parse(argc, argv);
+	ls.policy.keep_fds = keep;
+	ls.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 
 	/* 1. Files first, while they are reachable. */
 	if (ls.cli.netns_text)
@@ -346,14 +386,12 @@ int main(int argc, char **argv)
 	ls.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ls.epfd < 0)
 		log_die_errno(errno, "cannot create epoll set");
-	keep[nkeep++] = ls.rdv_fd;
-	keep[nkeep++] = ls.sigfd;
-	keep[nkeep++] = ls.epfd;
-	keep[nkeep++] = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
+	policy_keep_fd(&ls.policy, ls.rdv_fd);
+	policy_keep_fd(&ls.policy, ls.sigfd);
+	policy_keep_fd(&ls.policy, ls.epfd);
+	policy_keep_fd(&ls.policy, ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd);
 
 	/* 5. Give up everything else. */
-	ls.policy.keep_fds = keep;
-	ls.policy.n_keep = nkeep;
 	policy_apply(&ls.policy);
 
 	/* 6. Serve. */
@@ -362,25 +400,39 @@ int main(int argc, char **argv)
 			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
 		exit(0);
 	}
+	/* A spare fd to give up when out of them (listen_shed()). */
 	ls.spare = dup(STDIN_FILENO);
-	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, TAG_SIGNAL);
-	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, TAG_LISTEN);
-	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, TAG_RDV);
+	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
+	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, ev_tag(EV_LISTEN, 0, 0, 0));
+	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
 	for (;;) {
 		struct epoll_event ev[4];
-		int n, i;
+		int n, i, timeout = -1;
 
-		n = epoll_wait(ls.epfd, ev, 4, -1);
+		if (ls.accept_resume) {
+			long long left = ls.accept_resume - util_now_ms();
+
+			timeout = left < 0 ? 0 : (int)left;
+		}
+		n = epoll_wait(ls.epfd, ev, 4, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
+		if (ls.accept_resume && util_now_ms() >= ls.accept_resume)
+			listen_resume();
 		for (i = 0; i < n; i++) {
-			if (ev[i].data.u64 == TAG_SIGNAL) {
+			switch (ev_kind_of(ev[i].data.u64)) {
+			case EV_SIGNAL:
 				log_info("stopping on signal");
 				exit(0);
-			} else if (ev[i].data.u64 == TAG_LISTEN) {
-				listen_accept();
-			} else {
+			case EV_LISTEN:
+				if (!ls.accept_resume)
+					listen_accept();
+				break;
+			case EV_RDV:
 				listen_rdv_event();
+				break;
+			default:
+				break;
 			}
 		}
 	}

@@ -20,14 +20,25 @@
  * pipe towards it: every ACK would otherwise wake the worker for nothing.  EOF on fd[d] with an empty pipe becomes shutdown(fd[!d],
  * SHUT_WR) (half-close keeps the other direction flowing).  An error on
  * either socket (reset, or EPIPE writing to it) becomes a reset of the
- * other: SO_LINGER {1, 0} then close, so the peer sees RST, not FIN.
+ * other: the socket is disconnected (connect AF_UNSPEC, which sends RST)
+ * and closed, so the peer sees RST, not FIN.
+ *
+ * The client socket is shared with the rendezvous peer that sent it (see
+ * guard.c).  Epoll knows a connection only by slot index and generation
+ * (common/event.h), never by pointer, and the client socket leaves the
+ * epoll set before it is closed: the sender's copy keeps the open file,
+ * and with it an epoll registration, alive after our close.
  */
 #include "relay.h"
+#include "event.h"
+#include "guard.h"
 #include "log.h"
 #include "util.h"
 
+#include <bsd/string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -41,7 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RELAY_MAX_WORKERS	64
+#define RELAY_SLOT_CHUNK	1024
+#define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
 #define RELAY_PIPE_SIZE		(256L * 1024)
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
@@ -55,12 +67,19 @@ struct conn {
 	uint8_t state;
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
-	uint8_t dead;		/* ended; freed after the current event batch */
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
+	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */
+	uint32_t slot, gen;	/* what epoll knows this connection by */
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
 	struct conn *next;	/* worker's pending or connecting list */
 	struct conn *prev;
 	char name[ADDR_STRLEN];	/* client address, for the log */
+};
+
+struct slot {
+	struct conn *c;		/* NULL: free */
+	uint32_t gen;		/* bumped when the connection ends */
+	uint32_t next_free;
 };
 
 struct worker {
@@ -71,13 +90,18 @@ struct worker {
 	struct conn *incoming;		/* handed over by the main thread */
 	struct conn *connecting;	/* FIFO: deadlines in order */
 	struct conn *connecting_tail;
-	struct conn *dead;		/* ended in this batch, freed after it */
 	int pool[RELAY_POOL_MAX][2];
 	unsigned int pooled;
+	struct slot *slots[RELAY_SLOT_CHUNKS];
+	uint32_t nslots;		/* slots made so far */
+	uint32_t free_slot;		/* head of the free list, or UINT32_MAX */
+	struct log_limit lines;		/* this worker's per-connection lines */
 };
 
 static struct relay_opts relay;
 static struct worker relay_workers[RELAY_MAX_WORKERS];
+/* One per worker: guard.c watches them. */
+static struct guard relay_guards[RELAY_MAX_WORKERS];
 static unsigned int relay_nworkers;
 static unsigned int relay_next;
 static atomic_uint relay_count;
@@ -103,6 +127,8 @@ unsigned int relay_worker_count(void)
  * Pipes: taken when a direction has bytes to move, returned empty when it
  * has none.  A pipe that still holds bytes when its connection dies is
  * closed, never pooled.
+ *
+ * syscalls: pipe2 fcntl
  */
 static int pipe_get(struct worker *w, struct conn *c, int d)
 {
@@ -127,6 +153,7 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 	return 0;
 }
 
+/* syscalls: close */
 static void pipe_put(struct worker *w, struct conn *c, int d)
 {
 	if (c->pipe_r[d] < 0)
@@ -157,35 +184,96 @@ static void connecting_unlink(struct worker *w, struct conn *c)
 }
 
 /*
- * conn_end() - close a connection
+ * Slots: what an epoll event names a connection by.  Chunks are made as
+ * needed and kept; a slot's generation moves on when its connection ends,
+ * so an event still queued for it is recognised as stale.
+ */
+static int slot_take(struct worker *w, struct conn *c)
+{
+	struct slot *s;
+	uint32_t i;
+
+	if (w->free_slot == UINT32_MAX) {
+		uint32_t chunk = w->nslots / RELAY_SLOT_CHUNK;
+
+		if (chunk >= RELAY_SLOT_CHUNKS)
+			return -1;
+		w->slots[chunk] = calloc(RELAY_SLOT_CHUNK, sizeof(struct slot));
+		if (!w->slots[chunk])
+			return -1;
+		for (i = 0; i < RELAY_SLOT_CHUNK; i++)
+			w->slots[chunk][i].next_free = i + 1 < RELAY_SLOT_CHUNK ?
+						       w->nslots + i + 1 : UINT32_MAX;
+		w->free_slot = w->nslots;
+		w->nslots += RELAY_SLOT_CHUNK;
+	}
+	i = w->free_slot;
+	s = &w->slots[i / RELAY_SLOT_CHUNK][i % RELAY_SLOT_CHUNK];
+	w->free_slot = s->next_free;
+	s->c = c;
+	c->slot = i;
+	c->gen = s->gen;
+	return 0;
+}
+
+static void slot_release(struct worker *w, struct conn *c)
+{
+	struct slot *s = &w->slots[c->slot / RELAY_SLOT_CHUNK][c->slot % RELAY_SLOT_CHUNK];
+
+	s->c = NULL;
+	s->gen = (s->gen + 1) & EV_GEN_MASK;
+	s->next_free = w->free_slot;
+	w->free_slot = c->slot;
+}
+
+/* The live connection an event names, or NULL for a stale event. */
+static struct conn *slot_find(struct worker *w, uint64_t tag)
+{
+	uint32_t i = ev_index(tag);
+	struct slot *s;
+
+	if (i >= w->nslots)
+		return NULL;
+	s = &w->slots[i / RELAY_SLOT_CHUNK][i % RELAY_SLOT_CHUNK];
+	return s->c && s->gen == ev_gen(tag) ? s->c : NULL;
+}
+
+/*
+ * conn_end() - close a connection and free it
  * @reset_side: -1 for a clean close; otherwise the side whose peer reset
  *		(or failed), so the other side is reset too
+ *
+ * The one way a connection ends.  The client socket leaves the epoll set
+ * first: the rendezvous peer may hold the same open file, so our close
+ * would not remove it.  Its close runs under the guard: a peer that set a
+ * long SO_LINGER on its copy cannot hold this worker.
+ *
+ * syscalls: epoll_ctl close write
  */
 static void conn_end(struct worker *w, struct conn *c, int reset_side)
 {
+	struct guard *g = &relay_guards[w - relay_workers];
 	int d;
 
 	if (c->state == CONN_CONNECTING)
 		connecting_unlink(w, c);
+	if (c->watched[0] && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
+		log_debug("client %s: cannot unwatch its socket", c->name);
 	for (d = 0; d < 2; d++)
 		pipe_put(w, c, d);
+	guard_enter(g);
 	if (reset_side < 0) {
 		close(c->fd[0]);
 		if (c->fd[1] >= 0)
 			close(c->fd[1]);
 	} else {
 		/* The side that failed already has its error; reset the other. */
-		util_reset_close(c->fd[!reset_side]);
-		if (c->fd[reset_side] >= 0)
-			util_reset_close(c->fd[reset_side]);
+		util_abort_close(c->fd[!reset_side]);
+		util_abort_close(c->fd[reset_side]);
 	}
-	/*
-	 * Not freed yet: the same epoll batch may still hold an event for the
-	 * other side of this connection.
-	 */
-	c->dead = 1;
-	c->next = w->dead;
-	w->dead = c;
+	guard_leave(g);
+	slot_release(w, c);
+	free(c);
 	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
 		uint64_t one = 1;
 
@@ -195,13 +283,26 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 }
 
 /*
+ * A splice on the client socket that fails with EINTR was interrupted by
+ * the watchdog: it blocked, which a socket left as we set it never does.
+ */
+static void relay_blocked(struct worker *w, struct conn *c)
+{
+	log_warn_limited(&w->lines, "client %s: its socket blocked the relay (the rendezvous peer changed it after the hand-off); reset",
+			 c->name);
+}
+
+/*
  * relay_move() - shovel direction @d until it stops moving
  *
  * Return: -1 if the connection lives on; otherwise the side (0 or 1) that
  * reset or failed (logged unless it was a plain reset).
+ *
+ * syscalls: splice shutdown
  */
 static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 {
+	struct guard *g = &relay_guards[w - relay_workers];
 	int src = c->fd[d], dst = c->fd[!d];
 	ssize_t n;
 
@@ -216,34 +317,45 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		 */
 		if (!c->rd_eof[d] && c->inpipe[d] < (size_t)relay_chunk) {
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
-				log_warn_errno(errno, "client %s: cannot make a pipe", c->name);
+				log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe",
+						       c->name);
 				return d;
 			}
+			guard_enter(g);
 			n = splice(src, NULL, c->pipe_w[d], NULL, (size_t)relay_chunk - c->inpipe[d],
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			guard_leave(g);
 			if (n > 0) {
 				c->inpipe[d] += (size_t)n;
 				progress = 1;
 			} else if (n == 0) {
 				c->rd_eof[d] = 1;
 				progress = 1;
-			} else if (errno != EAGAIN && errno != EINTR) {
+			} else if (errno == EINTR) {
+				relay_blocked(w, c);
+				return d;
+			} else if (errno != EAGAIN) {
 				if (errno != ECONNRESET)
-					log_warn_errno(errno, "client %s: %s failed", c->name,
-						       d ? "reading from the target" : "reading from the client");
+					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+							       d ? "reading from the target" : "reading from the client");
 				return d;
 			}
 		}
 		if (c->inpipe[d]) {
+			guard_enter(g);
 			n = splice(c->pipe_r[d], NULL, dst, NULL, c->inpipe[d],
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			guard_leave(g);
 			if (n > 0) {
 				c->inpipe[d] -= (size_t)n;
 				progress = 1;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			} else if (n < 0 && errno == EINTR) {
+				relay_blocked(w, c);
+				return !d;
+			} else if (n < 0 && errno != EAGAIN) {
 				if (errno != ECONNRESET && errno != EPIPE)
-					log_warn_errno(errno, "client %s: %s failed", c->name,
-						       d ? "writing to the client" : "writing to the target");
+					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+							       d ? "writing to the client" : "writing to the target");
 				return !d;
 			}
 		}
@@ -268,6 +380,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 	return -1;
 }
 
+/* syscalls: getsockopt */
 static int sock_error(int fd)
 {
 	int err = 0;
@@ -284,6 +397,7 @@ static uint32_t relay_events(int want_out)
 }
 
 /* Ask for EPOLLOUT on fd[side] exactly while the pipe towards it holds bytes. */
+/* syscalls: epoll_ctl */
 static int relay_rearm(struct worker *w, struct conn *c)
 {
 	int side;
@@ -292,7 +406,7 @@ static int relay_rearm(struct worker *w, struct conn *c)
 		int want = c->inpipe[!side] > 0;
 		struct epoll_event ev = {
 			.events = relay_events(want),
-			.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side,
+			.data.u64 = ev_tag(EV_CONN, c->slot, c->gen, (unsigned int)side),
 		};
 
 		if (want == c->out_armed[side])
@@ -312,8 +426,8 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 		int err = sock_error(c->fd[side]);
 
 		if (err && err != ECONNRESET && err != EPIPE)
-			log_warn_errno(err, "client %s: %s", c->name,
-				       side ? "target connection failed" : "client connection failed");
+			log_warn_errno_limited(&w->lines, err, "client %s: %s", c->name,
+					       side ? "target connection failed" : "client connection failed");
 		if (err) {
 			conn_end(w, c, side);
 			return;
@@ -335,22 +449,27 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 	}
 	bad = relay_rearm(w, c);
 	if (bad >= 0) {
-		log_warn_errno(errno, "client %s: cannot watch a socket", c->name);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch a socket", c->name);
 		conn_end(w, c, bad);
 	}
 }
 
+/* syscalls: epoll_ctl */
 static int relay_watch(struct worker *w, struct conn *c, int side, int want_out)
 {
 	struct epoll_event ev = {
 		.events = relay_events(want_out),
-		.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side,
+		.data.u64 = ev_tag(EV_CONN, c->slot, c->gen, (unsigned int)side),
 	};
 
 	c->out_armed[side] = (uint8_t)want_out;
-	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[side], &ev);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[side], &ev))
+		return -1;
+	c->watched[side] = 1;
+	return 0;
 }
 
+/* syscalls: setsockopt */
 static void relay_established(struct worker *w, struct conn *c)
 {
 	int one = 1;
@@ -359,7 +478,8 @@ static void relay_established(struct worker *w, struct conn *c)
 	/* The client side has it already: ntb-listen sets it on its listener. */
 	setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (relay_watch(w, c, 0, 0)) {
-		log_warn_errno(errno, "client %s: cannot watch the client socket", c->name);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the client socket",
+				       c->name);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -376,7 +496,8 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 
 		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
 			    sizeof(target));
-		log_warn_errno(err, "client %s: cannot connect to %s", c->name, target);
+		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
+				       target);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -384,16 +505,26 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 	relay_established(w, c);
 }
 
+/* syscalls: fcntl socket connect */
 static void relay_begin(struct worker *w, struct conn *c)
 {
 	int fd;
 
+	if (slot_take(w, c)) {
+		log_warn_limited(&w->lines, "client %s: refused, too many connections on one worker",
+				 c->name);
+		relay_close_received(c->fd[0]);
+		atomic_fetch_sub(&relay_count, 1);
+		free(c);
+		return;
+	}
 	/*
-	 * ntb-listen accepts non-blocking, but a blocking socket from a
-	 * broken peer would stall this whole worker: make sure, in one call.
+	 * ntb-listen accepts non-blocking; a peer that sent a blocking
+	 * socket, or makes it blocking later, meets the guard.
 	 */
 	if (fcntl(c->fd[0], F_SETFL, O_NONBLOCK)) {
-		log_warn_errno(errno, "client %s: cannot make the socket non-blocking", c->name);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot make the socket non-blocking",
+				       c->name);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -401,8 +532,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 		/* -C: one pre-connected target, used by the first client only. */
 		c->fd[1] = relay.upstream_fd;
 		relay.upstream_fd = -1;
-		fcntl(c->fd[1], F_SETFL, O_NONBLOCK);
-		if (relay_watch(w, c, 1, 0)) {
+		if (fcntl(c->fd[1], F_SETFL, O_NONBLOCK) || relay_watch(w, c, 1, 0)) {
+			log_warn_errno(errno, "client %s: cannot use the --connect-fd socket", c->name);
 			conn_end(w, c, 1);
 			return;
 		}
@@ -411,7 +542,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 	}
 	fd = socket(relay.target.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_warn_errno(errno, "client %s: cannot create the target socket", c->name);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot create the target socket",
+				       c->name);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -422,7 +554,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 
 		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
 			    sizeof(target));
-		log_warn_errno(errno, "client %s: cannot connect to %s", c->name, target);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot connect to %s", c->name,
+				       target);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -437,11 +570,13 @@ static void relay_begin(struct worker *w, struct conn *c)
 	w->connecting_tail = c;
 	/* EPOLLOUT: that is how a non-blocking connect says it is done. */
 	if (relay_watch(w, c, 1, 1)) {
-		log_warn_errno(errno, "client %s: cannot watch the target socket", c->name);
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the target socket",
+				       c->name);
 		conn_end(w, c, 1);
 	}
 }
 
+/* syscalls: read */
 static void relay_take_incoming(struct worker *w)
 {
 	struct conn *list, *c;
@@ -469,7 +604,7 @@ static void relay_expire(struct worker *w)
 	while (w->connecting && w->connecting->deadline <= now) {
 		struct conn *c = w->connecting;
 
-		log_warn("client %s: cannot connect to the target: timed out after %d ms",
+		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
 		conn_end(w, c, 1);
 	}
@@ -487,6 +622,7 @@ static int relay_timeout(struct worker *w)
 }
 
 /* Wait up to @timeout ms for events of @w and handle them. */
+/* syscalls: epoll_wait epoll_pwait */
 static void relay_poll(struct worker *w, int timeout)
 {
 	struct epoll_event ev[RELAY_EVENTS];
@@ -496,32 +632,25 @@ static void relay_poll(struct worker *w, int timeout)
 	if (n < 0 && errno != EINTR)
 		log_die_errno(errno, "relay: epoll_wait failed");
 	for (i = 0; i < n; i++) {
-		uint64_t data = ev[i].data.u64;
+		uint64_t tag = ev[i].data.u64;
 		struct conn *c;
-		int side;
 
-		if (!data) {
+		if (ev_kind_of(tag) == EV_WAKE) {
 			relay_take_incoming(w);
 			continue;
 		}
-		c = (struct conn *)(uintptr_t)(data & ~(uint64_t)1);
-		side = (int)(data & 1);
-		if (c->dead)
+		/* Ended earlier in this batch, or never ours: drop it. */
+		c = ev_kind_of(tag) == EV_CONN ? slot_find(w, tag) : NULL;
+		if (!c)
 			continue;
 		if (c->state == CONN_CONNECTING) {
-			if (side == 1)
+			if (ev_side(tag) == 1)
 				relay_connect_done(w, c);
 			continue;
 		}
-		relay_conn_event(w, c, side, ev[i].events);
+		relay_conn_event(w, c, (int)ev_side(tag), ev[i].events);
 	}
 	relay_expire(w);
-	while (w->dead) {
-		struct conn *c = w->dead;
-
-		w->dead = c->next;
-		free(c);
-	}
 }
 
 static void *relay_worker(void *arg)
@@ -585,46 +714,58 @@ static int relay_pipe_limit(void)
 
 /**
  * relay_init() - set up workers' epoll sets and eventfds (before the sandbox)
- * @opts:	target and limits
- * @keep:	fds the sandbox must keep open are appended here
- * @n_keep:	in: entries used; out: entries used after appending
+ * @opts:	target and limits; opts->workers from 1 to RELAY_MAX_WORKERS
+ * @p:		the policy whose keep list gets the relay's fds
+ *
+ * Also fixes malloc's arena count: past eight arenas, glibc reads
+ * /sys/devices/system/cpu/online the first time a thread needs a new
+ * one, and the sandbox has no open().  One arena per thread keeps the
+ * workers apart without that read.
  *
  * Return: 0, or -1 with errno set.
  */
-int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep)
+int relay_init(const struct relay_opts *opts, struct policy *p)
 {
 	unsigned int i;
 
 	relay = *opts;
 	relay_pipe_size = relay_pipe_limit();
 	relay_chunk = relay_pipe_size;
-	relay_nworkers = opts->workers ? opts->workers : 1;
-	if (relay_nworkers > RELAY_MAX_WORKERS)
-		relay_nworkers = RELAY_MAX_WORKERS;
+	relay_nworkers = opts->workers;
+	if (!mallopt(M_ARENA_MAX, (int)relay_nworkers + 1)) {
+		errno = EINVAL;
+		return -1;
+	}
+	guard_init();
 	for (i = 0; i < relay_nworkers; i++) {
 		struct worker *w = &relay_workers[i];
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_tag(EV_WAKE, 0, 0, 0) };
 
+		w->free_slot = UINT32_MAX;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev))
 			return -1;
 		pthread_mutex_init(&w->lock, NULL);
-		keep[(*n_keep)++] = w->epfd;
-		keep[(*n_keep)++] = w->evfd;
+		policy_keep_fd(p, w->epfd);
+		policy_keep_fd(p, w->evfd);
 	}
 	if (relay.upstream_fd >= 0)
-		keep[(*n_keep)++] = relay.upstream_fd;
+		policy_keep_fd(p, relay.upstream_fd);
 	return 0;
 }
 
 /**
- * relay_start() - start worker threads 1..N-1 (after the sandbox)
+ * relay_start() - start worker threads 1..N-1 and the watchdog (after the
+ * sandbox)
+ *
+ * syscalls: clone
  */
 void relay_start(void)
 {
 	unsigned int i;
 
+	relay_guards[0].thread = pthread_self();
 	for (i = 1; i < relay_nworkers; i++) {
 		pthread_attr_t attr;
 		int rc;
@@ -637,7 +778,26 @@ void relay_start(void)
 		pthread_attr_destroy(&attr);
 		if (rc)
 			log_die_errno(rc, "cannot start relay worker %u", i);
+		relay_guards[i].thread = relay_workers[i].thread;
 	}
+	/* After every guard names its thread: the watchdog reads them. */
+	guard_start(relay_guards, relay_nworkers);
+}
+
+/**
+ * relay_close_received() - close an fd from the rendezvous that will not
+ * be relayed, on the main thread
+ * @fd:		the fd
+ *
+ * A TCP socket is disconnected first (its close can then not wait for a
+ * linger time its sender chose), and the close runs under the main
+ * thread's guard.
+ */
+void relay_close_received(int fd)
+{
+	guard_enter(&relay_guards[0]);
+	util_abort_close(fd);
+	guard_leave(&relay_guards[0]);
 }
 
 /**
@@ -646,6 +806,8 @@ void relay_start(void)
  * @client_name:	its address, for the log
  *
  * Over the connection limit, the client is reset at once.
+ *
+ * syscalls: write
  */
 void relay_submit(int client_fd, const char *client_name)
 {
@@ -654,24 +816,25 @@ void relay_submit(int client_fd, const char *client_name)
 	uint64_t one = 1;
 	int wake;
 
+	static struct log_limit refused;
+
 	if (relay.max_conns && relay_active() >= relay.max_conns) {
-		log_warn("client %s: refused, %u connections already open", client_name,
-			 relay.max_conns);
-		util_reset_close(client_fd);
+		log_warn_limited(&refused, "client %s: refused, %u connections already open",
+				 client_name, relay.max_conns);
+		relay_close_received(client_fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		log_warn("client %s: out of memory", client_name);
-		util_reset_close(client_fd);
+		log_warn_limited(&refused, "client %s: out of memory", client_name);
+		relay_close_received(client_fd);
 		return;
 	}
 	c->fd[0] = client_fd;
 	c->fd[1] = -1;
 	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
 	c->state = CONN_RELAYING;	/* until relay_begin() decides */
-	memcpy(c->name, client_name, sizeof(c->name));
-	c->name[sizeof(c->name) - 1] = '\0';
+	strlcpy(c->name, client_name, sizeof(c->name));
 	atomic_fetch_add(&relay_count, 1);
 
 	w = &relay_workers[relay_next++ % relay_nworkers];

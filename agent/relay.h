@@ -5,6 +5,10 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "policy.h"
+
+/* Most workers, the main thread included. */
+#define RELAY_MAX_WORKERS	64
 
 struct relay_opts {
 	struct addr target;		/* -c */
@@ -15,12 +19,13 @@ struct relay_opts {
 	int notify_fd;			/* eventfd written when the count drops to 0 */
 };
 
-int relay_init(const struct relay_opts *opts, int *keep, unsigned int *n_keep);
+int relay_init(const struct relay_opts *opts, struct policy *p);
 void relay_start(void);
 int relay_main_fd(void);
 int relay_main_timeout(void);
 void relay_main_run(void);
 void relay_submit(int client_fd, const char *client_name);
+void relay_close_received(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
 

@@ -10,8 +10,26 @@
 #include "netns.h"
 #include "util.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* --user NAME, or a numeric uid that has a passwd entry (for its group). */
+static int cli_lookup_user(struct cli *cli, const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+	uid_t uid;
+
+	if (!pw && !util_parse_uid(name, &uid))
+		pw = getpwuid(uid);
+	if (!pw)
+		return -1;
+	cli->user = name;
+	cli->uid = pw->pw_uid;
+	cli->gid = pw->pw_gid;
+	return 0;
+}
 
 /**
  * cli_option() - handle a shared option, or fail on an unknown one
@@ -26,13 +44,13 @@ void cli_option(struct cli *cli, int c, char **argv)
 
 	switch (c) {
 	case CLI_USER:
-		if (policy_lookup_user(optarg, cli->policy))
+		if (cli_lookup_user(cli, optarg))
 			log_usage_error("bad value '%s' for --user: no such user", optarg);
-		cli->user = optarg;
 		return;
 	case CLI_SECCOMP:
-		if (policy_parse_seccomp(optarg, &cli->policy->seccomp_log))
+		if (strcmp(optarg, "kill") && strcmp(optarg, "log"))
 			log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
+		cli->seccomp_log = !strcmp(optarg, "log");
 		cli->seccomp = optarg;
 		return;
 	case CLI_PRINT_POLICY:
@@ -77,7 +95,7 @@ void cli_option(struct cli *cli, int c, char **argv)
 }
 
 /**
- * cli_finish() - after the getopt loop: leftovers, --print-policy
+ * cli_finish() - after the getopt loop: leftovers, a missing rendezvous
  * @cli:	the program's state
  * @argc:	argument count
  * @argv:	the arguments
@@ -86,10 +104,6 @@ void cli_finish(struct cli *cli, int argc, char **argv)
 {
 	if (optind < argc)
 		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (cli->print_policy) {
-		policy_print(cli->policy, stdout);
-		exit(0);
-	}
-	if (cli->rdv && !cli->rdv_text)
+	if (cli->rdv && !cli->rdv_text && !cli->print_policy)
 		log_usage_error("missing -r/--rendezvous (see --help)");
 }

@@ -4,7 +4,8 @@
 
 #include <getopt.h>
 
-#include "policy.h"
+#include <sys/types.h>
+
 #include "rendezvous.h"
 
 /* Options every program shares; program-specific ones start at 256. */
@@ -29,11 +30,13 @@ enum {
 struct cli {
 	const char *prog;
 	const char *usage;
-	struct policy *policy;
 	int verbose;
 	int print_policy;
-	const char *user;	/* as given, to pass on */
-	const char *seccomp;
+	const char *user;	/* --user as given, to pass on */
+	uid_t uid;		/* and what it names */
+	gid_t gid;
+	const char *seccomp;	/* --seccomp as given, to pass on */
+	int seccomp_log;	/* --seccomp=log */
 	/* Agents only (rdv non-NULL): */
 	const char *netns_text;
 	const char *rdv_text;

@@ -24,6 +24,8 @@
  * @fd:		fd to pass, or -1
  *
  * Return: bytes sent, or -1 with errno set.
+ *
+ * syscalls: sendmsg
  */
 ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd)
 {
@@ -61,6 +63,8 @@ ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd)
  * @in:	what arrived; in->fds must be closed by the caller
  *
  * Return: bytes received (0 at end of stream), or -1 with errno set.
+ *
+ * syscalls: recvmsg
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t size, struct fdpass_in *in)
 {
@@ -110,6 +114,8 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, struct fdpass_in *in)
 /**
  * fdpass_close_all() - close every fd that arrived with a record
  * @in:	what fdpass_recv() returned
+ *
+ * syscalls: close
  */
 void fdpass_close_all(struct fdpass_in *in)
 {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "ntb";
@@ -28,6 +29,7 @@ void log_set_verbose(int verbose)
 	log_level = verbose;
 }
 
+/* syscalls: write */
 static void log_emit(int err, const char *fmt, va_list ap)
 {
 	char line[512];
@@ -89,6 +91,70 @@ void log_warn_errno(int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	log_emit(err, fmt, ap);
+	va_end(ap);
+}
+
+/* May @l print a line now?  Says how many it held back, once a second. */
+/* syscalls: clock_gettime write */
+static int log_limit_pass(struct log_limit *l)
+{
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (now - l->window >= 1000) {
+		if (l->dropped) {
+			char line[96];
+			int n = snprintf(line, sizeof(line), "%s: %u similar lines not shown\n",
+					 log_prog, l->dropped);
+
+			if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+				n = 0;
+		}
+		l->window = now;
+		l->lines = 0;
+		l->dropped = 0;
+	}
+	if (l->lines >= LOG_LIMIT_BURST) {
+		l->dropped++;
+		return 0;
+	}
+	l->lines++;
+	return 1;
+}
+
+/**
+ * log_warn_limited() - log_warn(), at most LOG_LIMIT_BURST lines a second
+ * @l:		the limit; one per call site and thread
+ * @fmt:	format
+ */
+void log_warn_limited(struct log_limit *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_limit_pass(l))
+		return;
+	va_start(ap, fmt);
+	log_emit(0, fmt, ap);
+	va_end(ap);
+}
+
+/**
+ * log_warn_errno_limited() - log_warn_errno(), rate-limited like
+ * log_warn_limited()
+ * @l:		the limit
+ * @err:	errno value to append
+ * @fmt:	format
+ */
+void log_warn_errno_limited(struct log_limit *l, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_limit_pass(l))
+		return;
 	va_start(ap, fmt);
 	log_emit(err, fmt, ap);
 	va_end(ap);

@@ -103,12 +103,12 @@ void rdv_acl_init(struct rdv_acl *acl)
 int rdv_acl_add(struct rdv_acl *acl, const char *text)
 {
 	struct passwd *pw;
-	long long v;
+	uid_t uid;
 
 	if (acl->n >= RDV_MAX_UIDS)
 		return -1;
-	if (!addr_parse_uint(text, 0xfffffffe, &v)) {
-		acl->uids[acl->n++] = (uid_t)v;
+	if (!util_parse_uid(text, &uid)) {
+		acl->uids[acl->n++] = uid;
 		return 0;
 	}
 	pw = getpwnam(text);
@@ -126,6 +126,8 @@ int rdv_acl_add(struct rdv_acl *acl, const char *text)
  * @size:	size of @why
  *
  * Return: 0 if allowed, -1 if not.
+ *
+ * syscalls: getsockopt
  */
 int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size)
 {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -34,6 +35,7 @@ int util_signalfd(const sigset_t *set)
 	return fd;
 }
 
+/* syscalls: clock_gettime */
 long long util_now_ms(void)
 {
 	struct timespec ts;
@@ -48,6 +50,8 @@ long long util_now_ms(void)
  * @fd:		fd to watch
  * @events:	EPOLLIN etc.
  * @tag:	data.u64 reported with its events
+ *
+ * syscalls: epoll_ctl
  */
 void util_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
 {
@@ -116,6 +120,8 @@ int util_check_stream_socket(int fd, int want_listening, const char **why)
 /**
  * util_reset_close() - close a TCP socket so its peer sees RST, not FIN
  * @fd:		the socket, or -1 (ignored)
+ *
+ * syscalls: setsockopt close
  */
 void util_reset_close(int fd)
 {
@@ -128,19 +134,108 @@ void util_reset_close(int fd)
 }
 
 /**
- * util_is_tcp_socket() - is @fd a TCP socket (IPv4 or IPv6)?
- * @fd:		the fd
+ * util_abort_close() - reset and close a TCP socket that others may share
+ * @fd:		the socket, or -1 (ignored)
  *
- * IPPROTO_TCP is the protocol of AF_INET and AF_INET6 stream sockets only.
+ * connect(AF_UNSPEC) disconnects: the kernel sends RST and the socket goes
+ * to CLOSE at once, so the close that follows cannot wait for a linger
+ * time that whoever shares the socket may have set.  On anything that is
+ * not a connected TCP socket the disconnect fails harmlessly.
+ *
+ * syscalls: connect close
+ */
+void util_abort_close(int fd)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
+	if (fd < 0)
+		return;
+	if (connect(fd, &unspec, sizeof(unspec)) && errno == EINTR)
+		log_debug("disconnect interrupted");
+	close(fd);
+}
+
+/**
+ * util_is_tcp_socket() - is @fd a connected TCP socket (IPv4 or IPv6)?
+ * @fd:		the fd
+ * @why:	if not, what it is instead
+ *
+ * Family, type and protocol together: SO_PROTOCOL 6 alone is also a raw
+ * IPPROTO_TCP socket or an AF_NETLINK socket of protocol 6 (NETLINK_XFRM).
+ * Connected means established, or closed for reading by a client that
+ * sent its request and FIN at once.
  *
  * Return: 1 or 0.
+ *
+ * syscalls: getsockopt
  */
-int util_is_tcp_socket(int fd)
+int util_is_tcp_socket(int fd, const char **why)
 {
-	int proto = 0;
-	socklen_t len = sizeof(proto);
+	int domain = 0, type = 0, proto = 0;
+	struct tcp_info ti;
+	socklen_t len = sizeof(int);
 
-	return !getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) && proto == IPPROTO_TCP;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
+	    (domain != AF_INET && domain != AF_INET6)) {
+		*why = "not an IPv4 or IPv6 socket";
+		return 0;
+	}
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) {
+		*why = "not a stream socket";
+		return 0;
+	}
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) || proto != IPPROTO_TCP) {
+		*why = "not a TCP socket";
+		return 0;
+	}
+	/* Only the state byte: the kernel copies no more than we ask for. */
+	len = sizeof(ti.tcpi_state);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
+	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT)) {
+		*why = "a TCP socket that is not connected";
+		return 0;
+	}
+	return 1;
+}
+
+/**
+ * util_set_nonblock() - set O_NONBLOCK on @fd, keeping its other flags
+ * @fd:		the fd
+ *
+ * Return: 0, or -1 with errno set.
+ */
+int util_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/**
+ * util_std_fds() - make sure fds 0, 1 and 2 are open, or exit
+ *
+ * The first thing each program does: started with one of them closed, the
+ * next open() (a namespace file, an epoll set, the rendezvous) would take
+ * its number, and later code that treats 0-2 as the standard streams
+ * would overwrite or close it.
+ */
+void util_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		int got;
+
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		got = open("/dev/null", O_RDWR);
+		if (got != fd)
+			_exit(1);	/* nowhere to say so: stderr is not open */
+	}
 }
 
 /**
@@ -160,6 +255,23 @@ long long util_arg_number(const char *opt, const char *text, long long min, long
 		log_usage_error("bad value '%s' for %s: expected a number from %lld to %lld",
 				text, opt, min, max);
 	return v;
+}
+
+/**
+ * util_parse_uid() - parse a numeric uid
+ * @text:	decimal, from 0 to 4294967294 ((uid_t)-1 means "no uid")
+ * @uid:	the uid
+ *
+ * Return: 0, or -1 if @text is not such a number.
+ */
+int util_parse_uid(const char *text, uid_t *uid)
+{
+	long long v;
+
+	if (addr_parse_uint(text, 0xfffffffeLL, &v))
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define NTB_VERSION "0.1.0"
 
@@ -11,10 +12,14 @@ int util_signalfd(const sigset_t *set);
 long long util_now_ms(void);
 int util_cpu_count(void);
 void util_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
-int util_is_tcp_socket(int fd);
+int util_is_tcp_socket(int fd, const char **why);
 void util_reset_close(int fd);
+void util_abort_close(int fd);
+int util_set_nonblock(int fd);
+void util_std_fds(void);
 int util_check_stream_socket(int fd, int want_listening, const char **why);
 long long util_arg_number(const char *opt, const char *text, long long min, long long max);
 int util_arg_fd(const char *opt, const char *text);
+int util_parse_uid(const char *text, uid_t *uid);
 
 #endif

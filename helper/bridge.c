@@ -34,7 +34,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KILL_GRACE_MS	5000
+/*
+ * How long stopped agents get before SIGKILL: ntb-connect drains open
+ * connections for up to 5 s (its --drain-timeout default), plus margin.
+ */
+#define KILL_GRACE_MS	10000
 
 enum { AGENT_LISTEN, AGENT_CONNECT };
 
@@ -43,12 +47,13 @@ struct agent {
 	pid_t pid;
 	int alive;
 	int told_to_stop;	/* we sent it SIGTERM: dying of it is no news */
+	int may_exit;		/* its exit 0 is the normal end (-S, -C) */
 	int status;		/* from waitpid, once it has ended */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
 	char *argv[40];
 	int argc;
 	int fds[4];		/* fds this child must inherit */
-	int nfds;
+	unsigned int nfds;
 };
 
 static struct {
@@ -145,7 +150,7 @@ static void bridge_parse(int argc, char **argv)
 	int c;
 
 	br.policy.role = POLICY_LAUNCHER;
-	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage, .policy = &br.policy };
+	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -201,7 +206,7 @@ static void bridge_parse(int argc, char **argv)
 			br.connect_ns_fd = util_arg_fd("--connect-netns-fd", optarg);
 			break;
 		case 'w':
-			util_arg_number("--workers", optarg, 1, 64);
+			util_arg_number("--workers", optarg, 1, 64);	/* RELAY_MAX_WORKERS */
 			br.workers = optarg;
 			break;
 		case OPT_CONNECT_TIMEOUT:
@@ -217,6 +222,7 @@ static void bridge_parse(int argc, char **argv)
 		}
 	}
 	cli_finish(&br.cli, argc, argv);
+	policy_adopt(&br.policy, &br.cli);
 	if (!br.listen && br.listen_fd < 0 && br.preaccepted_fd < 0)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
 	if (!br.connect && br.connect_fd < 0)
@@ -248,8 +254,11 @@ static int bridge_open_agent(const char *name)
 
 static void agent_arg(struct agent *a, const char *arg)
 {
-	if (a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
-		a->argv[a->argc++] = strdup(arg);
+	if (a->argc >= (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
+		log_die("cannot start %s: too many arguments", a->name);
+	a->argv[a->argc] = strdup(arg);
+	if (!a->argv[a->argc++])
+		log_die("cannot start %s: out of memory", a->name);
 }
 
 static void agent_arg_fd(struct agent *a, const char *opt, const char *prefix, int fd)
@@ -259,6 +268,8 @@ static void agent_arg_fd(struct agent *a, const char *opt, const char *prefix, i
 	snprintf(buf, sizeof(buf), "%s%d", prefix, fd);
 	agent_arg(a, opt);
 	agent_arg(a, buf);
+	if (a->nfds >= sizeof(a->fds) / sizeof(a->fds[0]))
+		log_die("cannot start %s: too many fds to pass", a->name);
 	a->fds[a->nfds++] = fd;
 }
 
@@ -282,7 +293,7 @@ static void agent_spawn(struct agent *a)
 {
 	pid_t parent = getpid();
 	sigset_t none;
-	int i;
+	unsigned int i;
 
 	a->pid = fork();
 	if (a->pid < 0)
@@ -310,7 +321,9 @@ static void agent_spawn(struct agent *a)
 
 static void agent_describe_exit(struct agent *a, int status, char *buf, size_t size)
 {
-	if (WIFEXITED(status)) {
+	if (WIFEXITED(status) && !WEXITSTATUS(status) && !a->told_to_stop && !a->may_exit) {
+		snprintf(buf, size, "%s exited with status 0 before it was told to stop", a->name);
+	} else if (WIFEXITED(status)) {
 		snprintf(buf, size, "%s exited with status %d", a->name, WEXITSTATUS(status));
 	} else if (WIFSIGNALED(status)) {
 		const char *sig = sigabbrev_np(WTERMSIG(status));
@@ -323,6 +336,7 @@ static void agent_describe_exit(struct agent *a, int status, char *buf, size_t s
 	}
 }
 
+/* syscalls: kill */
 static void bridge_stop_all(int sig)
 {
 	int i;
@@ -334,19 +348,24 @@ static void bridge_stop_all(int sig)
 		br.agents[i].told_to_stop = 1;
 	}
 	if (!br.kill_deadline)
-		br.kill_deadline = util_now_ms() + KILL_GRACE_MS + 5000;
+		br.kill_deadline = util_now_ms() + KILL_GRACE_MS;
 }
 
-/* How an agent ended, ranked: the first cause of a failure goes first. */
+/*
+ * How an agent ended, ranked so that the first cause of a failure goes
+ * first: 0 as it should, 1 failed and said why itself, 2 failed silently
+ * (a signal, or exit 0 while it still had work: SIGHUP sent to it, say).
+ */
 static int agent_blame(const struct agent *a)
 {
 	if (WIFEXITED(a->status) && WEXITSTATUS(a->status) == 0)
-		return 0;
+		return a->told_to_stop || a->may_exit ? 0 : 2;
 	if (a->told_to_stop && WIFSIGNALED(a->status) && WTERMSIG(a->status) == SIGTERM)
 		return 0;	/* we stopped it */
 	return WIFSIGNALED(a->status) ? 2 : 1;
 }
 
+/* syscalls: wait4 waitid */
 static void bridge_reap(void)
 {
 	int status;
@@ -367,7 +386,9 @@ static void bridge_reap(void)
 						      : &br.agents[AGENT_LISTEN];
 		if (!agent_blame(a)) {
 			/* ntb-listen ends cleanly after -S/--once: let the relay finish. */
-			if (a == &br.agents[AGENT_CONNECT] && other->alive)
+			if (a == &br.agents[AGENT_LISTEN])
+				other->may_exit = 1;
+			else if (other->alive)
 				bridge_stop_all(SIGTERM);
 			continue;
 		}
@@ -409,6 +430,7 @@ static void bridge_report(void)
 	bridge_report_one(second, "");
 }
 
+/* syscalls: read epoll_wait epoll_pwait */
 static void bridge_supervise(int sigfd, int epfd)
 {
 	while (br.agents[0].alive || br.agents[1].alive) {
@@ -446,10 +468,14 @@ int main(int argc, char **argv)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2], i, j;
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2], i;
+	unsigned int j;
 	sigset_t set;
 
+	util_std_fds();
 	log_init("netns-tcp-bridge");
+	/* A log line to a stderr nobody reads any more must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	bridge_parse(argc, argv);
 
 	/* Namespace files: opened and checked here, passed on as fd:N. */
@@ -484,6 +510,8 @@ int main(int argc, char **argv)
 	}
 	if (br.connect_fd >= 0 && br.preaccepted_fd < 0)
 		agent_arg(l, "--once");	/* -C serves exactly one client */
+	l->may_exit = br.preaccepted_fd >= 0 || br.connect_fd >= 0;
+	c->may_exit = br.connect_fd >= 0;
 	agent_arg_fd(l, "--rendezvous", "fd:", sp[0]);
 	if (lns >= 0)
 		agent_arg_fd(l, "--netns", "fd:", lns);
@@ -539,10 +567,10 @@ int main(int argc, char **argv)
 	agent_spawn(l);
 
 	/* Everything the agents hold is theirs alone now. */
-	keep[0] = sigfd;
-	keep[1] = epfd;
 	br.policy.keep_fds = keep;
-	br.policy.n_keep = 2;
+	br.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
+	policy_keep_fd(&br.policy, sigfd);
+	policy_keep_fd(&br.policy, epfd);
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);

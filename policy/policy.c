@@ -11,8 +11,8 @@
  *   3. drop the ambient, effective, permitted and inheritable sets; no
  *      role keeps any capability at serving time;
  *   4. PR_SET_NO_NEW_PRIVS and PR_SET_DUMPABLE 0;
- *   5. stdin and stdout onto /dev/null, every other fd the role does not
- *      serve with closed;
+ *   5. stdin and stdout onto /dev/null unless the role serves with them,
+ *      every fd above 2 the role does not serve with closed;
  *   6. resource limits;
  *   7. the role's seccomp allowlist (policy/syscalls.c), default action
  *      kill the process.
@@ -25,8 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdio.h>
 #include <linux/prctl.h>
-#include <pwd.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -52,48 +52,24 @@ const char *policy_role_name(enum policy_role role)
 }
 
 /**
- * policy_parse_seccomp() - parse the --seccomp=MODE value
- * @text:	"kill" or "log"
- * @log_mode:	1 for log
- *
- * Return: 0, or -1 for anything else.
+ * policy_adopt() - take --user and --seccomp from the parsed command line;
+ * with --print-policy, print the policy and exit
+ * @p:		the policy, role and threads already set
+ * @cli:	the parsed options
  */
-int policy_parse_seccomp(const char *text, int *log_mode)
+void policy_adopt(struct policy *p, const struct cli *cli)
 {
-	if (!strcmp(text, "kill"))
-		*log_mode = 0;
-	else if (!strcmp(text, "log"))
-		*log_mode = 1;
-	else
-		return -1;
-	return 0;
-}
-
-/**
- * policy_lookup_user() - resolve --user NAME while files are reachable
- * @name:	user name or numeric uid
- * @p:		policy to fill
- *
- * Return: 0, or -1 if there is no such user.
- */
-int policy_lookup_user(const char *name, struct policy *p)
-{
-	struct passwd *pw = getpwnam(name);
-	char *end;
-
-	if (!pw) {
-		unsigned long v = strtoul(name, &end, 10);
-
-		if (*name && !*end)
-			pw = getpwuid((uid_t)v);
+	p->seccomp_log = cli->seccomp_log;
+	if (cli->user) {
+		p->switch_user = 1;
+		p->uid = cli->uid;
+		p->gid = cli->gid;
+		p->user = cli->user;
 	}
-	if (!pw)
-		return -1;
-	p->switch_user = 1;
-	p->uid = pw->pw_uid;
-	p->gid = pw->pw_gid;
-	p->user = name;
-	return 0;
+	if (cli->print_policy) {
+		policy_print(p, stdout);
+		exit(0);
+	}
 }
 
 static void policy_switch_user(const struct policy *p)
@@ -103,15 +79,16 @@ static void policy_switch_user(const struct policy *p)
 	if (!p->switch_user)
 		return;
 	/* A credential change clears the parent-death signal: keep it. */
-	prctl(PR_GET_PDEATHSIG, &pdeath);
+	if (prctl(PR_GET_PDEATHSIG, &pdeath))
+		log_die_errno(errno, "cannot read the parent-death signal");
 	if (setgroups(1, &p->gid))
 		log_die_errno(errno, "cannot drop supplementary groups for user %s", p->user);
 	if (setresgid(p->gid, p->gid, p->gid))
 		log_die_errno(errno, "cannot switch to the group of user %s", p->user);
 	if (setresuid(p->uid, p->uid, p->uid))
 		log_die_errno(errno, "cannot switch to user %s", p->user);
-	if (pdeath)
-		prctl(PR_SET_PDEATHSIG, pdeath);
+	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath))
+		log_die_errno(errno, "cannot restore the parent-death signal");
 	log_info("running as user %s (uid %u)", p->user, (unsigned int)p->uid);
 }
 
@@ -152,30 +129,61 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void policy_close_fds(const struct policy *p)
+/**
+ * policy_keep_fd() - add @fd to the fds the role keeps, or exit
+ * @p:		the policy; p->keep_fds has room for p->keep_cap entries
+ * @fd:		the fd
+ *
+ * The caller sized the list for what it serves with: one more is a bug
+ * at start-up, never an fd closed silently.
+ */
+void policy_keep_fd(struct policy *p, int fd)
 {
-	int keep[64] = { 0 };
-	unsigned int i, n = 0;
-	int devnull, next = 3;
+	if (p->n_keep >= p->keep_cap)
+		log_die("cannot keep fd %d: the keep list holds %u fds", fd, p->keep_cap);
+	p->keep_fds[p->n_keep++] = fd;
+}
+
+static int policy_kept(const struct policy *p, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->n_keep; i++)
+		if (p->keep_fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+/*
+ * stdin and stdout onto /dev/null (a pipe there could be held open for
+ * whoever reads it), unless the role serves with them (-S 0, -L 0);
+ * every fd above 2 not on the keep list closed.
+ */
+static void policy_close_fds(struct policy *p)
+{
+	unsigned int i;
+	int devnull, fd, next = 3;
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull >= 0) {
-		/* Keep stderr for the log; 0 and 1 could hold a pipe open. */
-		dup2(devnull, STDIN_FILENO);
-		dup2(devnull, STDOUT_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
+	if (devnull < 0)
+		log_die_errno(errno, "cannot open /dev/null");
+	for (fd = STDIN_FILENO; fd <= STDOUT_FILENO; fd++)
+		if (fd != devnull && !policy_kept(p, fd) && dup2(devnull, fd) < 0)
+			log_die_errno(errno, "cannot put /dev/null on fd %d", fd);
+	if (devnull > STDERR_FILENO && !policy_kept(p, devnull))
+		close(devnull);
+	qsort(p->keep_fds, p->n_keep, sizeof(int), cmp_int);
+	for (i = 0; i < p->n_keep; i++) {
+		int k = p->keep_fds[i];
+
+		if (k < next)
+			continue;
+		if (k > next && close_range((unsigned int)next, (unsigned int)k - 1, 0))
+			log_die_errno(errno, "cannot close stray fds");
+		next = k + 1;
 	}
-	for (i = 0; i < p->n_keep && n < sizeof(keep) / sizeof(keep[0]); i++)
-		if (p->keep_fds[i] > STDERR_FILENO)
-			keep[n++] = p->keep_fds[i];
-	qsort(keep, n, sizeof(int), cmp_int);
-	for (i = 0; i < n; i++) {
-		if (keep[i] > next)
-			close_range((unsigned int)next, (unsigned int)keep[i] - 1, 0);
-		next = keep[i] + 1;
-	}
-	close_range((unsigned int)next, ~0U, 0);
+	if (close_range((unsigned int)next, ~0U, 0))
+		log_die_errno(errno, "cannot close stray fds");
 }
 
 static void policy_limits(const struct policy *p)
@@ -183,14 +191,22 @@ static void policy_limits(const struct policy *p)
 	struct rlimit rl;
 
 	/* Many connections need many fds: take all the hard limit allows. */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		log_die_errno(errno, "cannot read RLIMIT_NOFILE");
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_die_errno(errno, "cannot raise RLIMIT_NOFILE");
 	}
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl))
 		log_die_errno(errno, "cannot set RLIMIT_CORE");
-	/* No new processes; threads count too, so only roles without them. */
+	/*
+	 * No new processes, for roles without threads (threads count too).
+	 * Only a second line of defence: the seccomp filter is what refuses
+	 * fork, and the kernel does not apply this limit to root in the
+	 * initial user namespace at all.
+	 */
 	if (!p->threads && setrlimit(RLIMIT_NPROC, &rl))
 		log_die_errno(errno, "cannot set RLIMIT_NPROC");
 	/*
@@ -202,6 +218,8 @@ static void policy_limits(const struct policy *p)
 static int policy_add_rule(scmp_filter_ctx ctx, const struct policy_syscall *s)
 {
 	int nr = seccomp_syscall_resolve_name(s->name);
+	unsigned int i;
+	int rc;
 
 	/* Unknown, or a libseccomp pseudo-number: not a syscall on this arch. */
 	if (nr < 0)
@@ -218,6 +236,23 @@ static int policy_add_rule(scmp_filter_ctx ctx, const struct policy_syscall *s)
 	case ARG_NO_EXEC:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	case ARG_VALUES1:
+		for (i = 0; i < s->nvals; i++) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)s->vals[i]));
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case ARG_VALUES2:
+		for (i = 0; i + 1 < s->nvals; i += 2) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)s->vals[i]),
+					      SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)s->vals[i + 1]));
+			if (rc)
+				return rc;
+		}
+		return 0;
 	case ARG_ERRNO:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)s->err), nr, 0);
 	}
@@ -267,7 +302,7 @@ static void policy_seccomp(const struct policy *p)
  *
  * The last call before serving; see the file comment for the order.
  */
-void policy_apply(const struct policy *p)
+void policy_apply(struct policy *p)
 {
 	policy_drop_bounding();
 	policy_switch_user(p);
@@ -294,6 +329,10 @@ static const char *policy_arg_text(const struct policy_syscall *s)
 		return " [CLONE_THREAD only]";
 	case ARG_NO_EXEC:
 		return " [no PROT_EXEC]";
+	case ARG_VALUES1:
+		return " [only the commands named]";
+	case ARG_VALUES2:
+		return " [only the options named]";
 	case ARG_ERRNO:
 		break;
 	}

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "cli.h"
+
 enum policy_role {
 	POLICY_LISTEN,		/* ntb-listen once serving */
 	POLICY_CONNECT,		/* ntb-connect once serving */
@@ -17,6 +19,8 @@ enum policy_arg {
 	ARG_INET_ONLY,		/* socket(): AF_INET and AF_INET6 only */
 	ARG_THREAD_ONLY,	/* clone(): CLONE_THREAD set (threads, no processes) */
 	ARG_NO_EXEC,		/* mmap/mprotect: PROT_EXEC clear */
+	ARG_VALUES1,		/* arg 1 is one of .vals (fcntl commands) */
+	ARG_VALUES2,		/* args 1 and 2 are a pair in .vals (level, option) */
 	ARG_ERRNO,		/* not allowed: fails with .err instead of a kill */
 };
 
@@ -25,14 +29,17 @@ struct policy_syscall {
 	enum policy_arg arg;
 	int err;		/* with ARG_ERRNO */
 	const char *why;	/* the code that needs it */
+	const int *vals;	/* ARG_VALUES1, ARG_VALUES2 */
+	unsigned int nvals;
 };
 
 struct policy {
 	enum policy_role role;
 	int seccomp_log;	/* --seccomp=log: log violations, do not kill */
 	int threads;		/* role creates threads after the sandbox */
-	const int *keep_fds;	/* fds the role serves with, besides 0-2 */
-	unsigned int n_keep;
+	int *keep_fds;		/* fds the role serves with; caller's array */
+	unsigned int n_keep;	/* entries used */
+	unsigned int keep_cap;	/* entries the array has */
 	int switch_user;	/* --user given */
 	uid_t uid;
 	gid_t gid;
@@ -41,9 +48,9 @@ struct policy {
 
 const char *policy_role_name(enum policy_role role);
 const struct policy_syscall *policy_syscalls(enum policy_role role, unsigned int *n);
-int policy_parse_seccomp(const char *text, int *log_mode);
-int policy_lookup_user(const char *name, struct policy *p);
-void policy_apply(const struct policy *p);
+void policy_adopt(struct policy *p, const struct cli *cli);
+void policy_keep_fd(struct policy *p, int fd);
+void policy_apply(struct policy *p);
 void policy_print(const struct policy *p, FILE *out);
 
 #endif

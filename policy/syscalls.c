@@ -2,79 +2,125 @@
 /*
  * syscalls.c - the seccomp allowlist of each role, and why each call is in.
  *
- * Every entry names the code that makes the call once the process is
- * serving.  Nothing here opens files: there is no open/openat in any list,
- * so a sandboxed agent cannot reach the filesystem.  A call the C library
- * may make on its own, harmlessly, is listed as ARG_ERRNO so it fails
- * instead of killing the process.
+ * Every entry names the functions that make the call once the process is
+ * serving, as "name():", and each of those functions carries a line
+ * "syscalls: ..." naming the call in the comment above it (passt's
+ * habit).  tests/tools/syscall_tags.py holds the two against each other
+ * in `make check`: a reason that names a function which no longer makes
+ * the call fails, and so does a tag in a role's own files that no entry
+ * allows.  Entries made by the C library or the kernel on their own say
+ * "glibc" or "kernel" instead of a function.
+ *
+ * Nothing here opens files: there is no open/openat in any list, so a
+ * sandboxed agent cannot reach the filesystem.  A call the C library may
+ * make on its own, harmlessly, is listed as ARG_ERRNO so it fails instead
+ * of killing the process.
  */
 #include "policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+#define VALS(a) .vals = (a), .nvals = N(a)
 
-/* Shared by all roles: logging, signals, the event loop, memory. */
-#define POLICY_COMMON							\
-	{ "write", ARG_ANY, 0, "log_emit(): one line to stderr" },	\
-	{ "read", ARG_ANY, 0, "signalfd/eventfd reads in the event loops" }, \
-	{ "close", ARG_ANY, 0, "closing finished connections" },	\
-	{ "exit_group", ARG_ANY, 0, "exit() at the end" },		\
-	{ "exit", ARG_ANY, 0, "thread exit" },				\
-	{ "rt_sigreturn", ARG_ANY, 0, "return from a signal handler" },	\
-	{ "rt_sigprocmask", ARG_ANY, 0, "glibc around pthread and exit" }, \
-	{ "restart_syscall", ARG_ANY, 0, "kernel restart of interrupted calls" }, \
-	{ "clock_gettime", ARG_ANY, 0, "time-outs (vDSO fallback)" },	\
-	{ "epoll_wait", ARG_ANY, 0, "event loop" },			\
-	{ "epoll_pwait", ARG_ANY, 0, "event loop (glibc on some arches)" }, \
-	{ "epoll_ctl", ARG_ANY, 0, "event loop registration" },		\
-	{ "brk", ARG_ANY, 0, "malloc of connection state" },		\
-	{ "mmap", ARG_NO_EXEC, 0, "malloc of large blocks; no executable mappings" }, \
-	{ "munmap", ARG_ANY, 0, "free of large blocks" },		\
+/* setsockopt/getsockopt: (level, option) pairs; fcntl: commands. */
+static const int listen_setsockopt[] = { SOL_SOCKET, SO_LINGER };
+static const int connect_setsockopt[] = { IPPROTO_TCP, TCP_NODELAY };
+static const int connect_getsockopt[] = {
+	SOL_SOCKET, SO_PEERCRED, SOL_SOCKET, SO_ERROR, SOL_SOCKET, SO_DOMAIN,
+	SOL_SOCKET, SO_TYPE, SOL_SOCKET, SO_PROTOCOL, IPPROTO_TCP, TCP_INFO,
+};
+static const int connect_fcntl[] = { F_SETFL, F_SETPIPE_SZ };
+
+/* What glibc and the kernel do on their own in every role. */
+#define POLICY_LIBC							\
+	{ "exit_group", ARG_ANY, 0, "glibc exit() and _exit() at the end" }, \
+	{ "rt_sigreturn", ARG_ANY, 0, "kernel: return from a signal handler" }, \
+	{ "rt_sigprocmask", ARG_ANY, 0, "glibc around exit() and abort()" }, \
+	{ "restart_syscall", ARG_ANY, 0, "kernel: restart of an interrupted call" }, \
+	{ "brk", ARG_ANY, 0, "glibc malloc()" },			\
+	{ "mmap", ARG_NO_EXEC, 0, "glibc malloc() of large blocks; no executable mappings" }, \
+	{ "munmap", ARG_ANY, 0, "glibc free() of large blocks" },	\
 	{ "futex", ARG_ANY, 0, "glibc locks" },				\
-	{ "getpid", ARG_ANY, 0, "abort(): raise SIGABRT, so a failed assert reads as one" }, \
-	{ "gettid", ARG_ANY, 0, "abort(): raise SIGABRT" },		\
-	{ "tgkill", ARG_ANY, 0, "abort(): raise SIGABRT" }
+	{ "gettid", ARG_ANY, 0, "glibc abort() raises SIGABRT" }
+
+/* abort() in the roles without a watchdog. */
+#define POLICY_ABORT							\
+	{ "getpid", ARG_ANY, 0, "glibc abort() raises SIGABRT" },	\
+	{ "tgkill", ARG_ANY, 0, "glibc abort() raises SIGABRT" }
 
 static const struct policy_syscall listen_calls[] = {
-	POLICY_COMMON,
-	{ "accept4", ARG_ANY, 0, "listen_accept(): take clients off the listening socket" },
+	POLICY_LIBC,
+	POLICY_ABORT,
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(): one line to stderr" },
+	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(), log_limit_pass(): time-outs (vDSO fallback)" },
+	{ "epoll_wait", ARG_ANY, 0, "main(): the event loop" },
+	{ "epoll_pwait", ARG_ANY, 0, "main(): the event loop (glibc on some arches)" },
+	{ "epoll_ctl", ARG_ANY, 0, "listen_shed(), util_epoll_add(): pause and resume accepting" },
+	{ "accept4", ARG_ANY, 0, "listen_accept(), listen_shed(): take clients off the listening socket" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): hand a client to ntb-connect" },
-	{ "recvmsg", ARG_ANY, 0, "listen_rdv_event(): notice the peer going away" },
+	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): notice the peer going away" },
 	{ "getsockname", ARG_ANY, 0, "listen_handoff(): address the client connected to" },
 	{ "getpeername", ARG_ANY, 0, "listen_handoff(): client address" },
-	{ "setsockopt", ARG_ANY, 0, "SO_LINGER 0 to reset a client we cannot serve" },
-	{ "dup", ARG_ANY, 0, "listen_accept(): re-arm the spare fd kept for EMFILE" },
+	{ "setsockopt", ARG_VALUES2, 0, "util_reset_close(): SO_LINGER 0 to reset a client we cannot serve",
+	  VALS(listen_setsockopt) },
+	{ "dup", ARG_ANY, 0, "listen_shed(), listen_resume(), main(): the spare fd kept for EMFILE" },
+	{ "close", ARG_ANY, 0, "listen_handoff(), listen_shed(), fdpass_close_all(): our copy of a client" },
 };
 
 static const struct policy_syscall connect_calls[] = {
-	POLICY_COMMON,
+	POLICY_LIBC,
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), conn_end(), relay_submit(): log lines, eventfd wake-ups" },
+	{ "read", ARG_ANY, 0, "connect_serve(), relay_take_incoming(): signalfd and eventfd reads" },
+	{ "close", ARG_ANY, 0, "conn_end(), pipe_put(), util_abort_close(), peer_drop(), peer_add(): finished connections and peers" },
+	{ "exit", ARG_ANY, 0, "glibc: a thread's exit" },
+	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(), log_limit_pass(): time-outs (vDSO fallback)" },
+	{ "clock_nanosleep", ARG_ANY, 0, "guard_watch(): the watchdog's tick" },
+	{ "epoll_wait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops" },
+	{ "epoll_pwait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops (glibc on some arches)" },
+	{ "epoll_ctl", ARG_ANY, 0, "relay_watch(), relay_rearm(), conn_end(), peer_add(), peer_drop(), rdv_pause(), util_epoll_add(): registration" },
 	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): clients from ntb-listen" },
-	{ "sendmsg", ARG_ANY, 0, "rdv_hello_send(): answer a new peer's HELLO" },
+	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): answer a new peer's HELLO" },
 	{ "accept4", ARG_ANY, 0, "rdv_accept(): ntb-listen peers on @name or /path" },
-	{ "getsockopt", ARG_ANY, 0, "SO_PEERCRED of peers, SO_ERROR of connects, SO_TYPE of fds" },
-	{ "setsockopt", ARG_ANY, 0, "TCP_NODELAY, SO_LINGER 0 to pass resets on" },
+	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(), sock_error(), util_is_tcp_socket(): SO_PEERCRED, SO_ERROR, SO_DOMAIN, SO_TYPE, SO_PROTOCOL, TCP_INFO",
+	  VALS(connect_getsockopt) },
+	{ "setsockopt", ARG_VALUES2, 0, "relay_established(): TCP_NODELAY on the target socket",
+	  VALS(connect_setsockopt) },
 	{ "socket", ARG_INET_ONLY, 0, "relay_begin(): the socket to the target, TCP only" },
-	{ "connect", ARG_ANY, 0, "relay_begin(): non-blocking connect to the target" },
-	{ "shutdown", ARG_ANY, 0, "relay: pass a FIN on as SHUT_WR" },
-	{ "splice", ARG_ANY, 0, "relay: socket -> pipe -> socket" },
-	{ "pipe2", ARG_ANY, 0, "relay pipe pool" },
-	{ "fcntl", ARG_ANY, 0, "F_SETPIPE_SZ on new pipes, O_NONBLOCK on received fds" },
-	{ "clone", ARG_THREAD_ONLY, 0, "pthread_create() of relay workers: threads only" },
-	{ "clone3", ARG_ERRNO, ENOSYS, "glibc tries clone3 first; ENOSYS makes it use clone" },
-	{ "mprotect", ARG_NO_EXEC, 0, "pthread_create(): stack guard page" },
+	{ "connect", ARG_ANY, 0, "relay_begin(), util_abort_close(): connect to the target; disconnect to reset" },
+	{ "shutdown", ARG_ANY, 0, "relay_move(): pass a FIN on as SHUT_WR" },
+	{ "splice", ARG_ANY, 0, "relay_move(): socket -> pipe -> socket" },
+	{ "pipe2", ARG_ANY, 0, "pipe_get(): pipes for the relay" },
+	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_begin(): F_SETPIPE_SZ on new pipes, F_SETFL O_NONBLOCK on received sockets",
+	  VALS(connect_fcntl) },
+	{ "clone", ARG_THREAD_ONLY, 0, "relay_start(), guard_start(): pthread_create() of workers and the watchdog: threads only" },
+	{ "clone3", ARG_ERRNO, ENOSYS, "glibc pthread_create() tries clone3 first; ENOSYS makes it use clone" },
+	{ "mprotect", ARG_NO_EXEC, 0, "glibc pthread_create() stack guard page, malloc() arenas" },
 	{ "madvise", ARG_ERRNO, EPERM, "glibc free() may hint unused memory away; a hint can fail" },
-	{ "set_robust_list", ARG_ANY, 0, "new thread start-up in glibc" },
-	{ "rseq", ARG_ANY, 0, "new thread start-up in glibc" },
-	{ "rt_sigaction", ARG_ANY, 0, "first pthread_create() installs glibc's internal handlers" },
+	{ "set_robust_list", ARG_ANY, 0, "glibc: new thread start-up" },
+	{ "rseq", ARG_ANY, 0, "glibc: new thread start-up" },
+	{ "rt_sigaction", ARG_ANY, 0, "glibc: the first pthread_create() installs its internal handlers" },
+	{ "tgkill", ARG_ANY, 0, "guard_watch(): pthread_kill() SIGURG to a thread held by a peer's socket; glibc abort()" },
+	{ "getpid", ARG_ANY, 0, "guard_watch(): pthread_kill() names the process; glibc abort()" },
 };
 
 static const struct policy_syscall launcher_calls[] = {
-	POLICY_COMMON,
+	POLICY_LIBC,
+	POLICY_ABORT,
+	{ "close", ARG_ANY, 0, "glibc exit() closes stdio" },
+	{ "write", ARG_ANY, 0, "log_emit(): one line to stderr" },
+	{ "read", ARG_ANY, 0, "bridge_supervise(): signalfd reads" },
+	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(): the kill deadline (vDSO fallback)" },
+	{ "epoll_wait", ARG_ANY, 0, "bridge_supervise(): wait for signals" },
+	{ "epoll_pwait", ARG_ANY, 0, "bridge_supervise(): wait for signals (glibc on some arches)" },
 	{ "wait4", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
-	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
-	{ "kill", ARG_ANY, 0, "bridge_stop_all(): stop the surviving agent" },
+	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status (glibc on some arches)" },
+	{ "kill", ARG_ANY, 0, "bridge_stop_all(): pass a stop on to the agents" },
 };
 
 /**
