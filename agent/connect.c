@@ -3,7 +3,8 @@
  * connect.c - ntb-connect: receive client sockets, connect to the target
  * from inside namespace B, relay.
  *
- * Reads top to bottom in the start-up order of the README ("Start-up"):
+ * Reads top to bottom in start-up order (the README, "What each process
+ * can do once serving"):
  *   1. parse arguments, open the namespace file and check -C;
  *   2. open the rendezvous (bind @name or /path before setns: an abstract
  *      name belongs to the namespace it is created in);
@@ -178,9 +179,12 @@ static void connect_parse(int argc, char **argv)
 	policy_adopt(&cn.policy, &cn.cli);
 }
 
+static void peer_drop(struct peer *p, const char *why);
+
 /* syscalls: epoll_ctl close */
 static void peer_add(int fd, const char *how)
 {
+	struct peer *oldest = NULL;
 	char why[128];
 	unsigned int i;
 
@@ -206,6 +210,16 @@ static void peer_add(int fd, const char *how)
 		p->hello_deadline = util_now_ms() + HELLO_TIMEOUT_MS;
 		cn.npeers++;
 		log_info("rendezvous peer %s connected", how);
+		return;
+	}
+	/* Full: a peer that has not greeted yet is the cheapest to lose. */
+	for (i = 0; i < MAX_PEERS; i++)
+		if (!cn.peers[i].hello_done &&
+		    (!oldest || cn.peers[i].hello_deadline < oldest->hello_deadline))
+			oldest = &cn.peers[i];
+	if (oldest) {
+		peer_drop(oldest, "no HELLO yet, and the peer table is full");
+		peer_add(fd, how);
 		return;
 	}
 	log_warn_limited(&cn.lim_peer, "refused rendezvous peer on %s: %d peers already", how,

@@ -3,7 +3,8 @@
  * listen.c - ntb-listen: accept clients in namespace A and hand each one,
  * with its addresses, to ntb-connect over the rendezvous.
  *
- * Reads top to bottom in the start-up order of the README ("Start-up"):
+ * Reads top to bottom in start-up order (the README, "What each process
+ * can do once serving"):
  *   1. parse arguments, open the namespace file, check -L/-S fds;
  *   2. connect to the rendezvous (before setns: an abstract name is looked
  *      up in the caller's namespace), check the peer, exchange HELLO;

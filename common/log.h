@@ -16,7 +16,7 @@
  */
 
 /* At most LOG_LIMIT_BURST lines a second through one limit; then a count. */
-#define LOG_LIMIT_BURST	5
+#define LOG_LIMIT_BURST	20
 
 struct log_limit {
 	long long window;	/* start of the current second, ms */

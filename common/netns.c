@@ -126,7 +126,8 @@ int netns_open(const char *text)
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			log_die_errno(errno, "cannot use namespace %s", text);
 	} else {
-		fd = open(spec.path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		/* O_NONBLOCK: a FIFO at the path must not hold us in open(). */
+		fd = open(spec.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd < 0)
 			log_die_errno(errno, "cannot open namespace %s", spec.path);
 	}

@@ -161,6 +161,43 @@ static socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *s
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 }
 
+/*
+ * A socket file may only live where nobody else can swap a directory on
+ * its path: otherwise the stale-socket check, the unlink and the bind
+ * below could each see a different file (as OpenSSH checks its paths).
+ * Every directory from the socket's up to / must belong to root or to us
+ * and be writable by nobody else, unless it has the sticky bit (/tmp),
+ * where others cannot rename or remove our entries.
+ */
+static void rdv_check_dirs(const char *path, const char *text)
+{
+	char dir[sizeof(((struct rdv_spec *)0)->name)];
+	uid_t me = geteuid();
+	struct stat st;
+	char *slash;
+
+	strlcpy(dir, path, sizeof(dir));
+	for (;;) {
+		slash = strrchr(dir, '/');
+		if (!slash)
+			strlcpy(dir, ".", sizeof(dir));
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st))
+			log_die_errno(errno, "cannot bind rendezvous %s: cannot check %s", text, dir);
+		if (st.st_uid != 0 && st.st_uid != me)
+			log_die("cannot bind rendezvous %s: directory %s belongs to uid %u, not to root or us",
+				text, dir, (unsigned int)st.st_uid);
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+			log_die("cannot bind rendezvous %s: directory %s is writable by others", text,
+				dir);
+		if (!strcmp(dir, "/") || !strcmp(dir, "."))
+			return;
+	}
+}
+
 /**
  * rdv_listen() - bind and listen on an @name or /path rendezvous, or exit
  * @spec:	parsed rendezvous (not RDV_FD)
@@ -184,6 +221,8 @@ int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_a
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		log_die_errno(errno, "cannot create rendezvous socket %s", text);
+	if (spec->kind == RDV_PATH)
+		rdv_check_dirs(spec->name, text);
 	if (spec->kind == RDV_PATH && !lstat(spec->name, &st)) {
 		if (!S_ISSOCK(st.st_mode))
 			log_die("cannot bind rendezvous %s: it exists and is not a socket", text);

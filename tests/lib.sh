@@ -62,22 +62,19 @@ fail() {
 	exit 1
 }
 
-skip() {
-	echo "$*" >"$T/skip"
-	exit 3
-}
 
 # run_test NAME FUNCTION: one result line, then clean up after it.
 run_test() {
 	local name=$1 rc
 	shift
-	rm -f "$T/why" "$T/skip" "$T/bridge.err"
+	# Logs are per test: a line left by an earlier test must not satisfy a
+	# later one's wait or count.
+	rm -f "$T/why" "$T/skip" "$T"/*.err "$T"/*.log "$T"/*.out
 	( "$@" ) >"$T/out" 2>&1
 	rc=$?
 	stop_bg
 	case $rc in
 	0) echo "ok $SUITE/$name" ;;
-	3) echo "skip $SUITE/$name: $(cat "$T/skip" 2>/dev/null)" ;;
 	*)
 		echo "FAIL $SUITE/$name: $(cat "$T/why" 2>/dev/null || echo "exit $rc")"
 		sed 's/^/    | /' "$T/out" | tail -n 15

@@ -2,7 +2,7 @@
 # Bad input of every kind: one line on stderr naming the problem, the
 # documented exit status, no crash, nothing left running.
 . "$(dirname "$0")/../lib.sh"
-ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
+ns_setup || { echo "FAIL $SUITE: cannot create network namespaces (run as root)"; exit 1; }
 
 A=/run/netns/$NSA
 NB=/run/netns/$NSB
@@ -38,6 +38,8 @@ t_launcher_arguments() {
 	expect 2 "--connect-fd: not a socket" "$br" -l 127.0.0.1:1 -C 0 </dev/null
 	expect 2 "--preaccepted-fd: not a socket" "$br" -S 0 -c 127.0.0.1:2 </dev/null
 	expect 2 "expected a number from 1 to 64" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 0
+	expect 2 "bad value '65' for --workers: expected a number from 1 to 64" \
+		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 65
 	expect 2 "expected kill or log" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 --seccomp off
 	expect 2 "--user: no such user" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 --user nosuchuser-ntb
 }
@@ -54,6 +56,28 @@ t_launcher_namespace_files() {
 		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -T 0 </etc/hostname
 	expect 1 "cannot open namespace /run/netns/ntb-no-such" \
 		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -f /run/netns/ntb-no-such
+	# A FIFO must not hold open() forever.
+	mkfifo "$T/fifo"
+	expect 1 "cannot use namespace $T/fifo: not a namespace file" \
+		"$br" -l 127.0.0.1:1 -f "$T/fifo" -c 127.0.0.1:2
+	expect 1 "cannot use namespace $T/fifo: not a namespace file" \
+		"$B/ntb-listen" -l 127.0.0.1:1 -r @x -n "$T/fifo"
+}
+
+t_rendezvous_directories() {
+	# A socket file only where nobody else can swap a directory on its path.
+	mkdir -m 777 "$T/open" && chmod 777 "$T/open"
+	expect 1 "cannot bind rendezvous $T/open/r.sock: directory $T/open is writable by others" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r "$T/open/r.sock"
+	mkdir "$T/theirs" && chown 65534 "$T/theirs"
+	expect 1 "directory $T/theirs belongs to uid 65534, not to root or us" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r "$T/theirs/r.sock"
+	[ -e "$T/open/r.sock" ] || [ -e "$T/theirs/r.sock" ] && fail "a socket file was made"
+	# Sticky and world-writable (/tmp) is fine.
+	mkdir -m 1777 "$T/sticky" && chmod 1777 "$T/sticky"
+	bg "$B/ntb-connect" -c 127.0.0.1:1 -r "$T/sticky/r.sock" 2>"$T/c.err"
+	for _ in $(seq 1 50); do [ -S "$T/sticky/r.sock" ] && break; sleep 0.1; done
+	[ -S "$T/sticky/r.sock" ] || fail "no socket in a sticky directory: $(cat "$T/c.err")"
 }
 
 t_agent_arguments() {
@@ -120,6 +144,7 @@ t_help_matches_man() {
 run_test launcher_bad_arguments t_launcher_arguments
 run_test launcher_bad_namespace_files t_launcher_namespace_files
 run_test agent_bad_arguments t_agent_arguments
+run_test rendezvous_directories t_rendezvous_directories
 run_test port_in_use t_busy_port
 run_test path_rendezvous_in_use_or_stale t_path_rendezvous_in_use
 run_test help_and_version t_help_and_version

@@ -4,7 +4,7 @@
 # outside its role's allowlist.  Checked from /proc in each way of running
 # it, and by calling forbidden syscalls under the same policy/ code.
 . "$(dirname "$0")/../lib.sh"
-ns_setup || { echo "skip $SUITE: cannot create network namespaces"; exit 0; }
+ns_setup || { echo "FAIL $SUITE: cannot create network namespaces (run as root)"; exit 1; }
 
 A=/run/netns/$NSA
 NB=/run/netns/$NSB
@@ -40,6 +40,42 @@ t_launcher_mode() {
 			grep -q $'Seccomp:\t2' "$task/status" || fail "thread $task not filtered"
 		done
 	done
+}
+
+t_proc_promises() {
+	# What policy_apply() promises besides seccomp, read back from /proc:
+	# limits, stdin/stdout on /dev/null, no stray fd (fd 7 is given to
+	# the launcher and so inherited by the agents), and not dumpable.
+	server "$NSB" 127.0.0.1 8406 echo
+	bg "$B/netns-tcp-bridge" -l 127.0.0.1:9407 -f "$A" -c 127.0.0.1:8406 -t "$NB" --user nobody \
+		7</etc/hostname 2>>"$T/bridge.err"
+	br=$LAST_PID
+	wait_listen "$NSA" 9407
+	in_a $PEER client 127.0.0.1 9407 bulk 100000 >/dev/null || fail "no forwarding"
+	for p in $br $(children $br); do
+		what=$(cat /proc/$p/comm)
+		lim=$(cat /proc/$p/limits)
+		assert_match "$lim" "Max core file size +0 +0 " "$what RLIMIT_CORE"
+		soft=$(awk '/Max open files/ {print $4}' /proc/$p/limits)
+		hard=$(awk '/Max open files/ {print $5}' /proc/$p/limits)
+		assert_eq "$soft" "$hard" "$what RLIMIT_NOFILE soft"
+		if [ "$what" != ntb-connect ]; then
+			assert_match "$lim" "Max processes +0 +0 " "$what RLIMIT_NPROC"
+		fi
+		for fd in 0 1; do
+			assert_eq "$(readlink /proc/$p/fd/$fd)" /dev/null "$what fd $fd"
+		done
+		ls -l /proc/$p/fd | grep -q /etc/hostname && fail "$what kept the stray fd 7"
+		# Same uid, but not dumpable: another process of that uid cannot
+		# read its memory or environment.
+		setpriv --reuid=65534 --regid=65534 --clear-groups cat /proc/$p/environ >/dev/null 2>&1 &&
+			fail "$what is dumpable"
+	done
+	# The check above can fail: a process of that uid that is dumpable.
+	bg setpriv --reuid=65534 --regid=65534 --clear-groups sleep 30
+	sleep 0.2
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat /proc/$LAST_PID/environ >/dev/null ||
+		fail "cannot read a dumpable process of the same uid either"
 }
 
 t_nsenter_agents() {
@@ -116,9 +152,6 @@ t_rootless_userns() {
 	out=$(timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
 		unshare -Urn bash "$T/rootless.sh" 2>&1)
 	rc=$?
-	if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "unshare failed"; then
-		skip "unprivileged user namespaces are disabled here"
-	fi
 	[ $rc = 0 ] || fail "rootless run failed: $out"
 	n=$(printf '%s\n' "$out" | grep -c "OK 1000000 bytes each way")
 	assert_eq "$n" 2 "rootless forwarding, agents and launcher"
@@ -178,6 +211,15 @@ t_print_policy() {
 		printf '%s\n' "$out" | grep -qE '^  (open|openat|execve|ptrace|mount|setns) ' &&
 			fail "$p allows a forbidden call"
 	done
+	# The README's table states the counts.
+	row=$(grep '^| syscalls allowed |' "$TOP/README.md") || fail "README has no syscall count row"
+	i=2
+	for p in ntb-listen ntb-connect netns-tcp-bridge; do
+		want=$(printf '%s' "$row" | cut -d'|' -f$((i + 1)) | grep -oE '^ *[0-9]+' | tr -d ' ')
+		got=$("$B/$p" --print-policy | sed -n 's/.*; \([0-9]*\) syscalls allowed:/\1/p')
+		assert_eq "$want" "$got" "README's syscall count for $p"
+		i=$((i + 1))
+	done
 	"$B/ntb-listen" --print-policy | grep -qE '^  socket ' && fail "ntb-listen may create sockets"
 	"$B/ntb-connect" --print-policy | grep -qE '^  socket .*AF_INET, AF_INET6 only' ||
 		fail "ntb-connect socket() not restricted to TCP/IP"
@@ -186,6 +228,7 @@ t_print_policy() {
 
 run_test launcher_mode_sandboxed t_launcher_mode
 run_test nsenter_agents_sandboxed t_nsenter_agents
+run_test proc_limits_fds_dumpable t_proc_promises
 run_test user_switch t_user_switch
 run_test nonroot_with_ambient_caps t_nonroot_with_caps
 run_test rootless_user_namespace t_rootless_userns

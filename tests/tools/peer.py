@@ -2,8 +2,8 @@
 """Real TCP peers for the integration tests: servers and clients that check
 what they see (checksums, FIN vs RST, half-close), bounded in time.
 
-server ADDR PORT MODE [--log FILE]     modes: echo observe rst finfirst replyeof
-client ADDR PORT MODE [ARGS]           modes: bulk N, parallel K N, halfclose,
+server ADDR PORT MODE [--log FILE]     modes: echo observe rst rstnow finfirst replyeof
+client ADDR PORT MODE [ARGS]           modes: bulk N, parallel K N, paced K N, halfclose,
                                        finfirst, rstclient, expectreset, probe
 Every socket has a time-out; every client exits 0 only if what it saw is right.
 """
@@ -70,6 +70,10 @@ def srv_rst(c, log):
     linger0(c)
 
 
+def srv_rstnow(c, log):
+    linger0(c)
+
+
 def srv_finfirst(c, log):
     c.sendall(b"server-says-bye\n")
     c.shutdown(socket.SHUT_WR)
@@ -83,7 +87,7 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst,
+SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 
@@ -181,6 +185,39 @@ def cli_parallel(addr, port, args):
     return good == k
 
 
+def cli_paced(addr, port, args):
+    """K chunks of N bytes, 0.1 s apart, echoed and checked: a transfer that
+    takes K/10 seconds whatever the machine's speed."""
+    k, n = int(args[0]), int(args[1])
+    s = connect(addr, port)
+    sent = hashlib.sha256()
+    got = hashlib.sha256()
+    count = [0]
+
+    def reader():
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                return
+            got.update(b)
+            count[0] += len(b)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    print("STARTED")
+    sys.stdout.flush()
+    for _ in range(k):
+        chunk = os.urandom(n)
+        sent.update(chunk)
+        s.sendall(chunk)
+        time.sleep(0.1)
+    s.shutdown(socket.SHUT_WR)
+    t.join(TIMEOUT)
+    ok = count[0] == k * n and got.hexdigest() == sent.hexdigest()
+    print(("OK %d bytes paced" % (k * n)) if ok else "MISMATCH got %d" % count[0])
+    return ok
+
+
 def cli_halfclose(addr, port, args):
     s = connect(addr, port)
     data = b"x" * 1000
@@ -230,22 +267,19 @@ def cli_expectreset(addr, port, args):
 
 
 def cli_probe(addr, port, args):
-    """Print what one exchange sees: DATA, EOF, RESET, REFUSED or TIMEOUT."""
+    """Print what a silent client sees: DATA, EOF, RESET, REFUSED or TIMEOUT.
+    It sends nothing: unread data would make any close a reset."""
     timeout = float(args[0]) if args else 5
     try:
         s = socket.create_connection((addr, port), timeout=timeout)
     except ConnectionRefusedError:
         print("REFUSED")
         return True
-    try:
-        s.sendall(b"ping\n")
-    except OSError:
-        pass
     print(classify(s))
     return True
 
 
-CLIENTS = {"bulk": cli_bulk, "parallel": cli_parallel, "halfclose": cli_halfclose,
+CLIENTS = {"bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
            "expectreset": cli_expectreset, "probe": cli_probe}
 

@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""A hostile or broken rendezvous peer: connects to ntb-connect's @name or
-/path rendezvous and sends records that must be refused, then one valid
-hand-off, so the test can check that nothing leaked and service went on.
+"""A hostile or broken rendezvous peer, playing ntb-listen against a real
+ntb-connect on an @name or /path rendezvous.
 
-  rdvpeer.py RENDEZVOUS
-It plays ntb-listen: accepts a client of its own on loopback and hands the
-accepted socket over; ntb-connect's target must echo.
+  rdvpeer.py RENDEZVOUS MODE [ARGS]
+
+garbage        records that must be refused one by one (REFUSED_ALONE),
+               then one valid hand-off whose echo must come back
+ending KIND    one record that must end this peer's connection
+uaf N          N hand-offs whose copies we keep; after the target reset
+               them, write a byte on every copy
+block          a hand-off made blocking after ntb-connect set O_NONBLOCK
+linger         a refused hand-off of a socket with SO_LINGER {1, 3600}
+               and unsent data, our copy closed first
+silent N SEC   N connections that never say HELLO, held SEC seconds
+flood N        N connections opened and closed at once
+
+The sockets it hands over are TCP connections it makes to itself on
+loopback.  Prints what it saw; exits 0 when that is what it expected.
 """
 import array
 import os
@@ -15,6 +26,7 @@ import sys
 import time
 
 HELLO = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)
+BAD_MAGIC = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544222, 1, 1)
 
 
 def conn_record(c, l):
@@ -29,57 +41,226 @@ def send(s, data, fds=()):
     s.sendmsg([data], anc)
 
 
-def main(argv):
-    rdv = argv[1]
+def rendezvous(rdv, hello=True):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect("\0" + rdv[1:] if rdv.startswith("@") else rdv)
-    send(s, HELLO)
-    reply = s.recv(64)
-    if len(reply) != 12 or reply[0] != 1:
-        print("no HELLO reply")
-        return 1
-    lsn = socket.socket()
-    lsn.bind(("127.0.0.1", 0))
-    lsn.listen(1)
-    client = socket.create_connection(lsn.getsockname(), timeout=10)
-    acc, _ = lsn.accept()
-    rec = conn_record(acc.getpeername(), acc.getsockname())
-    r, w = os.pipe()
-    print("PIPE %d" % os.fstat(r).st_ino)
-    bad = [
-        (b"\x07\x00\x00\x00", ()),                    # unknown type
-        (rec, ()),                                    # CONN without fd
-        (rec, (acc.fileno(), acc.fileno())),    # CONN with two fds
-        (rec[:-1], (acc.fileno(),)),               # truncated
-        (rec + b"\0", (acc.fileno(),)),            # leftover byte
-        (rec, (r,)),                                  # fd is a pipe
-        (HELLO, (w,)),                                # HELLO with an fd
-        (b"", ()),                                    # empty record
-        (b"\xff" * 100, ()),                          # garbage
-        (b"\x02\x00\x00\x28" + b"\x05" + b"\0" * 39, (acc.fileno(),)),  # bad family
-    ]
-    for data, fds in bad:
-        if data == b"":
-            continue                                  # would read as EOF
-        send(s, data, fds)
-    time.sleep(0.2)
-    send(s, rec, (acc.fileno(),))
-    acc.close()
-    os.close(r)
-    os.close(w)
-    client.sendall(b"after-garbage\n")
-    client.shutdown(socket.SHUT_WR)
+    if hello:
+        send(s, HELLO)
+        s.settimeout(10)
+        reply = s.recv(64)
+        if len(reply) != 12 or reply[0] != 1:
+            raise SystemExit("no HELLO reply")
+    return s
+
+
+class Pair:
+    """A TCP connection to ourselves: .client end and .acc (handed over)."""
+    lsn = None
+
+    def __init__(self, rcvbuf=None):
+        if Pair.lsn is None:
+            Pair.lsn = socket.socket()
+            Pair.lsn.bind(("127.0.0.1", 0))
+            Pair.lsn.listen(512)
+        self.client = socket.socket()
+        if rcvbuf:
+            self.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.client.connect(Pair.lsn.getsockname())
+        self.acc, _ = Pair.lsn.accept()
+        self.rec = conn_record(self.acc.getpeername(), self.acc.getsockname())
+
+
+def echo_check(s, pair, text=b"after-garbage\n"):
+    send(s, pair.rec, (pair.acc.fileno(),))
+    pair.acc.close()
+    pair.client.sendall(text)
+    pair.client.shutdown(socket.SHUT_WR)
+    pair.client.settimeout(10)
     data = b""
-    client.settimeout(10)
     while True:
-        b = client.recv(100)
+        b = pair.client.recv(100)
         if not b:
             break
         data += b
     print("ECHO " + data.decode().strip())
+    return data == text
+
+
+def m_garbage(rdv, args):
+    s = rendezvous(rdv)
+    r, w = os.pipe()
+    print("PIPE %d" % os.fstat(r).st_ino)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    unconnected = socket.socket()
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    xfrm = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 6)    # NETLINK_XFRM
+    # A refused TCP socket is reset by ntb-connect: a fresh one each time.
+    spoiled = []
+
+    class Fresh:
+        def fileno(self):
+            spoiled.append(Pair())
+            return spoiled[-1].acc.fileno()
+    p = Pair()
+    fd = Fresh()
+    bad = [
+        (b"\x07\x00\x00\x00", ()),                     # unknown type
+        (p.rec, ()),                                   # CONN without fd
+        (p.rec, (fd, fd)),                             # CONN with two fds
+        (p.rec[:-1], (fd,)),                           # truncated
+        (p.rec + b"\0", (fd,)),                        # leftover byte
+        (b"\xff" * 100, ()),                           # garbage, oversize
+        (b"\x02\x00\x00\x28" + b"\x05" + b"\0" * 39, (fd,)),   # unknown family
+        (b"\x02\x01" + p.rec[2:], (fd,)),              # flags set
+        (p.rec[:5] + b"\x01" + p.rec[6:], (fd,)),      # reserved byte set
+        (p.rec, (r,)),                                 # fd is a pipe
+        (p.rec, (udp.fileno(),)),                      # UDP socket
+        (p.rec, (unconnected.fileno(),)),              # TCP, not connected
+        (p.rec, (raw.fileno(),)),                      # raw IPPROTO_TCP
+        (p.rec, (xfrm.fileno(),)),                     # netlink protocol 6
+    ]
+    print("SENT %d" % len(bad))
+    for data, fds in bad:
+        send(s, data, [f.fileno() if isinstance(f, Fresh) else f for f in fds])
+    time.sleep(0.2)
+    ok = echo_check(s, p)
+    for x in (udp, unconnected, raw, xfrm):
+        x.close()
+    os.close(r)
+    os.close(w)
     s.close()
-    return 0 if data == b"after-garbage\n" else 1
+    return ok
+
+
+def m_ending(rdv, args):
+    kind = args[0]
+    p = Pair()
+    if kind == "conn-before-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, p.rec, (p.acc.fileno(),))
+    elif kind == "bad-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, BAD_MAGIC)
+    else:
+        s = rendezvous(rdv)
+        if kind == "second-hello":
+            send(s, HELLO)
+        elif kind == "hello-with-fd":
+            send(s, HELLO, (p.acc.fileno(),))
+        elif kind == "empty":
+            send(s, b"")
+        else:
+            raise SystemExit("unknown kind " + kind)
+    s.settimeout(10)
+    try:
+        while s.recv(64):
+            pass
+        print("ENDED")
+        return True
+    except OSError as e:
+        print("ERROR %s" % e)
+        return False
+
+
+def m_uaf(rdv, args):
+    n = int(args[0])
+    s = rendezvous(rdv)
+    kept = []
+    for _ in range(n):
+        p = Pair()
+        send(s, p.rec, (p.acc.fileno(),))
+        kept.append(p)
+        if len(kept) % 100 == 0:
+            time.sleep(0.05)
+    time.sleep(1)
+    wrote = 0
+    for p in kept:
+        try:
+            p.acc.send(b"x")
+            wrote += 1
+        except OSError:
+            pass
+        try:
+            p.client.send(b"y")
+        except OSError:
+            pass
+    time.sleep(0.5)
+    print("HANDED %d WROTE %d" % (n, wrote))
+    s.close()
+    return True
+
+
+def m_block(rdv, args):
+    s = rendezvous(rdv)
+    p = Pair()
+    send(s, p.rec, (p.acc.fileno(),))
+    time.sleep(0.5)             # ntb-connect has set O_NONBLOCK by now
+    p.acc.setblocking(True)     # ... and we clear it on the shared file
+    p.client.sendall(b"x")
+    p.client.settimeout(10)
+    try:
+        got = p.client.recv(10)
+        print("GOT %r" % got)
+    except ConnectionResetError:
+        print("RESET")
+    except socket.timeout:
+        print("TIMEOUT")
+    s.close()
+    return True
+
+
+def m_linger(rdv, args):
+    s = rendezvous(rdv)
+    p = Pair(rcvbuf=4096)
+    p.acc.setblocking(False)
+    sent = 0
+    try:
+        while True:
+            sent += p.acc.send(b"z" * 65536)
+    except BlockingIOError:
+        pass
+    p.acc.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3600))
+    fd = p.acc.fileno()
+    send(s, p.rec, (fd, fd))    # refused: two fds
+    p.acc.close()               # ntb-connect's close is now the last
+    print("QUEUED %d" % sent)
+    time.sleep(float(args[0]) if args else 3)
+    s.close()
+    return True
+
+
+def m_silent(rdv, args):
+    n, sec = int(args[0]), float(args[1])
+    held = []
+    for _ in range(n):
+        try:
+            held.append(rendezvous(rdv, hello=False))
+        except OSError as e:
+            print("ERROR %s" % e)
+            break
+    print("HOLDING %d" % len(held))
+    sys.stdout.flush()
+    time.sleep(sec)
+    return True
+
+
+def m_flood(rdv, args):
+    n = int(args[0])
+    done = 0
+    for _ in range(n):
+        try:
+            s = rendezvous(rdv, hello=False)
+            s.close()
+            done += 1
+        except OSError:
+            pass
+    print("CONNECTED %d" % done)
+    return True
+
+
+MODES = {"garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
+         "linger": m_linger, "silent": m_silent, "flood": m_flood}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(0 if MODES[sys.argv[2]](sys.argv[1], sys.argv[3:]) else 1)

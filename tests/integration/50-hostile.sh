@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# A rendezvous peer that is allowed (same uid) but hostile, and floods from
+# strangers: ntb-connect must not crash, freeze or spin, and must keep
+# serving other clients.  Each test names the defect of issue 7 it guards.
+. "$(dirname "$0")/../lib.sh"
+ns_setup || { echo "FAIL $SUITE: cannot create network namespaces"; exit 1; }
+
+NB=/run/netns/$NSB
+RDVPEER="python3 $TOP/tests/tools/rdvpeer.py"
+
+# connect_agent NAME PORT MODE [ARGS]: a target server in B and ntb-connect
+# with one worker on @NAME; sets CPID.
+connect_agent() {
+	local name=$1 port=$2 mode=$3
+	shift 3
+	server "$NSB" 127.0.0.1 "$port" "$mode"
+	bg "$B/ntb-connect" -n "$NB" -c "127.0.0.1:$port" -r "@$name" -w 1 "$@" 2>>"$T/c.err"
+	CPID=$LAST_PID
+	for _ in $(seq 1 50); do grep -q "@$name" /proc/net/unix 2>/dev/null && break; sleep 0.05; done
+}
+
+# still_serving NAME [CLIENT-MODE...]: a real ntb-listen on @NAME, and a
+# client through it (a bulk echo unless told otherwise).
+still_serving() {
+	local name=$1 port=$((9500 + RANDOM % 400))
+	shift
+	bg "$B/ntb-listen" -n "name:$NSA" -l "127.0.0.1:$port" -r "@$name" 2>>"$T/l.err"
+	wait_listen "$NSA" "$port"
+	out=$(timeout 15 ip netns exec "$NSA" $PEER client 127.0.0.1 "$port" "${@:-bulk}" \
+		$([ $# = 0 ] && echo 100000)) || fail "another client was not served: $out"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect died: $(tail -3 "$T/c.err")"
+}
+
+# cpu_ticks PID: user+system clock ticks used so far.
+cpu_ticks() {
+	awk '{print $14 + $15}' /proc/"$1"/stat
+}
+
+t_use_after_free() {
+	# Item 3: events for connections already freed, because the sender's
+	# copy keeps the socket in ntb-connect's epoll set.
+	connect_agent ntbt-$$-uaf 8501 rstnow
+	out=$($RDVPEER @ntbt-$$-uaf uaf 2000) || fail "attack failed: $out"
+	assert_match "$out" "HANDED 2000" "hand-offs"
+	# The target resets everyone: a client must see that reset, promptly.
+	still_serving ntbt-$$-uaf expectreset
+}
+
+t_blocking_splice() {
+	# Item 4: the sender clears O_NONBLOCK on its copy; the one worker
+	# must not hang in splice().
+	connect_agent ntbt-$$-blk 8502 echo
+	out=$($RDVPEER @ntbt-$$-blk block) || fail "attack failed: $out"
+	assert_eq "$out" "RESET" "the tampered connection"
+	grep -q "its socket blocked the relay" "$T/c.err" || fail "no line about it: $(cat "$T/c.err")"
+	still_serving ntbt-$$-blk
+	kill -TERM "$CPID"
+	wait_gone "$CPID" 3 || fail "ntb-connect ignored SIGTERM"
+}
+
+t_blocking_close() {
+	# Item 5: a refused record whose socket lingers for an hour.
+	connect_agent ntbt-$$-lin 8503 echo
+	bg $RDVPEER @ntbt-$$-lin linger 20
+	sleep 1
+	still_serving ntbt-$$-lin
+}
+
+t_non_tcp_refused() {
+	# Item 6 and the refusals of ntb-rendezvous(7): each bad record gets
+	# exactly one line, and a good hand-off after them still works.
+	connect_agent ntbt-$$-bad 8504 echo
+	out=$($RDVPEER @ntbt-$$-bad garbage) || fail "valid hand-off after garbage: $out"
+	sent=$(sed -n 's/^SENT //p' <<<"$out")
+	sleep 0.3
+	n=$(grep -c "refused a rendezvous record\|refused client" "$T/c.err")
+	assert_eq "$n" "$sent" "refusal lines: $(cat "$T/c.err")"
+	for why in "its fd is not an IPv4 or IPv6 socket" "its fd is not a stream socket" \
+		"its fd is a TCP socket that is not connected" "unknown record type" \
+		"record came without its file descriptor" "unexpected file descriptors" \
+		"record truncated" "leftover bytes" "header flags are not zero" \
+		"reserved bytes of CONN are not zero" "unknown address family" \
+		; do
+		grep -q "$why" "$T/c.err" || fail "no refusal saying '$why'"
+	done
+	pipe=$(sed -n 's/^PIPE //p' <<<"$out")
+	ls -l /proc/"$CPID"/fd | grep -q "pipe:\[$pipe\]" && fail "ntb-connect kept the attacker's pipe"
+	n=$(ls /proc/"$CPID"/fd | wc -l)
+	[ "$n" -le 12 ] || fail "ntb-connect holds $n fds after the attack: $(ls -l /proc/$CPID/fd)"
+}
+
+t_peer_ending_records() {
+	# Each of these ends that peer's connection, and only that.
+	connect_agent ntbt-$$-end 8505 echo
+	for kind in conn-before-hello bad-hello second-hello hello-with-fd empty; do
+		out=$($RDVPEER @ntbt-$$-end ending $kind) || fail "$kind: $out"
+		assert_eq "$out" "ENDED" "$kind"
+	done
+	for why in "CONN before HELLO" "no valid HELLO" "second HELLO" "it sent an empty record"; do
+		grep -q "dropped rendezvous peer: $why" "$T/c.err" || fail "no line '$why': $(cat "$T/c.err")"
+	done
+	still_serving ntbt-$$-end
+}
+
+t_hello_timeout() {
+	# Item 7: 128 peers that never greet must not lock the real one out.
+	connect_agent ntbt-$$-hel 8506 echo
+	bg $RDVPEER @ntbt-$$-hel silent 128 30
+	sleep 1
+	still_serving ntbt-$$-hel
+	sleep 5
+	grep -q "no HELLO within 5 s" "$T/c.err" || fail "silent peers not timed out"
+}
+
+t_stranger_flood() {
+	# Item 7: refusals of a stranger are rate-limited.
+	chmod 711 "$T"
+	connect_agent ntbt-$$-fl 8507 echo
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
+		"$TOP/tests/tools/rdvpeer.py" @ntbt-$$-fl flood 3000)
+	assert_match "$out" "CONNECTED [0-9]+" "stranger"
+	n=$(grep -c "refused rendezvous peer" "$T/c.err")
+	[ "$n" -ge 1 ] && [ "$n" -le 100 ] || fail "$n refusal lines for 3000 attempts"
+	still_serving ntbt-$$-fl
+}
+
+t_emfile_no_spin() {
+	# Item 7: at its fd limit, a pending rendezvous connection must not
+	# make ntb-connect spin; it recovers when fds are free again.
+	server "$NSB" 127.0.0.1 8508 echo
+	bg prlimit --nofile=24:24 "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8508 -r @ntbt-$$-mf -w 1 \
+		2>>"$T/c.err"
+	CPID=$LAST_PID
+	sleep 0.5
+	bg $RDVPEER @ntbt-$$-mf silent 40 4
+	sleep 1
+	a=$(cpu_ticks "$CPID")
+	sleep 2
+	b=$(cpu_ticks "$CPID")
+	[ $((b - a)) -le 50 ] || fail "ntb-connect used $((b - a)) ticks in 2 s at its fd limit"
+	n=$(grep -c "cannot accept a rendezvous peer" "$T/c.err")
+	[ "$n" -ge 1 ] && [ "$n" -le 100 ] || fail "$n lines about the fd limit"
+	sleep 5	# the silent peers leave or time out
+	still_serving ntbt-$$-mf
+}
+
+run_test use_after_free_kept_copies t_use_after_free
+run_test blocking_splice_o_nonblock_cleared t_blocking_splice
+run_test blocking_close_linger t_blocking_close
+run_test non_tcp_sockets_and_bad_records t_non_tcp_refused
+run_test peer_ending_records t_peer_ending_records
+run_test hello_timeout_128_silent_peers t_hello_timeout
+run_test stranger_flood_rate_limited t_stranger_flood
+run_test emfile_no_spin t_emfile_no_spin
+exit 0
