@@ -106,7 +106,8 @@ asan: deps
 		CFLAGS="-DNTB_SANITIZER_BUILD" LDFLAGS="-fsanitize=address,undefined" \
 		all $(UNIT_TESTS:$(B)/%=build-asan/%)
 	$(ASAN_ENV) ./tests/run build-asan tests/integration/10-launcher.sh \
-		tests/integration/20-agents.sh tests/integration/30-errors.sh
+		tests/integration/20-agents.sh tests/integration/30-errors.sh \
+		tests/integration/50-hostile.sh
 
 # The unit tests under valgrind's memcheck: no error, no leak.
 valgrind: all $(UNIT_TESTS)

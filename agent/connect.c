@@ -396,7 +396,7 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 }
 
 /* Read up to a batch of records from one peer; level-triggered, so fair. */
-static void peer_event(struct peer *p, uint32_t events)
+static void peer_event(struct peer *p)
 {
 	int budget = 64;
 
@@ -412,13 +412,9 @@ static void peer_event(struct peer *p, uint32_t events)
 			peer_drop(p, strerror(errno));
 			return;
 		}
-		if (n == 0 && !in.nfds && !(events & (EPOLLRDHUP | EPOLLHUP))) {
-			/* recvmsg() says 0 for EOF and for an empty packet alike. */
-			peer_drop(p, "it sent an empty record");
-			return;
-		}
 		if (n == 0 && !in.nfds) {
-			peer_drop(p, NULL);
+			/* recvmsg() says 0 for EOF and for an empty packet alike. */
+			peer_drop(p, fdpass_at_eof(p->fd) ? NULL : "it sent an empty record");
 			return;
 		}
 		peer_record(p, buf, (size_t)n, &in);
@@ -523,7 +519,7 @@ static void connect_serve(void)
 				p = &cn.peers[ev_index(tag)];
 				/* Dropped earlier in this batch: a stale event. */
 				if (p->fd >= 0 && p->gen == ev_gen(tag))
-					peer_event(p, ev[i].events);
+					peer_event(p);
 				break;
 			default:
 				break;

@@ -112,6 +112,28 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, struct fdpass_in *in)
 }
 
 /**
+ * fdpass_at_eof() - after a 0 from fdpass_recv(): end of stream, or an
+ * empty record?
+ * @sock:	SOCK_SEQPACKET unix socket
+ *
+ * recvmsg() returns 0 for both.  At the end of the stream a second look
+ * returns 0 again; after an empty record it finds nothing (or the next
+ * record).  The look is a peek: nothing is consumed, no fd installed.
+ *
+ * Return: 1 at end of stream, 0 otherwise.
+ *
+ * syscalls: recvmsg
+ */
+int fdpass_at_eof(int sock)
+{
+	char c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return recvmsg(sock, &mh, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/**
  * fdpass_close_all() - close every fd that arrived with a record
  * @in:	what fdpass_recv() returned
  *

@@ -17,6 +17,7 @@ struct fdpass_in {
 
 ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd);
 ssize_t fdpass_recv(int sock, void *buf, size_t size, struct fdpass_in *in);
+int fdpass_at_eof(int sock);
 void fdpass_close_all(struct fdpass_in *in);
 
 #endif

@@ -84,7 +84,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "epoll_wait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops" },
 	{ "epoll_pwait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops (glibc on some arches)" },
 	{ "epoll_ctl", ARG_ANY, 0, "relay_watch(), relay_rearm(), conn_end(), peer_add(), peer_drop(), rdv_pause(), util_epoll_add(): registration" },
-	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): clients from ntb-listen" },
+	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(), fdpass_at_eof(): clients from ntb-listen; end of a peer" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): answer a new peer's HELLO" },
 	{ "accept4", ARG_ANY, 0, "rdv_accept(): ntb-listen peers on @name or /path" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(), sock_error(), util_is_tcp_socket(): SO_PEERCRED, SO_ERROR, SO_DOMAIN, SO_TYPE, SO_PROTOCOL, TCP_INFO",
