@@ -76,7 +76,9 @@ run_test() {
 	case $rc in
 	0) echo "ok $SUITE/$name" ;;
 	*)
-		echo "FAIL $SUITE/$name: $(cat "$T/why" 2>/dev/null || echo "exit $rc")"
+		# One FAIL line; the rest of a long reason indented below it.
+		echo "FAIL $SUITE/$name: $(head -n 1 "$T/why" 2>/dev/null || echo "exit $rc")"
+		tail -n +2 "$T/why" 2>/dev/null | sed 's/^/    | /'
 		sed 's/^/    | /' "$T/out" | tail -n 15
 		;;
 	esac

@@ -165,6 +165,19 @@ t_rootless_userns() {
 	grep -q "^STATUS netns-tcp-bridg-launcher " <<<"$out" || fail "launcher not checked"
 }
 
+t_demo_as_user() {
+	# The README's demo as an ordinary user, from a checkout of their own.
+	chmod 711 "$T"
+	mkdir "$T/user"
+	git -C "$TOP" ls-files -z | (cd "$TOP" && xargs -0 cp --parents -t "$T/user")
+	chown -R 65534:65534 "$T/user"
+	out=$(cd "$T/user" && timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -i PATH=/usr/bin:/bin HOME="$T/user" bash tests/demo.sh 2>&1) ||
+		fail "demo as uid 65534 failed: $out"
+	assert_match "$out" "Hello from namespace B" "demo output"
+	assert_match "$out" "demo OK" "demo output"
+}
+
 # probe ROLE CALL WANT: WANT is killed, errno or works.
 probe() {
 	local role=$1 call=$2 want=$3 rc got
@@ -235,4 +248,5 @@ run_test rootless_user_namespace t_rootless_userns
 run_test forbidden_calls_killed t_forbidden_calls
 run_test seccomp_log_mode t_log_mode
 run_test print_policy t_print_policy
+run_test demo_as_ordinary_user t_demo_as_user
 exit 0

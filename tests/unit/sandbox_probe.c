@@ -4,7 +4,7 @@
  *
  * Usage: sandbox_probe ROLE CALL [log]
  * Exit: 0 the call worked, 10 it failed with an errno (printed), killed by
- * SIGSYS when the filter kills it.  tests/integration/sandbox.sh runs it
+ * SIGSYS when the filter kills it.  tests/integration/40-sandbox.sh runs it
  * for every call that must be refused and some that must work.
  */
 #include "policy.h"
