@@ -48,7 +48,7 @@ void cli_option(struct cli *cli, int c, char **argv)
 			log_usage_error("bad value '%s' for --user: no such user", optarg);
 		return;
 	case CLI_SECCOMP:
-		if (strcmp(optarg, "kill") && strcmp(optarg, "log"))
+		if (strcmp(optarg, "kill") != 0 && strcmp(optarg, "log") != 0)
 			log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
 		cli->seccomp_log = !strcmp(optarg, "log");
 		cli->seccomp = optarg;
