@@ -239,6 +239,20 @@ static struct conn *slot_find(struct worker *w, uint64_t tag)
 }
 
 /*
+ * One connection fewer; the main thread hears when none are left.
+ * syscalls: write
+ */
+static void relay_count_drop(void)
+{
+	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(relay.notify_fd, &one, sizeof(one)) < 0)
+			log_debug("cannot wake the main thread");
+	}
+}
+
+/*
  * conn_end() - close a connection and free it
  * @reset_side: -1 for a clean close; otherwise the side whose peer reset
  *		(or failed), so the other side is reset too
@@ -248,7 +262,7 @@ static struct conn *slot_find(struct worker *w, uint64_t tag)
  * would not remove it.  Its close runs under the guard: a peer that set a
  * long SO_LINGER on its copy cannot hold this worker.
  *
- * syscalls: epoll_ctl close write
+ * syscalls: epoll_ctl close
  */
 static void conn_end(struct worker *w, struct conn *c, int reset_side)
 {
@@ -274,12 +288,7 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 	guard_leave(g);
 	slot_release(w, c);
 	free(c);
-	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
-		uint64_t one = 1;
-
-		if (write(relay.notify_fd, &one, sizeof(one)) < 0)
-			log_debug("cannot wake the main thread");
-	}
+	relay_count_drop();
 }
 
 /*
@@ -396,8 +405,10 @@ static uint32_t relay_events(int want_out)
 	return EPOLLIN | EPOLLRDHUP | EPOLLET | (want_out ? EPOLLOUT : 0);
 }
 
-/* Ask for EPOLLOUT on fd[side] exactly while the pipe towards it holds bytes. */
-/* syscalls: epoll_ctl */
+/*
+ * Ask for EPOLLOUT on fd[side] exactly while the pipe towards it holds bytes.
+ * syscalls: epoll_ctl
+ */
 static int relay_rearm(struct worker *w, struct conn *c)
 {
 	int side;
@@ -511,11 +522,15 @@ static void relay_begin(struct worker *w, struct conn *c)
 	int fd;
 
 	if (slot_take(w, c)) {
+		struct guard *g = &relay_guards[w - relay_workers];
+
 		log_warn_limited(&w->lines, "client %s: refused, too many connections on one worker",
 				 c->name);
-		relay_close_received(c->fd[0]);
-		atomic_fetch_sub(&relay_count, 1);
+		guard_enter(g);
+		util_abort_close(c->fd[0]);
+		guard_leave(g);
 		free(c);
+		relay_count_drop();
 		return;
 	}
 	/*

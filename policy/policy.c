@@ -17,6 +17,14 @@
  *   7. the role's seccomp allowlist (policy/syscalls.c), default action
  *      kill the process.
  * Any failure is fatal: an agent never serves with more than it should.
+ *
+ * What the C library may open on its own later, with no open() left:
+ * malloc's arena limit (fixed by relay_init() with M_ARENA_MAX, since past
+ * eight arenas glibc reads /sys/devices/system/cpu/online); the time zone
+ * (nothing calls localtime or strftime); message catalogues (no setlocale,
+ * so strerror() stays in the C locale and opens nothing); NSS (getpwnam
+ * and getpwuid run only while parsing arguments); syslog (not used: logs
+ * go to stderr).
  */
 #include "policy.h"
 #include "log.h"
