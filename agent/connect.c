@@ -567,7 +567,9 @@ int main(int argc, char **argv)
 
 	/* 3. The target's namespace. */
 	if (netns >= 0) {
-		netns_join(netns, cn.cli.netns_text);
+		/* Peers are checked later, from inside: uids as seen there. */
+		if (netns_join(netns, cn.cli.netns_text))
+			rdv_acl_joined_userns(&cn.acl, cn.cli.netns_text);
 		close(netns);
 	}
 

@@ -145,13 +145,15 @@ int netns_open(const char *text)
  * namespace we are not in, join that user namespace first: as its owner
  * we then hold CAP_SYS_ADMIN over the network namespace.  Must run while
  * the process is single-threaded (setns to a user namespace requires it).
+ *
+ * Return: 1 if the owning user namespace was joined too, else 0.
  */
-void netns_join(int fd, const char *what)
+int netns_join(int fd, const char *what)
 {
 	int err, userns;
 
 	if (!setns(fd, CLONE_NEWNET))
-		return;
+		return 0;
 	err = errno;
 	if (err != EPERM)
 		log_die_errno(err, "cannot join network namespace %s", what);
@@ -168,4 +170,5 @@ void netns_join(int fd, const char *what)
 		log_die_errno(errno, "cannot join network namespace %s (after joining its user namespace)",
 			      what);
 	log_info("joined the user namespace that owns %s", what);
+	return 1;
 }

@@ -18,6 +18,6 @@ struct netns_spec {
 int netns_spec_parse(const char *text, struct netns_spec *out, const char **why);
 int netns_open(const char *text);
 int netns_check(int fd, const char *what);
-void netns_join(int fd, const char *what);
+int netns_join(int fd, const char *what);
 
 #endif

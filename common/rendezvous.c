@@ -119,6 +119,71 @@ int rdv_acl_add(struct rdv_acl *acl, const char *text)
 }
 
 /**
+ * rdv_acl_map() - carry the allowed uids into a user namespace we joined
+ * @acl:	allowed uids, as seen before joining
+ * @map:	the joined namespace's uid_map text: lines of "inside outside
+ *		count", outside being the namespace we came from
+ *
+ * SO_PEERCRED reports a peer's uid as seen from the reader's user
+ * namespace at the time of reading, so once we have joined one (rootless
+ * use), the list must speak its language too: our own uid 1000 is 0 there.
+ * A uid with no mapping is dropped: its peers appear as the overflow uid
+ * and must not match anything.  Pure, for the unit tests.
+ *
+ * Return: the number of uids kept.
+ */
+unsigned int rdv_acl_map(struct rdv_acl *acl, const char *map)
+{
+	uid_t mapped[RDV_MAX_UIDS];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < acl->n; i++) {
+		const char *line = map;
+
+		while (line && *line) {
+			unsigned long in, out, count;
+
+			if (sscanf(line, "%lu %lu %lu", &in, &out, &count) == 3 &&
+			    acl->uids[i] >= out && acl->uids[i] - out < count) {
+				mapped[n++] = (uid_t)(in + (acl->uids[i] - out));
+				break;
+			}
+			line = strchr(line, '\n');
+			if (line)
+				line++;
+		}
+	}
+	memcpy(acl->uids, mapped, n * sizeof(uid_t));
+	acl->n = n;
+	return n;
+}
+
+/**
+ * rdv_acl_joined_userns() - after joining a user namespace, map @acl into
+ * it from /proc/self/uid_map, or exit
+ * @acl:	allowed uids
+ * @what:	the namespace as the user named it, for messages
+ */
+void rdv_acl_joined_userns(struct rdv_acl *acl, const char *what)
+{
+	char map[4096];
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		log_die_errno(errno, "cannot read the uid map of the user namespace of %s", what);
+	n = read(fd, map, sizeof(map) - 1);
+	close(fd);
+	if (n < 0)
+		log_die_errno(errno, "cannot read the uid map of the user namespace of %s", what);
+	map[n] = '\0';
+	if (!rdv_acl_map(acl, map))
+		log_die("cannot check rendezvous peers: no allowed uid is mapped in the user namespace of %s",
+			what);
+}
+
+/**
  * rdv_check_peer() - refuse a peer whose uid is not in @acl
  * @sock:	connected unix socket
  * @acl:	allowed uids (rdv_acl_init() put our own uid in it)

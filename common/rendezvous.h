@@ -29,6 +29,8 @@ struct rdv_acl {
 int rdv_parse(const char *text, struct rdv_spec *out, const char **why);
 void rdv_acl_init(struct rdv_acl *acl);
 int rdv_acl_add(struct rdv_acl *acl, const char *text);
+unsigned int rdv_acl_map(struct rdv_acl *acl, const char *map);
+void rdv_acl_joined_userns(struct rdv_acl *acl, const char *what);
 int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size);
 int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_acl *acl);
 int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms);

@@ -178,6 +178,50 @@ t_demo_as_user() {
 	assert_match "$out" "demo OK" "demo output"
 }
 
+t_rootless_separate_agents() {
+	# Issue 8: agents started on their own by an unprivileged user, from
+	# outside the user namespace that owns the target namespace.  The one
+	# that joins it sees its peer's uid through that namespace's uid_map.
+	chmod 711 "$T"
+	cat >"$T/sep.sh" <<-EOS
+	set -e
+	PY=/usr/bin/python3
+	# A holder: its own user and network namespace, a server on 8407 inside.
+	unshare -Urn sh -c 'ip link set lo up; exec \$0 $TOP/tests/tools/peer.py server 127.0.0.1 8407 echo' \$PY &
+	h=\$!
+	sleep 0.5
+	# 1. ntb-connect joins the holder (and its user namespace); ntb-listen
+	#    stays in the host namespace.
+	$B/ntb-connect -n pid:\$h -c 127.0.0.1:8407 -r @ntbt-$$-sep1 --allow-uid 65534 2>&1 &
+	c=\$!
+	$B/ntb-listen -l 127.0.0.1:29407 -r @ntbt-$$-sep1 2>&1 &
+	l=\$!
+	\$PY $TOP/tests/tools/peer.py client 127.0.0.1 29407 bulk 300000
+	kill \$c \$l
+	# 2. The other way round: ntb-listen joins the holder, ntb-connect
+	#    relays to a server on the host's loopback.
+	\$PY $TOP/tests/tools/peer.py server 127.0.0.1 28407 echo &
+	s=\$!
+	sleep 0.3
+	$B/ntb-connect -c 127.0.0.1:28407 -r @ntbt-$$-sep2 2>&1 &
+	c=\$!
+	$B/ntb-listen -n pid:\$h -l 127.0.0.1:9408 -r @ntbt-$$-sep2 2>&1 &
+	l=\$!
+	sleep 0.5
+	nsenter -t \$h -U -n --preserve-credentials \$PY $TOP/tests/tools/peer.py client 127.0.0.1 9408 bulk 300000 ||
+		nsenter -t \$h -U -n \$PY $TOP/tests/tools/peer.py client 127.0.0.1 9408 bulk 300000
+	kill \$c \$l \$s \$h
+	EOS
+	out=$(cd / && timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -i PATH=/usr/bin:/bin bash "$T/sep.sh" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || fail "rootless separate agents failed: $out"
+	n=$(printf '%s\n' "$out" | grep -c "OK 300000 bytes each way")
+	assert_eq "$n" 2 "forwarded both ways: $out"
+	printf '%s' "$out" | grep -q "refused rendezvous peer" && fail "a peer was refused: $out"
+	return 0
+}
+
 # probe ROLE CALL WANT: WANT is killed, errno or works.
 probe() {
 	local role=$1 call=$2 want=$3 rc got
@@ -245,6 +289,7 @@ run_test proc_limits_fds_dumpable t_proc_promises
 run_test user_switch t_user_switch
 run_test nonroot_with_ambient_caps t_nonroot_with_caps
 run_test rootless_user_namespace t_rootless_userns
+run_test rootless_separate_agents t_rootless_separate_agents
 run_test forbidden_calls_killed t_forbidden_calls
 run_test seccomp_log_mode t_log_mode
 run_test print_policy t_print_policy

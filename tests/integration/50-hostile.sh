@@ -36,6 +36,31 @@ cpu_ticks() {
 	awk '{print $14 + $15}' /proc/"$1"/stat
 }
 
+t_listen_emfile() {
+	# ntb-listen at its fd limit: each client is reset with the spare fd,
+	# not left in the backlog, and ntb-listen neither spins nor floods.
+	connect_agent ntbt-$$-lmf 8509 echo
+	bg prlimit --nofile=8:8 "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9509 -r @ntbt-$$-lmf \
+		2>>"$T/l.err"
+	lpid=$LAST_PID
+	wait_listen "$NSA" 9509
+	a=$(cpu_ticks "$lpid")
+	pids=""
+	for i in $(seq 1 20); do
+		in_a $PEER client 127.0.0.1 9509 probe 5 >"$T/probe$i.out" &
+		pids="$pids $!"
+	done
+	wait $pids
+	b=$(cpu_ticks "$lpid")
+	# A reset that lands during the handshake surfaces in connect().
+	n=$(cat "$T"/probe*.out | grep -c "^RESET$\|Connection reset by peer")
+	assert_eq "$n" 20 "clients reset at the fd limit: $(cat "$T"/probe*.out | sort | uniq -c)"
+	[ $((b - a)) -le 50 ] || fail "ntb-listen used $((b - a)) ticks"
+	n=$(grep -c "cannot accept a client" "$T/l.err")
+	[ "$n" -ge 1 ] && [ "$n" -le 21 ] || fail "$n lines about the fd limit"
+	kill -0 "$lpid" || fail "ntb-listen died: $(cat "$T/l.err")"
+}
+
 t_use_after_free() {
 	# Item 3: events for connections already freed, because the sender's
 	# copy keeps the socket in ntb-connect's epoll set.
@@ -80,7 +105,7 @@ t_non_tcp_refused() {
 		"record came without its file descriptor" "unexpected file descriptors" \
 		"record truncated" "leftover bytes" "header flags are not zero" \
 		"reserved bytes of CONN are not zero" "unknown address family" \
-		; do
+		"length field does not match" "it or its control data was truncated"; do
 		grep -q "$why" "$T/c.err" || fail "no refusal saying '$why'"
 	done
 	pipe=$(sed -n 's/^PIPE //p' <<<"$out")
@@ -92,7 +117,7 @@ t_non_tcp_refused() {
 t_peer_ending_records() {
 	# Each of these ends that peer's connection, and only that.
 	connect_agent ntbt-$$-end 8505 echo
-	for kind in conn-before-hello bad-hello second-hello hello-with-fd empty; do
+	for kind in conn-before-hello bad-hello truncated-hello second-hello hello-with-fd empty; do
 		out=$($RDVPEER @ntbt-$$-end ending $kind) || fail "$kind: $out"
 		assert_eq "$out" "ENDED" "$kind"
 	done
@@ -144,6 +169,7 @@ t_emfile_no_spin() {
 	still_serving ntbt-$$-mf
 }
 
+run_test listen_emfile_resets t_listen_emfile
 run_test use_after_free_kept_copies t_use_after_free
 run_test blocking_splice_o_nonblock_cleared t_blocking_splice
 run_test blocking_close_linger t_blocking_close

@@ -118,6 +118,9 @@ def m_garbage(rdv, args):
         (p.rec, (unconnected.fileno(),)),              # TCP, not connected
         (p.rec, (raw.fileno(),)),                      # raw IPPROTO_TCP
         (p.rec, (xfrm.fileno(),)),                     # netlink protocol 6
+        (b"\x02\x00\x00\x27" + p.rec[4:-1], (fd,)),  # length field 39
+        (b"\x02\x00\x00\x28" + b"\0" * 200, (fd,)),  # oversize: MSG_TRUNC
+        (p.rec, (fd, fd, fd, fd, fd)),                 # five fds: MSG_CTRUNC
     ]
     print("SENT %d" % len(bad))
     for data, fds in bad:
@@ -138,6 +141,9 @@ def m_ending(rdv, args):
     if kind == "conn-before-hello":
         s = rendezvous(rdv, hello=False)
         send(s, p.rec, (p.acc.fileno(),))
+    elif kind == "truncated-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, HELLO[:-1])
     elif kind == "bad-hello":
         s = rendezvous(rdv, hello=False)
         send(s, BAD_MAGIC)

@@ -61,5 +61,25 @@ int main(void)
 	for (i = acl.n; i < RDV_MAX_UIDS; i++)
 		rc |= rdv_acl_add(&acl, "7");
 	CHECK(rc == 0 && rdv_acl_add(&acl, "8") == -1, "allowlist is bounded");
+
+	/* Into a rootless user namespace: "0 1000 1" maps our 1000 to 0. */
+	acl.n = 3;
+	acl.uids[0] = 1000;
+	acl.uids[1] = 1001;
+	acl.uids[2] = 100005;
+	CHECK(rdv_acl_map(&acl, "         0       1000          1\n") == 1 && acl.uids[0] == 0,
+	      "uid_map: our uid becomes 0, unmapped uids are dropped");
+	acl.n = 3;
+	acl.uids[0] = 1000;
+	acl.uids[1] = 1001;
+	acl.uids[2] = 100005;
+	CHECK(rdv_acl_map(&acl, "0 1000 1\n1 100000 65536\n") == 2 && acl.uids[0] == 0 &&
+	      acl.uids[1] == 6, "uid_map with a subordinate range");
+	acl.n = 1;
+	acl.uids[0] = 1000;
+	CHECK(rdv_acl_map(&acl, "0 0 4294967295\n") == 1 && acl.uids[0] == 1000,
+	      "identity map keeps uids");
+	acl.n = 1;
+	CHECK(rdv_acl_map(&acl, "") == 0, "empty map keeps nothing");
 	return tap_done();
 }
