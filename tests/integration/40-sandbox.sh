@@ -185,6 +185,8 @@ t_rootless_separate_agents() {
 	chmod 711 "$T"
 	cat >"$T/sep.sh" <<-EOS
 	set -e
+	# Whatever happens, nothing of ours outlives the script.
+	trap 'kill \$(jobs -p) 2>/dev/null' EXIT
 	PY=/usr/bin/python3
 	# A holder: its own user and network namespace, a server on 8407 inside.
 	unshare -Urn sh -c 'ip link set lo up; exec \$0 $TOP/tests/tools/peer.py server 127.0.0.1 8407 echo' \$PY &
@@ -212,7 +214,7 @@ t_rootless_separate_agents() {
 		nsenter -t \$h -U -n \$PY $TOP/tests/tools/peer.py client 127.0.0.1 9408 bulk 300000
 	kill \$c \$l \$s \$h
 	EOS
-	out=$(cd / && timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+	out=$(cd / && timeout -k 5 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
 		env -i PATH=/usr/bin:/bin bash "$T/sep.sh" 2>&1)
 	rc=$?
 	[ $rc = 0 ] || fail "rootless separate agents failed: $out"
