@@ -186,7 +186,7 @@ t_rootless_separate_agents() {
 	cat >"$T/sep.sh" <<-EOS
 	set -e
 	# Whatever happens, nothing of ours outlives the script.
-	trap 'kill \$(jobs -p) 2>/dev/null' EXIT
+	trap 'kill \$(jobs -p) 2>/dev/null || true' EXIT
 	PY=/usr/bin/python3
 	# A holder: its own user and network namespace, a server on 8407 inside.
 	unshare -Urn sh -c 'ip link set lo up; exec \$0 $TOP/tests/tools/peer.py server 127.0.0.1 8407 echo' \$PY &
@@ -199,7 +199,7 @@ t_rootless_separate_agents() {
 	$B/ntb-listen -l 127.0.0.1:29407 -r @ntbt-$$-sep1 2>&1 &
 	l=\$!
 	\$PY $TOP/tests/tools/peer.py client 127.0.0.1 29407 bulk 300000
-	kill \$c \$l
+	kill \$c \$l 2>/dev/null || true
 	# 2. The other way round: ntb-listen joins the holder, ntb-connect
 	#    relays to a server on the host's loopback.
 	\$PY $TOP/tests/tools/peer.py server 127.0.0.1 28407 echo &
@@ -212,7 +212,7 @@ t_rootless_separate_agents() {
 	sleep 0.5
 	nsenter -t \$h -U -n --preserve-credentials \$PY $TOP/tests/tools/peer.py client 127.0.0.1 9408 bulk 300000 ||
 		nsenter -t \$h -U -n \$PY $TOP/tests/tools/peer.py client 127.0.0.1 9408 bulk 300000
-	kill \$c \$l \$s \$h
+	kill \$c \$l \$s \$h 2>/dev/null || true
 	EOS
 	out=$(cd / && timeout -k 5 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
 		env -i PATH=/usr/bin:/bin bash "$T/sep.sh" 2>&1)
