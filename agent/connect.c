@@ -51,7 +51,8 @@ struct peer {
 };
 
 static struct {
-	const char *connect_text;
+	struct addr targets[MSG_MAX_FORWARDS];
+	unsigned int ntargets;
 	struct rdv_spec rdv;
 	struct rdv_acl acl;
 	struct relay_opts relay;
@@ -70,11 +71,14 @@ static struct {
 } cn = { .rdv_listener = -1 };
 
 static const char usage[] =
-"Usage: ntb-connect (-c ADDR | -C FD) -r RENDEZVOUS [OPTIONS]\n"
-"Receive client sockets from ntb-listen and relay each to ADDR, connecting\n"
-"from inside the network namespace NS.\n"
+"Usage: ntb-connect (-c ADDR... | -C FD) -r RENDEZVOUS [OPTIONS]\n"
+"Receive client sockets from ntb-listen and relay each to its target,\n"
+"connecting from inside the network namespace NS: a client of ntb-listen's\n"
+"i-th listening socket goes to the i-th target.\n"
 "\n"
-"  -c, --connect ADDR         target address: IPv4:port or [IPv6]:port\n"
+"  -c, --connect ADDR         target address: IPv4:port or [IPv6]:port, or a\n"
+"                             port range ADDR:FIRST-LAST (one target per\n"
+"                             port); repeatable, 1024 at most\n"
 "  -C, --connect-fd FD        pre-connected target for exactly one client;\n"
 "                             exit 0 when that connection is done (implies\n"
 "                             one worker)\n"
@@ -132,16 +136,15 @@ static void connect_parse(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":c:C:n:r:w:vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (cn.connect_text || cn.relay.upstream_fd >= 0)
-				log_usage_error("-c/--connect and -C/--connect-fd: give exactly one, once");
-			cn.connect_text = optarg;
-			if (addr_parse(optarg, &cn.relay.target))
-				log_usage_error("bad address '%s' for --connect: expected IPv4:port or [IPv6]:port",
-						optarg);
+			if (cn.relay.upstream_fd >= 0)
+				log_usage_error("-c/--connect and -C/--connect-fd: not both");
+			if (addr_append(optarg, cn.targets, MSG_MAX_FORWARDS, &cn.ntargets))
+				log_usage_error("bad address '%s' for --connect: expected IPv4:port, [IPv6]:port or ADDR:FIRST-LAST, %d targets at most",
+						optarg, MSG_MAX_FORWARDS);
 			break;
 		case 'C':
-			if (cn.connect_text || cn.relay.upstream_fd >= 0)
-				log_usage_error("-c/--connect and -C/--connect-fd: give exactly one, once");
+			if (cn.ntargets || cn.relay.upstream_fd >= 0)
+				log_usage_error("-c/--connect and -C/--connect-fd: give -c any number of times, or -C once");
 			cn.relay.upstream_fd = util_arg_fd("--connect-fd", optarg);
 			if (util_check_stream_socket(cn.relay.upstream_fd, 0, &why))
 				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
@@ -165,10 +168,12 @@ static void connect_parse(int argc, char **argv)
 			cli_option(&cn.cli, c, argv);
 		}
 	}
-	if (!cn.connect_text && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
+	if (!cn.ntargets && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
 	if (cn.relay.upstream_fd >= 0)
 		cn.relay.workers = 1;	/* one client: nothing to share */
+	cn.relay.targets = cn.targets;
+	cn.relay.ntargets = cn.relay.upstream_fd >= 0 ? 1 : cn.ntargets;
 	if (!cn.relay.workers)
 		cn.relay.workers = (unsigned int)util_cpu_count();
 	if (cn.relay.workers > RELAY_MAX_WORKERS)
@@ -342,10 +347,16 @@ static void peer_conn(int fd, const struct msg *m)
 		relay_close_received(fd);
 		return;
 	}
+	if (m->u.conn.index >= cn.relay.ntargets) {
+		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: no target for listener %u",
+				 name, m->u.conn.index);
+		relay_close_received(fd);
+		return;
+	}
 	if (cn.relay.upstream_fd >= 0)
 		cn.once_taken = 1;
 	log_debug("client %s: received", name);
-	relay_submit(fd, name);
+	relay_submit(fd, name, m->u.conn.index);
 }
 
 /*
@@ -374,8 +385,11 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 			peer_drop(p, bad ? "no valid HELLO" : "CONN before HELLO");
 		else if (m.u.hello.role != MSG_ROLE_LISTEN)
 			peer_drop(p, "peer is not ntb-listen");
-		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT))
+		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT, cn.relay.ntargets))
 			peer_drop(p, "cannot answer HELLO");
+		/* Answered first: ntb-listen then names the mismatch itself. */
+		else if (m.u.hello.forwards != cn.relay.ntargets)
+			peer_drop(p, "its count of listening sockets is not our count of targets");
 		else
 			p->hello_done = 1;
 		return;
@@ -537,6 +551,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 
 	util_std_fds();
+	util_raise_nofile();
 	log_init("ntb-connect");
 	connect_parse(argc, argv);
 	for (i = 0; i < MAX_PEERS; i++)
@@ -599,8 +614,13 @@ int main(int argc, char **argv)
 
 	/* 6. Serve. */
 	relay_start();
-	if (cn.connect_text)
-		log_info("relaying to %s with %u workers", cn.connect_text, relay_worker_count());
+	if (cn.ntargets) {
+		char first[ADDR_STRLEN];
+
+		addr_format((struct sockaddr *)&cn.targets[0].ss, cn.targets[0].len, first, sizeof(first));
+		log_info("relaying to %s%s with %u workers", first,
+			 cn.ntargets > 1 ? " and more" : "", relay_worker_count());
+	}
 	connect_serve();
 	exit(0);
 }

@@ -9,7 +9,7 @@
  *   2. connect to the rendezvous (before setns: an abstract name is looked
  *      up in the caller's namespace), check the peer, exchange HELLO;
  *   3. join the namespace;
- *   4. bind and listen (-l), or take the inherited socket (-L, -S);
+ *   4. bind and listen (-l), or take the inherited sockets (-L, -S);
  *   5. policy_apply(): no capabilities, no_new_privs, seccomp;
  *   6. serve: accept, hand off, close our copy.
  */
@@ -42,10 +42,17 @@
 #define BACKOFF_MIN_MS	50	/* first pause of accepting after EMFILE */
 #define BACKOFF_MAX_MS	2000
 
+/* One listening socket; its index is the target's index in ntb-connect. */
+struct listener {
+	int fd;				/* -L, or bound by us; -1 before */
+	struct addr addr;		/* -l */
+	struct sockaddr_storage local;	/* getsockname(), if not a wildcard */
+	int local_known;
+};
+
 static struct {
-	const char *listen_text;
-	struct addr addr;
-	int listen_fd;		/* -L, or bound by us */
+	struct listener lst[MSG_MAX_FORWARDS];
+	unsigned int nlst;
 	int client_fd;		/* -S */
 	int once;
 	int rdv_timeout_ms;
@@ -54,20 +61,21 @@ static struct {
 	struct policy policy;
 	struct cli cli;
 	int rdv_fd, epfd, sigfd, spare;
-	struct sockaddr_storage local;	/* of the listener, if not a wildcard */
-	int local_known;
 	long long accept_resume;	/* accepting paused until then, or 0 */
 	int backoff_ms;
 	struct log_limit lim_fds, lim_accept;
-} ls = { .listen_fd = -1, .client_fd = -1, .spare = -1 };
+} ls = { .client_fd = -1, .spare = -1 };
 
 static const char usage[] =
-"Usage: ntb-listen (-l ADDR | -L FD | -S FD) -r RENDEZVOUS [OPTIONS]\n"
+"Usage: ntb-listen (-l ADDR | -L FD)... | -S FD) -r RENDEZVOUS [OPTIONS]\n"
 "Accept TCP clients inside the network namespace NS and hand each one to\n"
-"ntb-connect over the rendezvous.\n"
+"ntb-connect over the rendezvous.  The i-th listening socket forwards to\n"
+"ntb-connect's i-th target.\n"
 "\n"
-"  -l, --listen ADDR          bind and listen: IPv4:port or [IPv6]:port\n"
-"  -L, --listen-fd FD         use this inherited listening socket\n"
+"  -l, --listen ADDR          bind and listen: IPv4:port or [IPv6]:port, or\n"
+"                             a port range ADDR:FIRST-LAST (one listening\n"
+"                             socket per port); repeatable, 1024 at most\n"
+"  -L, --listen-fd FD         use this inherited listening socket; repeatable\n"
 "  -S, --preaccepted-fd FD    hand off this one connected client, then exit\n"
 "  -n, --netns NS             join this network namespace: a path, pid:N,\n"
 "                             name:NAME or fd:N\n"
@@ -113,20 +121,37 @@ static void listen_parse(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:L:S:n:r:vh", long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'l':
-			modes++;
-			ls.listen_text = optarg;
-			if (addr_parse(optarg, &ls.addr))
-				log_usage_error("bad address '%s' for --listen: expected IPv4:port or [IPv6]:port",
+		case 'l': {
+			struct addr first;
+			unsigned int count, i;
+
+			if (addr_parse_range(optarg, &first, &count))
+				log_usage_error("bad address '%s' for --listen: expected IPv4:port, [IPv6]:port or ADDR:FIRST-LAST",
 						optarg);
+			if (count > MSG_MAX_FORWARDS - ls.nlst)
+				log_usage_error("bad address '%s' for --listen: more than %d listening sockets",
+						optarg, MSG_MAX_FORWARDS);
+			for (i = 0; i < count; i++) {
+				struct listener *l = &ls.lst[ls.nlst++];
+
+				l->fd = -1;
+				l->addr = first;
+				addr_set_port(&l->addr, addr_port(&first) + i);
+			}
 			break;
+		}
 		case 'L':
-			modes++;
-			ls.listen_fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(ls.listen_fd, 1, &why))
+			if (ls.nlst >= MSG_MAX_FORWARDS)
+				log_usage_error("bad value '%s' for --listen-fd: more than %d listening sockets",
+						optarg, MSG_MAX_FORWARDS);
+			ls.lst[ls.nlst].fd = util_arg_fd("--listen-fd", optarg);
+			if (util_check_stream_socket(ls.lst[ls.nlst].fd, 1, &why))
 				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			ls.nlst++;
 			break;
 		case 'S':
+			if (ls.client_fd >= 0)
+				log_usage_error("-S/--preaccepted-fd: give it once");
 			modes++;
 			ls.client_fd = util_arg_fd("--preaccepted-fd", optarg);
 			if (util_check_stream_socket(ls.client_fd, 0, &why))
@@ -143,14 +168,16 @@ static void listen_parse(int argc, char **argv)
 			cli_option(&ls.cli, c, argv);
 		}
 	}
+	modes += ls.nlst > 0;
 	if (modes != 1 && !ls.cli.print_policy)
-		log_usage_error("give exactly one of -l/--listen, -L/--listen-fd, -S/--preaccepted-fd (see --help)");
+		log_usage_error("give -l/--listen or -L/--listen-fd (any number), or one -S/--preaccepted-fd (see --help)");
 	cli_finish(&ls.cli, argc, argv);
 	policy_adopt(&ls.policy, &ls.cli);
 }
 
 static void listen_open_rendezvous(void)
 {
+	unsigned int ours = ls.client_fd >= 0 ? 1 : ls.nlst, theirs = 0;
 	char reason[128];
 	const char *why;
 
@@ -168,80 +195,102 @@ static void listen_open_rendezvous(void)
 	/* Never hand a client to a stranger who grabbed the name first. */
 	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
 		log_die("cannot use rendezvous %s: its owner %s", ls.cli.rdv_text, reason);
-	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN))
+	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN, ours))
 		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.cli.rdv_text);
 	if (rdv_hello_wait(ls.rdv_fd, MSG_ROLE_CONNECT, ls.rdv_timeout_ms ? ls.rdv_timeout_ms : 1000,
-			   &why))
+			   &theirs, &why))
 		log_die("cannot greet ntb-connect on %s: %s", ls.cli.rdv_text, why);
+	/* Forwards pair up by index: the counts must agree. */
+	if (theirs != ours)
+		log_die("cannot use rendezvous %s: ntb-connect has %u targets for our %u listening sockets",
+			ls.cli.rdv_text, theirs, ours);
 }
 
 /*
  * A listener bound to one address gives every client that same local
  * address: learn it once instead of a getsockname() per client.
  */
-static void listen_cache_local(void)
+static void listen_cache_local(struct listener *l)
 {
-	socklen_t len = sizeof(ls.local);
-	int fd = ls.listen_fd;
+	socklen_t len = sizeof(l->local);
 
-	ls.local_known = 0;
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ls.local, &len))
+	l->local_known = 0;
+	if (getsockname(l->fd, (struct sockaddr *)&l->local, &len))
 		return;
-	if (ls.local.ss_family == AF_INET)
-		ls.local_known = ((struct sockaddr_in *)&ls.local)->sin_addr.s_addr != htonl(INADDR_ANY);
-	else if (ls.local.ss_family == AF_INET6)
-		ls.local_known = !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ls.local)->sin6_addr);
+	if (l->local.ss_family == AF_INET)
+		l->local_known = ((struct sockaddr_in *)&l->local)->sin_addr.s_addr != htonl(INADDR_ANY);
+	else if (l->local.ss_family == AF_INET6)
+		l->local_known = !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->local)->sin6_addr);
+}
+
+/* An inherited socket (-L, -S): ours alone from now, non-blocking. */
+static void listen_adopt(int fd)
+{
+	int one = 1;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) || util_set_nonblock(fd))
+		log_die_errno(errno, "cannot use the inherited socket %d", fd);
+	/* Accepted sockets inherit it: ntb-connect need not set it. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void listen_bind(void)
 {
+	char text[ADDR_STRLEN];
+	unsigned int i;
 	int one = 1;
-	int fd;
 
-	if (ls.listen_fd >= 0 || ls.client_fd >= 0) {
-		fd = ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd;
-		if (fcntl(fd, F_SETFD, FD_CLOEXEC) || util_set_nonblock(fd))
-			log_die_errno(errno, "cannot use the inherited socket %d", fd);
-		/* Accepted sockets inherit it: ntb-connect need not set it. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		listen_cache_local();
+	if (ls.client_fd >= 0) {
+		listen_adopt(ls.client_fd);
 		return;
 	}
-	fd = socket(ls.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		log_die_errno(errno, "cannot create socket for %s", ls.listen_text);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ls.addr.ss, ls.addr.len))
-		log_die_errno(errno, "cannot bind %s", ls.listen_text);
-	if (listen(fd, SOMAXCONN))
-		log_die_errno(errno, "cannot listen on %s", ls.listen_text);
-	ls.listen_fd = fd;
-	listen_cache_local();
+	for (i = 0; i < ls.nlst; i++) {
+		struct listener *l = &ls.lst[i];
+
+		if (l->fd >= 0) {
+			listen_adopt(l->fd);
+			listen_cache_local(l);
+			continue;
+		}
+		addr_format((struct sockaddr *)&l->addr.ss, l->addr.len, text, sizeof(text));
+		l->fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (l->fd < 0)
+			log_die_errno(errno, "cannot create socket for %s", text);
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (bind(l->fd, (struct sockaddr *)&l->addr.ss, l->addr.len))
+			log_die_errno(errno, "cannot bind %s", text);
+		if (listen(l->fd, SOMAXCONN))
+			log_die_errno(errno, "cannot listen on %s", text);
+		listen_cache_local(l);
+		log_info("listening on %s", text);
+	}
 }
 
 /*
  * listen_handoff() - pass one client on; our copy is closed either way
  * @fd:		the client
  * @peer:	its address from accept4(), or NULL to ask the socket
+ * @l:		the listener it came from, or NULL for -S
  *
  * Return: 0, or -1 if the rendezvous is gone (fatal for the caller).
  *
  * syscalls: getsockname getpeername close
  */
-static int listen_handoff(int fd, const struct sockaddr_storage *peer)
+static int listen_handoff(int fd, const struct sockaddr_storage *peer, const struct listener *l)
 {
 	struct sockaddr_storage asked, local = { 0 };
 	socklen_t plen = sizeof(asked), llen = sizeof(local);
-	const struct sockaddr_storage *lp = ls.local_known ? &ls.local : &local;
+	int known = l && l->local_known;
+	const struct sockaddr_storage *lp = known ? &l->local : &local;
 	uint8_t buf[MSG_BUF_MAX];
 	size_t len = 0;
 
 	if (!peer && !getpeername(fd, (struct sockaddr *)&asked, &plen))
 		peer = &asked;
-	if (peer && (ls.local_known || !getsockname(fd, (struct sockaddr *)&local, &llen)))
+	if (peer && (known || !getsockname(fd, (struct sockaddr *)&local, &llen)))
 		len = msg_encode_conn(buf, sizeof(buf), (const struct sockaddr *)peer,
-				      (const struct sockaddr *)lp);
+				      (const struct sockaddr *)lp, l ? (unsigned int)(l - ls.lst) : 0);
 	if (!len) {
 		/* Client already gone (ENOTCONN), or not TCP/IP. */
 		log_debug("dropped a client that left before its hand-off");
@@ -269,14 +318,15 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer)
  *
  * syscalls: accept4 dup close epoll_ctl
  */
-static void listen_shed(int err)
+static void listen_shed(struct listener *l, int err)
 {
+	unsigned int i;
 	int fd;
 
 	if (ls.spare >= 0) {
 		close(ls.spare);
 		ls.spare = -1;
-		fd = accept4(ls.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			util_reset_close(fd);
 		ls.spare = dup(STDIN_FILENO);
@@ -290,8 +340,18 @@ static void listen_shed(int err)
 	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
 			       ls.backoff_ms);
 	ls.accept_resume = util_now_ms() + ls.backoff_ms;
-	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.listen_fd, NULL))
-		log_die_errno(errno, "cannot pause the listener");
+	for (i = 0; i < ls.nlst; i++)
+		if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+			log_die_errno(errno, "cannot pause the listeners");
+}
+
+/* Every listener in the one epoll set, tagged with its index. */
+static void listen_watch_all(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ls.nlst; i++)
+		util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
 }
 
 /* syscalls: dup */
@@ -300,23 +360,22 @@ static void listen_resume(void)
 	ls.accept_resume = 0;
 	if (ls.spare < 0)
 		ls.spare = dup(STDIN_FILENO);
-	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, ev_tag(EV_LISTEN, 0, 0, 0));
+	listen_watch_all();
 }
 
 /* syscalls: accept4 */
-static void listen_accept(void)
+static void listen_accept(struct listener *l)
 {
 	int i;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		int fd = accept4(ls.listen_fd, (struct sockaddr *)&peer, &plen,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				listen_shed(errno);
+				listen_shed(l, errno);
 				if (ls.accept_resume)
 					return;
 				continue;
@@ -326,7 +385,7 @@ static void listen_accept(void)
 			return;
 		}
 		ls.backoff_ms = 0;
-		if (listen_handoff(fd, &peer))
+		if (listen_handoff(fd, &peer, l))
 			log_die("cannot hand off clients: ntb-connect closed the rendezvous");
 		if (ls.once)
 			exit(0);
@@ -350,11 +409,14 @@ static void listen_rdv_event(void)
 /* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
-	int keep[4];	/* rendezvous, signalfd, epoll, listener or client */
+	/* rendezvous, signalfd, epoll, then the listeners or the client */
+	int keep[3 + MSG_MAX_FORWARDS];
+	unsigned int k;
 	int netns = -1;
 	sigset_t set;
 
 	util_std_fds();
+	util_raise_nofile();
 	log_init("ntb-listen");
 	listen_parse(argc, argv);
 	ls.policy.keep_fds = keep;
@@ -377,8 +439,6 @@ int main(int argc, char **argv)
 
 	/* 4. The listening socket. */
 	listen_bind();
-	if (ls.listen_text)
-		log_info("listening on %s", ls.listen_text);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -391,21 +451,24 @@ int main(int argc, char **argv)
 	policy_keep_fd(&ls.policy, ls.rdv_fd);
 	policy_keep_fd(&ls.policy, ls.sigfd);
 	policy_keep_fd(&ls.policy, ls.epfd);
-	policy_keep_fd(&ls.policy, ls.listen_fd >= 0 ? ls.listen_fd : ls.client_fd);
+	if (ls.client_fd >= 0)
+		policy_keep_fd(&ls.policy, ls.client_fd);
+	for (k = 0; k < ls.nlst; k++)
+		policy_keep_fd(&ls.policy, ls.lst[k].fd);
 
 	/* 5. Give up everything else. */
 	policy_apply(&ls.policy);
 
 	/* 6. Serve. */
 	if (ls.client_fd >= 0) {
-		if (listen_handoff(ls.client_fd, NULL))
+		if (listen_handoff(ls.client_fd, NULL, NULL))
 			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
 		exit(0);
 	}
 	/* A spare fd to give up when out of them (listen_shed()). */
 	ls.spare = dup(STDIN_FILENO);
 	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
-	util_epoll_add(ls.epfd, ls.listen_fd, EPOLLIN, ev_tag(EV_LISTEN, 0, 0, 0));
+	listen_watch_all();
 	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
 	for (;;) {
 		struct epoll_event ev[4];
@@ -427,8 +490,8 @@ int main(int argc, char **argv)
 				log_info("stopping on signal");
 				exit(0);
 			case EV_LISTEN:
-				if (!ls.accept_resume)
-					listen_accept();
+				if (!ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)
+					listen_accept(&ls.lst[ev_index(ev[i].data.u64)]);
 				break;
 			case EV_RDV:
 				listen_rdv_event();

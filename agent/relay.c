@@ -70,6 +70,7 @@ struct conn {
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
 	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */
 	uint32_t slot, gen;	/* what epoll knows this connection by */
+	uint16_t target;	/* index into relay.targets */
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
 	struct conn *next;	/* worker's pending or connecting list */
 	struct conn *prev;
@@ -505,8 +506,8 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 	if (err) {
 		char target[ADDR_STRLEN];
 
-		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
-			    sizeof(target));
+		addr_format((struct sockaddr *)&relay.targets[c->target].ss,
+			    relay.targets[c->target].len, target, sizeof(target));
 		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
 				       target);
 		conn_end(w, c, 1);
@@ -519,6 +520,7 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 /* syscalls: fcntl socket connect */
 static void relay_begin(struct worker *w, struct conn *c)
 {
+	const struct addr *to = &relay.targets[c->target];
 	int fd;
 
 	if (slot_take(w, c)) {
@@ -555,7 +557,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		relay_established(w, c);
 		return;
 	}
-	fd = socket(relay.target.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(to->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot create the target socket",
 				       c->name);
@@ -563,12 +565,12 @@ static void relay_begin(struct worker *w, struct conn *c)
 		return;
 	}
 	c->fd[1] = fd;
-	if (connect(fd, (struct sockaddr *)&relay.target.ss, relay.target.len) &&
+	if (connect(fd, (struct sockaddr *)&to->ss, to->len) &&
 	    errno != EINPROGRESS) {
 		char target[ADDR_STRLEN];
 
-		addr_format((struct sockaddr *)&relay.target.ss, relay.target.len, target,
-			    sizeof(target));
+		addr_format((struct sockaddr *)&relay.targets[c->target].ss,
+			    relay.targets[c->target].len, target, sizeof(target));
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot connect to %s", c->name,
 				       target);
 		conn_end(w, c, 1);
@@ -818,12 +820,13 @@ void relay_close_received(int fd)
  * relay_submit() - give a received client socket to a worker
  * @client_fd:	the client; owned by the relay from now on
  * @client_name:	its address, for the log
+ * @target:	index into opts->targets (the caller checked it)
  *
  * Over the connection limit, the client is reset at once.
  *
  * syscalls: write
  */
-void relay_submit(int client_fd, const char *client_name)
+void relay_submit(int client_fd, const char *client_name, unsigned int target)
 {
 	struct worker *w;
 	struct conn *c;
@@ -846,6 +849,7 @@ void relay_submit(int client_fd, const char *client_name)
 	}
 	c->fd[0] = client_fd;
 	c->fd[1] = -1;
+	c->target = (uint16_t)target;
 	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
 	c->state = CONN_RELAYING;	/* until relay_begin() decides */
 	strlcpy(c->name, client_name, sizeof(c->name));

@@ -11,7 +11,8 @@
 #define RELAY_MAX_WORKERS	64
 
 struct relay_opts {
-	struct addr target;		/* -c */
+	const struct addr *targets;	/* -c, in order; the i-th serves listener i */
+	unsigned int ntargets;
 	int upstream_fd;		/* -C, or -1 */
 	unsigned int workers;
 	int connect_timeout_ms;
@@ -24,7 +25,7 @@ void relay_start(void);
 int relay_main_fd(void);
 int relay_main_timeout(void);
 void relay_main_run(void);
-void relay_submit(int client_fd, const char *client_name);
+void relay_submit(int client_fd, const char *client_name, unsigned int target);
 void relay_close_received(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);

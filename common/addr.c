@@ -54,6 +54,89 @@ int addr_parse_fd(const char *text, int *fd)
 }
 
 /**
+ * addr_parse_range() - parse "ADDR:PORT" or "ADDR:FIRST-LAST"
+ * @text:	the address, a port range allowed ("127.0.0.1:8000-8009")
+ * @first:	the address with the first port
+ * @count:	how many ports, 1 for a single one
+ *
+ * Return: 0, or -1 if @text is malformed or the range runs backwards.
+ */
+int addr_parse_range(const char *text, struct addr *first, unsigned int *count)
+{
+	char head[ADDR_STRLEN + 8];
+	const char *dash = strrchr(text, '-');
+	const char *colon = strrchr(text, ':');
+	long long last;
+	unsigned int port;
+
+	if (!dash || !colon || dash < colon) {
+		*count = 1;
+		return addr_parse(text, first);
+	}
+	if ((size_t)(dash - text) >= sizeof(head))
+		return -1;
+	memcpy(head, text, (size_t)(dash - text));
+	head[dash - text] = '\0';
+	if (addr_parse(head, first) || addr_parse_uint(dash + 1, 65535, &last))
+		return -1;
+	port = addr_port(first);
+	if (last < port)
+		return -1;
+	*count = (unsigned int)(last - port + 1);
+	return 0;
+}
+
+/**
+ * addr_append() - parse @text (a port range allowed) onto a list
+ * @text:	the address
+ * @list:	the list
+ * @max:	its size
+ * @n:		in: entries used; out: after appending one per port
+ *
+ * Return: 0, or -1 if @text is malformed or the list would overflow.
+ */
+int addr_append(const char *text, struct addr *list, unsigned int max, unsigned int *n)
+{
+	struct addr first;
+	unsigned int count, i;
+
+	if (addr_parse_range(text, &first, &count) || count > max - *n)
+		return -1;
+	for (i = 0; i < count; i++) {
+		list[*n] = first;
+		addr_set_port(&list[*n], addr_port(&first) + i);
+		(*n)++;
+	}
+	return 0;
+}
+
+/**
+ * addr_port() - the port of an AF_INET or AF_INET6 address
+ * @a:		the address
+ *
+ * Return: the port, host order.
+ */
+unsigned int addr_port(const struct addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+/**
+ * addr_set_port() - change the port of an AF_INET or AF_INET6 address
+ * @a:		the address
+ * @port:	the port, host order
+ */
+void addr_set_port(struct addr *a, unsigned int port)
+{
+	if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+}
+
+/**
  * addr_parse() - parse "IPv4:port" or "[IPv6]:port"
  * @text:	the address as given on the command line
  * @out:	the socket address

@@ -14,6 +14,10 @@ struct addr {
 };
 
 int addr_parse(const char *text, struct addr *out);
+int addr_parse_range(const char *text, struct addr *first, unsigned int *count);
+int addr_append(const char *text, struct addr *list, unsigned int max, unsigned int *n);
+unsigned int addr_port(const struct addr *a);
+void addr_set_port(struct addr *a, unsigned int port);
 void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 int addr_parse_fd(const char *text, int *fd);
 int addr_parse_uint(const char *text, long long max, long long *out);

@@ -60,17 +60,21 @@ unsigned int msg_fds_expected(enum msg_type type)
  * @buf:	output
  * @size:	size of @buf
  * @role:	the sender's role
+ * @forwards:	ntb-listen: its listening sockets; ntb-connect: its targets
  *
- * Return: record length, or 0 if @buf is too small.
+ * Return: record length, or 0 if @buf is too small or @forwards is not
+ * from 1 to MSG_MAX_FORWARDS.
  */
-size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role)
+size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role, unsigned int forwards)
 {
-	if (size < MSG_HDR_LEN + MSG_HELLO_LEN)
+	if (size < MSG_HDR_LEN + MSG_HELLO_LEN || !forwards || forwards > MSG_MAX_FORWARDS)
 		return 0;
 	put_hdr(buf, MSG_HELLO, MSG_HELLO_LEN);
 	put32(buf + 4, MSG_MAGIC);
 	put16(buf + 8, MSG_VERSION);
 	put16(buf + 10, (uint16_t)role);
+	put16(buf + 12, (uint16_t)forwards);
+	put16(buf + 14, 0);
 	return MSG_HDR_LEN + MSG_HELLO_LEN;
 }
 
@@ -80,19 +84,22 @@ size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role)
  * @size:	size of @buf
  * @client:	the client's address (getpeername of the accepted socket)
  * @local:	the address it connected to (getsockname)
+ * @index:	the listener it came from, below MSG_MAX_FORWARDS
  *
- * Return: record length, or 0 if @buf is too small or the addresses are
- * not both AF_INET or both AF_INET6.
+ * Return: record length, or 0 if @buf is too small, @index too large or
+ * the addresses are not both AF_INET or both AF_INET6.
  */
 size_t msg_encode_conn(uint8_t *buf, size_t size, const struct sockaddr *client,
-		       const struct sockaddr *local)
+		       const struct sockaddr *local, unsigned int index)
 {
 	uint8_t *p = buf + MSG_HDR_LEN;
 
-	if (size < MSG_HDR_LEN + MSG_CONN_LEN || client->sa_family != local->sa_family)
+	if (size < MSG_HDR_LEN + MSG_CONN_LEN || client->sa_family != local->sa_family ||
+	    index >= MSG_MAX_FORWARDS)
 		return 0;
 	memset(buf, 0, MSG_HDR_LEN + MSG_CONN_LEN);
 	put_hdr(buf, MSG_CONN, MSG_CONN_LEN);
+	put16(p + 6, (uint16_t)index);
 	if (client->sa_family == AF_INET) {
 		const struct sockaddr_in *c = (const struct sockaddr_in *)client;
 		const struct sockaddr_in *l = (const struct sockaddr_in *)local;
@@ -128,8 +135,13 @@ static int all_zero(const uint8_t *p, size_t n)
 static int decode_conn(const uint8_t *p, struct msg *out, const char **why)
 {
 	memset(&out->u.conn, 0, sizeof(out->u.conn));
-	if (p[1] || p[6] || p[7]) {
+	if (p[1]) {
 		*why = "reserved bytes of CONN are not zero";
+		return -1;
+	}
+	out->u.conn.index = get16(p + 6);
+	if (out->u.conn.index >= MSG_MAX_FORWARDS) {
+		*why = "CONN names a listener past the largest index";
 		return -1;
 	}
 	if (p[0] == 4) {
@@ -229,8 +241,17 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 		}
 		out->u.hello.version = get16(buf + 8);
 		out->u.hello.role = get16(buf + 10);
+		out->u.hello.forwards = get16(buf + 12);
 		if (out->u.hello.version != MSG_VERSION) {
 			*why = "HELLO has an unsupported protocol version";
+			return -1;
+		}
+		if (!out->u.hello.forwards || out->u.hello.forwards > MSG_MAX_FORWARDS) {
+			*why = "HELLO counts no forwards, or too many";
+			return -1;
+		}
+		if (get16(buf + 14)) {
+			*why = "reserved bytes of HELLO are not zero";
 			return -1;
 		}
 		if (out->u.hello.role != MSG_ROLE_LISTEN && out->u.hello.role != MSG_ROLE_CONNECT) {

@@ -11,11 +11,13 @@
  * SOCK_SEQPACKET unix sockets, one record per packet, so a record is the
  * whole packet: a 4-byte header and exactly header.length payload bytes.
  */
-#define MSG_VERSION	1
+#define MSG_VERSION	2		/* 2: HELLO counts forwards, CONN names one */
 #define MSG_MAGIC	0x4e544221u	/* "NTB!" */
 #define MSG_HDR_LEN	4
-#define MSG_HELLO_LEN	8
+#define MSG_HELLO_LEN	12
 #define MSG_CONN_LEN	40
+/* Listening sockets (forwards) in one pair, at most. */
+#define MSG_MAX_FORWARDS	1024
 /* Receive buffer: larger than any record so oversize shows as such. */
 #define MSG_BUF_MAX	128
 
@@ -35,18 +37,20 @@ struct msg {
 		struct {
 			uint16_t version;
 			uint16_t role;
+			uint16_t forwards;	/* listeners, or targets */
 		} hello;
 		struct {
 			struct sockaddr_storage client;
 			struct sockaddr_storage local;
 			socklen_t len;	/* of both: same family */
+			uint16_t index;	/* the listener it came from */
 		} conn;
 	} u;
 };
 
-size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role);
+size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role, unsigned int forwards);
 size_t msg_encode_conn(uint8_t *buf, size_t size, const struct sockaddr *client,
-		       const struct sockaddr *local);
+		       const struct sockaddr *local, unsigned int index);
 int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *out,
 	       const char **why);
 unsigned int msg_fds_expected(enum msg_type type);

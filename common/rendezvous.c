@@ -375,13 +375,14 @@ int rdv_inherited(const struct rdv_spec *spec, const char *text)
  * rdv_hello_send() - send our HELLO
  * @sock:	connected rendezvous
  * @role:	our role
+ * @forwards:	our listeners (ntb-listen) or targets (ntb-connect)
  *
  * Return: 0, or -1 with errno set.
  */
-int rdv_hello_send(int sock, enum msg_role role)
+int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards)
 {
 	uint8_t buf[MSG_BUF_MAX];
-	size_t len = msg_encode_hello(buf, sizeof(buf), role);
+	size_t len = msg_encode_hello(buf, sizeof(buf), role, forwards);
 
 	return fdpass_send(sock, buf, len, -1) == (ssize_t)len ? 0 : -1;
 }
@@ -391,11 +392,13 @@ int rdv_hello_send(int sock, enum msg_role role)
  * @sock:	connected rendezvous
  * @want:	the role the peer must have
  * @timeout_ms:	how long to wait
+ * @forwards:	the count of forwards the peer's HELLO gives
  * @why:	on failure, what went wrong
  *
  * Return: 0, or -1.
  */
-int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, const char **why)
+int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *forwards,
+		   const char **why)
 {
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	uint8_t buf[MSG_BUF_MAX];
@@ -430,5 +433,6 @@ int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, const char **wh
 		*why = "peer has the wrong role";
 		return -1;
 	}
+	*forwards = m.u.hello.forwards;
 	return 0;
 }

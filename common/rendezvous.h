@@ -35,7 +35,8 @@ int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size);
 int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_acl *acl);
 int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms);
 int rdv_inherited(const struct rdv_spec *spec, const char *text);
-int rdv_hello_send(int sock, enum msg_role role);
-int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, const char **why);
+int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards);
+int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *forwards,
+		   const char **why);
 
 #endif

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -213,6 +214,25 @@ int util_set_nonblock(int fd)
 	if (fl < 0)
 		return -1;
 	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/**
+ * util_raise_nofile() - raise the soft fd limit to the hard one, or exit
+ *
+ * At the start, before anything is opened: up to 1024 listening sockets
+ * are bound before the sandbox, and a relay needs many fds later.
+ */
+void util_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		log_die_errno(errno, "cannot read RLIMIT_NOFILE");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_die_errno(errno, "cannot raise RLIMIT_NOFILE");
+	}
 }
 
 /**

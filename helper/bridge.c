@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "log.h"
+#include "msg.h"
 #include "netns.h"
 #include "policy.h"
 #include "util.h"
@@ -50,15 +51,24 @@ struct agent {
 	int may_exit;		/* its exit 0 is the normal end (-S, -C) */
 	int status;		/* from waitpid, once it has ended */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
-	char *argv[40];
-	int argc;
-	int fds[4];		/* fds this child must inherit */
-	unsigned int nfds;
+	char **argv;		/* room for argv_cap entries, NULL-terminated */
+	int argc, argv_cap;
+	int *fds;		/* fds this child must inherit; fds_cap at most */
+	unsigned int nfds, fds_cap;
+};
+
+/* A -l or -L of the command line, in the order given. */
+struct listen_arg {
+	const char *addr;	/* -l, or NULL */
+	int fd;			/* -L */
 };
 
 static struct {
-	const char *listen, *connect;
-	int listen_fd, preaccepted_fd, connect_fd;
+	struct listen_arg *listens;	/* argc entries of room */
+	unsigned int nlistens, nlisten_socks;
+	const char **connects;		/* -c, argc entries of room */
+	unsigned int nconnects, ntargets;
+	int preaccepted_fd, connect_fd;
 	const char *listen_ns_file, *connect_ns_file;
 	int listen_ns_fd, connect_ns_fd;
 	struct policy policy;
@@ -68,7 +78,7 @@ static struct {
 	int stopping, failed;
 	long long kill_deadline;
 } br = {
-	.listen_fd = -1, .preaccepted_fd = -1, .connect_fd = -1,
+	.preaccepted_fd = -1, .connect_fd = -1,
 	.listen_ns_fd = -1, .connect_ns_fd = -1,
 };
 
@@ -79,12 +89,16 @@ static const char usage[] =
 "\n"
 "  -h, --help\n"
 "  -l, --listen LISTEN        Socket address (e.g. `127.0.0.1:1234` or\n"
-"                             `[::1]:1234`) to bind socket to.\n"
+"                             `[::1]:1234`) to bind socket to.  Repeatable,\n"
+"                             and a port range `127.0.0.1:8000-8009` binds one\n"
+"                             socket per port; the i-th socket forwards to\n"
+"                             the i-th target of -c.\n"
 "  -L, --listen-fd LISTEN-FD  File descriptor to use as a listening socket\n"
 "  -S, --preaccepted-fd PREACCEPTED-FD\n"
 "                             File descriptor to use as a single connected\n"
 "                             client (skip listening and accepting loop)\n"
 "  -c, --connect CONNECT      Socket address to forward incoming connections to.\n"
+"                             Repeatable, port ranges allowed, as for -l.\n"
 "  -C, --connect-fd CONNECT-FD\n"
 "                             Pre-connected file descriptor to forward just one\n"
 "                             accepted connection to\n"
@@ -116,7 +130,8 @@ static const char usage[] =
 "  -v, --verbose              more log lines; give twice for per-connection lines\n"
 "      --version              print the version\n"
 "\n"
-"Exactly one of -l, -L, -S and one of -c, -C is needed.\n";
+"Give -l/-L (any number) or one -S, and -c (any number) or one -C; the\n"
+"listening sockets and the targets pair up in order, so their counts match.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN };
 
@@ -145,46 +160,52 @@ static void once_only(int already, const char *opts)
 
 static void bridge_parse(int argc, char **argv)
 {
+	unsigned int count;
 	struct addr addr;
 	const char *why;
-	int c;
+	int c, fd;
 
+	br.listens = calloc((size_t)argc, sizeof(*br.listens));
+	br.connects = calloc((size_t)argc, sizeof(*br.connects));
+	if (!br.listens || !br.connects)
+		log_die("cannot parse the command line: out of memory");
 	br.policy.role = POLICY_LAUNCHER;
 	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
-				  "-l, -L and -S");
-			if (addr_parse(optarg, &addr))
-				log_usage_error("bad address '%s' for --listen: expected IPv4:port or [IPv6]:port",
+			once_only(br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
+			if (addr_parse_range(optarg, &addr, &count))
+				log_usage_error("bad address '%s' for --listen: expected IPv4:port, [IPv6]:port or ADDR:FIRST-LAST",
 						optarg);
-			br.listen = optarg;
+			br.listens[br.nlistens++] = (struct listen_arg){ .addr = optarg, .fd = -1 };
+			br.nlisten_socks += count;
 			break;
 		case 'L':
-			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
-				  "-l, -L and -S");
-			br.listen_fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(br.listen_fd, 1, &why))
+			once_only(br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
+			fd = util_arg_fd("--listen-fd", optarg);
+			if (util_check_stream_socket(fd, 1, &why))
 				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			br.listens[br.nlistens++] = (struct listen_arg){ .addr = NULL, .fd = fd };
+			br.nlisten_socks++;
 			break;
 		case 'S':
-			once_only(br.listen || br.listen_fd >= 0 || br.preaccepted_fd >= 0,
-				  "-l, -L and -S");
+			once_only(br.nlistens || br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
 			br.preaccepted_fd = util_arg_fd("--preaccepted-fd", optarg);
 			if (util_check_stream_socket(br.preaccepted_fd, 0, &why))
 				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
 			break;
 		case 'c':
-			once_only(br.connect || br.connect_fd >= 0, "-c and -C");
-			if (addr_parse(optarg, &addr))
-				log_usage_error("bad address '%s' for --connect: expected IPv4:port or [IPv6]:port",
+			once_only(br.connect_fd >= 0, "-c (any number) and -C");
+			if (addr_parse_range(optarg, &addr, &count))
+				log_usage_error("bad address '%s' for --connect: expected IPv4:port, [IPv6]:port or ADDR:FIRST-LAST",
 						optarg);
-			br.connect = optarg;
+			br.connects[br.nconnects++] = optarg;
+			br.ntargets += count;
 			break;
 		case 'C':
-			once_only(br.connect || br.connect_fd >= 0, "-c and -C");
+			once_only(br.nconnects || br.connect_fd >= 0, "-c (any number) and -C");
 			br.connect_fd = util_arg_fd("--connect-fd", optarg);
 			if (util_check_stream_socket(br.connect_fd, 0, &why))
 				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
@@ -223,10 +244,22 @@ static void bridge_parse(int argc, char **argv)
 	}
 	cli_finish(&br.cli, argc, argv);
 	policy_adopt(&br.policy, &br.cli);
-	if (!br.listen && br.listen_fd < 0 && br.preaccepted_fd < 0)
+	if (!br.nlistens && br.preaccepted_fd < 0)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
-	if (!br.connect && br.connect_fd < 0)
+	if (!br.nconnects && br.connect_fd < 0)
 		log_usage_error("missing -c/--connect or -C/--connect-fd (see --help)");
+	/* Forwards pair up by index: check the counts before anything is bound. */
+	if (br.nlisten_socks > MSG_MAX_FORWARDS)
+		log_usage_error("-l/-L: %u listening sockets, more than %d", br.nlisten_socks,
+				MSG_MAX_FORWARDS);
+	if (br.nlistens && br.nconnects && br.nlisten_socks != br.ntargets)
+		log_usage_error("-l/-L give %u listening sockets but -c gives %u targets: they pair up in order",
+				br.nlisten_socks, br.ntargets);
+	if (br.connect_fd >= 0 && br.nlisten_socks > 1)
+		log_usage_error("-C serves one client, of one listening socket; -l/-L give %u",
+				br.nlisten_socks);
+	if (br.preaccepted_fd >= 0 && br.ntargets > 1)
+		log_usage_error("-S hands over one client, to one target; -c gives %u", br.ntargets);
 }
 
 /* The agents live next to this binary; $PATH is never consulted. */
@@ -254,7 +287,7 @@ static int bridge_open_agent(const char *name)
 
 static void agent_arg(struct agent *a, const char *arg)
 {
-	if (a->argc >= (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
+	if (a->argc >= a->argv_cap - 1)
 		log_die("cannot start %s: too many arguments", a->name);
 	a->argv[a->argc] = strdup(arg);
 	if (!a->argv[a->argc++])
@@ -268,7 +301,7 @@ static void agent_arg_fd(struct agent *a, const char *opt, const char *prefix, i
 	snprintf(buf, sizeof(buf), "%s%d", prefix, fd);
 	agent_arg(a, opt);
 	agent_arg(a, buf);
-	if (a->nfds >= sizeof(a->fds) / sizeof(a->fds[0]))
+	if (a->nfds >= a->fds_cap)
 		log_die("cannot start %s: too many fds to pass", a->name);
 	a->fds[a->nfds++] = fd;
 }
@@ -473,6 +506,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 
 	util_std_fds();
+	util_raise_nofile();
 	log_init("netns-tcp-bridge");
 	/* A log line to a stderr nobody reads any more must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -499,15 +533,28 @@ int main(int argc, char **argv)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
 		log_die_errno(errno, "cannot create the rendezvous socketpair");
 
-	agent_arg(l, "ntb-listen");
-	if (br.listen) {
-		agent_arg(l, "--listen");
-		agent_arg(l, br.listen);
-	} else if (br.listen_fd >= 0) {
-		agent_arg_fd(l, "--listen-fd", "", br.listen_fd);
-	} else {
-		agent_arg_fd(l, "--preaccepted-fd", "", br.preaccepted_fd);
+	/* Room for every argument and fd the command line can give. */
+	for (i = 0; i < 2; i++) {
+		struct agent *a = &br.agents[i];
+
+		a->argv_cap = 2 * argc + 32;
+		a->fds_cap = (unsigned int)argc + 4;
+		a->argv = calloc((size_t)a->argv_cap, sizeof(char *));
+		a->fds = calloc(a->fds_cap, sizeof(int));
+		if (!a->argv || !a->fds)
+			log_die("cannot start %s: out of memory", a->name);
 	}
+	agent_arg(l, "ntb-listen");
+	for (j = 0; j < br.nlistens; j++) {
+		if (br.listens[j].addr) {
+			agent_arg(l, "--listen");
+			agent_arg(l, br.listens[j].addr);
+		} else {
+			agent_arg_fd(l, "--listen-fd", "", br.listens[j].fd);
+		}
+	}
+	if (br.preaccepted_fd >= 0)
+		agent_arg_fd(l, "--preaccepted-fd", "", br.preaccepted_fd);
 	if (br.connect_fd >= 0 && br.preaccepted_fd < 0)
 		agent_arg(l, "--once");	/* -C serves exactly one client */
 	l->may_exit = br.preaccepted_fd >= 0 || br.connect_fd >= 0;
@@ -518,10 +565,11 @@ int main(int argc, char **argv)
 	agent_common_args(l);
 
 	agent_arg(c, "ntb-connect");
-	if (br.connect) {
+	for (j = 0; j < br.nconnects; j++) {
 		agent_arg(c, "--connect");
-		agent_arg(c, br.connect);
-	} else {
+		agent_arg(c, br.connects[j]);
+	}
+	if (br.connect_fd >= 0) {
 		agent_arg_fd(c, "--connect-fd", "", br.connect_fd);
 	}
 	agent_arg_fd(c, "--rendezvous", "fd:", sp[1]);

@@ -198,14 +198,7 @@ static void policy_limits(const struct policy *p)
 {
 	struct rlimit rl;
 
-	/* Many connections need many fds: take all the hard limit allows. */
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		log_die_errno(errno, "cannot read RLIMIT_NOFILE");
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl))
-			log_die_errno(errno, "cannot raise RLIMIT_NOFILE");
-	}
+	/* RLIMIT_NOFILE was raised to the hard limit at start (util_raise_nofile()). */
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl))
 		log_die_errno(errno, "cannot set RLIMIT_CORE");

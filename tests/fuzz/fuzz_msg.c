@@ -28,10 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (m.type == MSG_HELLO)
-		len = msg_encode_hello(again, sizeof(again), (enum msg_role)m.u.hello.role);
+		len = msg_encode_hello(again, sizeof(again), (enum msg_role)m.u.hello.role,
+				       m.u.hello.forwards);
 	else
 		len = msg_encode_conn(again, sizeof(again), (struct sockaddr *)&m.u.conn.client,
-				      (struct sockaddr *)&m.u.conn.local);
+				      (struct sockaddr *)&m.u.conn.local, m.u.conn.index);
 	if (len != size - 1 || memcmp(again, data + 1, len))
 		abort();	/* accepted bytes must be canonical */
 	return 0;

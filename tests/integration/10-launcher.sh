@@ -307,6 +307,20 @@ stop_with() {
 	return 0
 }
 
+t_port_ranges() {
+	# Issue 8: repeated -l/-c and port ranges pair up in order.
+	bg ip netns exec "$NSB" $PEER server 127.0.0.1 8600 whoami --last 8603
+	wait_listen "$NSB" 8603
+	bridge -l 127.0.0.1:9600-9602 -l '[::1]:9603' -f "$A" -c 127.0.0.1:8600-8603 -t "$NB"
+	wait_listen "$NSA" 9603
+	for i in 0 1 2; do
+		out=$(in_a $PEER client 127.0.0.1 960$i read) || fail "960$i: $out"
+		assert_eq "$out" "PORT 860$i" "listener 960$i"
+	done
+	out=$(in_a $PEER client ::1 9603 read) || fail "[::1]:9603: $out"
+	assert_eq "$out" "PORT 8603" "listener [::1]:9603"
+}
+
 t_agent_death() {
 	bridged 8094 echo 9014
 	kids=$(children "$BRIDGE_PID")
@@ -356,4 +370,5 @@ run_test stderr_reader_gone t_stderr_reader_gone
 run_test inetd_client_on_stdin t_inetd_stdin
 run_test max_connections t_max_connections
 run_test verbose t_verbose
+run_test port_ranges_pair_up t_port_ranges
 exit 0

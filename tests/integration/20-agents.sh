@@ -142,6 +142,36 @@ t_closed_std_fds() {
 	done
 }
 
+t_several_forwards() {
+	# Issue 8: several -l and -c in one pair, up to 1024 listening sockets.
+	name=@ntbt-$$-many
+	server "$NSB" 127.0.0.1 30000 whoami
+	server "$NSB" 127.0.0.1 31023 whoami
+	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:30000-31023 -r "$name" 2>>"$T/c.err"
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:20000-21022 -l 127.0.0.1:21023 -r "$name" \
+		2>>"$T/l.err"
+	wait_listen "$NSA" 21023
+	n=$(in_a ss -Hltn 'sport >= :20000 and sport <= :21023' | wc -l)
+	assert_eq "$n" 1024 "listening sockets"
+	out=$(in_a $PEER client 127.0.0.1 20000 read) || fail "first: $out"
+	assert_eq "$out" "PORT 30000" "first listener"
+	out=$(in_a $PEER client 127.0.0.1 21023 read) || fail "last: $out"
+	assert_eq "$out" "PORT 31023" "last listener"
+}
+
+t_forward_count_mismatch() {
+	name=@ntbt-$$-mis
+	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8113-8115 -r "$name" 2>>"$T/c.err"
+	sleep 0.3
+	"$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9113-9114 -r "$name" 2>"$T/l.err"
+	rc=$?
+	assert_eq "$rc" 1 "ntb-listen exit status"
+	assert_one_line "$(cat "$T/l.err")" "ntb-listen stderr"
+	assert_match "$(cat "$T/l.err")" "ntb-connect has 3 targets for our 2 listening sockets"
+	grep -q "its count of listening sockets is not our count of targets" "$T/c.err" ||
+		fail "ntb-connect said nothing: $(cat "$T/c.err")"
+}
+
 t_listen_once_alone() {
 	name=@ntbt-$$-once
 	server "$NSB" 127.0.0.1 8112 echo
@@ -167,4 +197,6 @@ run_test allow_uid t_allow_uid
 run_test drain_on_sigterm t_drain_on_sigterm
 run_test closed_stdin_stdout t_closed_std_fds
 run_test listen_once_alone t_listen_once_alone
+run_test several_forwards_1024 t_several_forwards
+run_test forward_count_mismatch t_forward_count_mismatch
 exit 0

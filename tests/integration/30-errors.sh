@@ -31,8 +31,14 @@ t_launcher_arguments() {
 	expect 2 "unknown option '--frobnicate'" "$br" --frobnicate
 	expect 2 "option -l needs a value" "$br" -l
 	expect 2 "unexpected argument 'extra'" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 extra
-	expect 2 "-l, -L and -S: give exactly one" "$br" -l 127.0.0.1:1 -S 0 -c 127.0.0.1:2
-	expect 2 "-c and -C: give exactly one" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -c 127.0.0.1:3
+	expect 2 "-l or -L \(any number\), and -S: give exactly one" "$br" -l 127.0.0.1:1 -S 0 -c 127.0.0.1:2
+	expect 2 "-l/-L give 1 listening sockets but -c gives 2 targets" \
+		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -c 127.0.0.1:3
+	expect 2 "-l/-L give 4 listening sockets but -c gives 3 targets" \
+		"$br" -l 127.0.0.1:1-4 -c 127.0.0.1:2-4
+	expect 2 "bad address '127.0.0.1:5-4' for --listen" "$br" -l 127.0.0.1:5-4 -c 127.0.0.1:2
+	expect 2 "-l/-L: 1025 listening sockets, more than 1024" \
+		"$br" -l 127.0.0.1:1000-2024 -c 127.0.0.1:1000-2024
 	expect 2 "file descriptor 77 is not open" "$br" -L 77 -c 127.0.0.1:2
 	expect 2 "--listen-fd: not a socket" "$br" -L 0 -c 127.0.0.1:2 </dev/null
 	expect 2 "--connect-fd: not a socket" "$br" -l 127.0.0.1:1 -C 0 </dev/null
@@ -82,11 +88,14 @@ t_rendezvous_directories() {
 
 t_agent_arguments() {
 	expect 2 "missing -r/--rendezvous" "$B/ntb-listen" -l 127.0.0.1:1
-	expect 2 "give exactly one of -l/--listen" "$B/ntb-listen" -r @x
+	expect 2 "give -l/--listen or -L/--listen-fd \\(any number\\), or one -S" "$B/ntb-listen" -r @x
 	expect 2 "bad rendezvous 'nowhere' for --rendezvous" "$B/ntb-listen" -l 127.0.0.1:1 -r nowhere
 	expect 2 "bad namespace 'pid:abc' for --netns" "$B/ntb-listen" -l 127.0.0.1:1 -r @x -n pid:abc
 	expect 2 "bad namespace 'name:../x' for --netns" "$B/ntb-connect" -c 127.0.0.1:1 -r @x -n name:../x
 	expect 2 "missing -c/--connect" "$B/ntb-connect" -r @x
+	expect 2 "more than 1024 listening sockets" "$B/ntb-listen" -r @x -l 127.0.0.1:1000-2024
+	expect 2 "bad address '127.0.0.1:1000-2024' for --connect: .*1024 targets at most" \
+		"$B/ntb-connect" -r @x -c 127.0.0.1:1000-2024
 	expect 2 "bad value '99' for --connect-fd: file descriptor 99 is not open" \
 		"$B/ntb-connect" -C 99 -r @x
 	expect 1 "cannot use rendezvous fd:0: not a unix SOCK_SEQPACKET socket" \

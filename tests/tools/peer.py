@@ -2,8 +2,10 @@
 """Real TCP peers for the integration tests: servers and clients that check
 what they see (checksums, FIN vs RST, half-close), bounded in time.
 
-server ADDR PORT MODE [--log FILE]     modes: echo observe rst rstnow finfirst replyeof
-client ADDR PORT MODE [ARGS]           modes: bulk N, parallel K N, paced K N, halfclose,
+server ADDR PORT MODE [--log FILE] [--last PORT]
+                                       modes: echo observe rst rstnow whoami finfirst replyeof
+                                       (--last: one socket per port up to PORT)
+client ADDR PORT MODE [ARGS]           modes: read, bulk N, parallel K N, paced K N, halfclose,
                                        finfirst, rstclient, expectreset, probe
 Every socket has a time-out; every client exits 0 only if what it saw is right.
 """
@@ -70,6 +72,12 @@ def srv_rst(c, log):
     linger0(c)
 
 
+def srv_whoami(c, log):
+    c.sendall(("PORT %d\n" % c.getsockname()[1]).encode())
+    c.shutdown(socket.SHUT_WR)
+    recv_all(c)
+
+
 def srv_rstnow(c, log):
     linger0(c)
 
@@ -87,15 +95,20 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow,
+SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 
-def server(addr, port, mode, log):
-    s = socket.socket(family(addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(512)
+def server(addr, port, mode, log, last=None):
+    """One listening socket, or one per port from PORT to LAST."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    for p in range(port, (last or port) + 1):
+        s = socket.socket(family(addr), socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, p))
+        s.listen(512)
+        sel.register(s, selectors.EVENT_READ)
     handler = SERVERS[mode]
 
     def run(c):
@@ -108,8 +121,9 @@ def server(addr, port, mode, log):
             c.close()
 
     while True:
-        c, _ = s.accept()
-        threading.Thread(target=run, args=(c,), daemon=True).start()
+        for key, _ in sel.select():
+            c, _ = key.fileobj.accept()
+            threading.Thread(target=run, args=(c,), daemon=True).start()
 
 
 # ---------------------------------------------------------------- clients
@@ -279,7 +293,14 @@ def cli_probe(addr, port, args):
     return True
 
 
-CLIENTS = {"bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
+def cli_read(addr, port, args):
+    """Print the first line the server sends."""
+    s = connect(addr, port)
+    print(recv_all(s).decode().strip())
+    return True
+
+
+CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
            "expectreset": cli_expectreset, "probe": cli_probe}
 
@@ -291,10 +312,14 @@ def main(argv):
     role, addr, port, mode = argv[1], argv[2], int(argv[3]), argv[4]
     rest = argv[5:]
     if role == "server":
-        log = None
-        if rest[:1] == ["--log"]:
-            log = rest[1]
-        server(addr, port, mode, log)
+        log = last = None
+        while rest:
+            if rest[0] == "--log":
+                log = rest[1]
+            elif rest[0] == "--last":
+                last = int(rest[1])
+            rest = rest[2:]
+        server(addr, port, mode, log, last)
         return 0
     try:
         return 0 if CLIENTS[mode](addr, port, rest) else 1

@@ -25,14 +25,15 @@ import struct
 import sys
 import time
 
-HELLO = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)
-BAD_MAGIC = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544222, 1, 1)
+HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 2, 1, 1, 0)
+BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 2, 1, 1, 0)
+HELLO_V1 = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)        # an older peer
 
 
-def conn_record(c, l):
+def conn_record(c, l, index=0):
     def addr(a):
         return socket.inet_aton(a[0]) + b"\0" * 12
-    body = struct.pack("!BB", 4, 0) + struct.pack("!HH", c[1], l[1]) + b"\0\0" + addr(c) + addr(l)
+    body = struct.pack("!BB", 4, 0) + struct.pack("!HHH", c[1], l[1], index) + addr(c) + addr(l)
     return struct.pack("!BBH", 2, 0, len(body)) + body
 
 
@@ -48,7 +49,7 @@ def rendezvous(rdv, hello=True):
         send(s, HELLO)
         s.settimeout(10)
         reply = s.recv(64)
-        if len(reply) != 12 or reply[0] != 1:
+        if len(reply) != 16 or reply[0] != 1:
             raise SystemExit("no HELLO reply")
     return s
 
@@ -121,6 +122,7 @@ def m_garbage(rdv, args):
         (b"\x02\x00\x00\x27" + p.rec[4:-1], (fd,)),  # length field 39
         (b"\x02\x00\x00\x28" + b"\0" * 200, (fd,)),  # oversize: MSG_TRUNC
         (p.rec, (fd, fd, fd, fd, fd)),                 # five fds: MSG_CTRUNC
+        (conn_record(p.acc.getpeername(), p.acc.getsockname(), 1), (fd,)),  # no target 1
     ]
     print("SENT %d" % len(bad))
     for data, fds in bad:
@@ -147,6 +149,9 @@ def m_ending(rdv, args):
     elif kind == "bad-hello":
         s = rendezvous(rdv, hello=False)
         send(s, BAD_MAGIC)
+    elif kind == "v1-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, HELLO_V1)
     else:
         s = rendezvous(rdv)
         if kind == "second-hello":

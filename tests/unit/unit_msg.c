@@ -42,27 +42,56 @@ int main(void)
 	inet_pton(AF_INET6, "::1", &l6.sin6_addr);
 
 	/* HELLO round trip. */
-	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN);
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7);
 	CHECK(len == MSG_HDR_LEN + MSG_HELLO_LEN, "HELLO is %zu bytes", len);
 	CHECK(decode(buf, len, 0, &m, &why) == 0 && m.type == MSG_HELLO &&
-	      m.u.hello.version == MSG_VERSION && m.u.hello.role == MSG_ROLE_LISTEN,
-	      "HELLO decodes");
-	CHECK(msg_encode_hello(buf, 5, MSG_ROLE_LISTEN) == 0, "HELLO needs room");
+	      m.u.hello.version == MSG_VERSION && m.u.hello.role == MSG_ROLE_LISTEN &&
+	      m.u.hello.forwards == 7, "HELLO decodes, with its count of forwards");
+	CHECK(msg_encode_hello(buf, 5, MSG_ROLE_LISTEN, 1) == 0, "HELLO needs room");
+	CHECK(msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 0) == 0 &&
+	      msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, MSG_MAX_FORWARDS + 1) == 0,
+	      "HELLO counts 1 to MSG_MAX_FORWARDS forwards");
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7);
 	refused(buf, len, 1, "HELLO with an fd");
-	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT);
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 1);
 	memcpy(tmp, buf, len);
 	tmp[4] ^= 1;
 	refused(tmp, len, 0, "HELLO with a bad magic");
 	memcpy(tmp, buf, len);
-	tmp[9] = 2;
-	refused(tmp, len, 0, "HELLO of version 2");
+	tmp[9] = 1;
+	refused(tmp, len, 0, "HELLO of version 1");
+	memcpy(tmp, buf, len);
+	tmp[13] = 0;
+	refused(tmp, len, 0, "HELLO counting no forwards");
+	memcpy(tmp, buf, len);
+	tmp[12] = 0x04;
+	tmp[13] = 0x01;
+	refused(tmp, len, 0, "HELLO counting 1025 forwards");
+	memcpy(tmp, buf, len);
+	tmp[15] = 1;
+	refused(tmp, len, 0, "HELLO with a reserved byte set");
+	{
+		/* What a version 1 peer sends: 8 bytes, no count. */
+		static const uint8_t v1[] = { 1, 0, 0, 8, 0x4e, 0x54, 0x42, 0x21, 0, 1, 0, 1 };
+
+		refused(v1, sizeof(v1), 0, "a version 1 HELLO");
+	}
 	memcpy(tmp, buf, len);
 	tmp[11] = 9;
 	refused(tmp, len, 0, "HELLO with an unknown role");
 
 	/* CONN round trips, v4 and v6. */
-	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4);
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4, 1023);
 	CHECK(len == MSG_HDR_LEN + MSG_CONN_LEN, "CONN is %zu bytes", len);
+	CHECK(decode(buf, len, 1, &m, &why) == 0 && m.u.conn.index == 1023,
+	      "CONN carries its listener index");
+	CHECK(msg_encode_conn(tmp, sizeof(tmp), (struct sockaddr *)&c4, (struct sockaddr *)&l4,
+			      MSG_MAX_FORWARDS) == 0, "CONN refuses an index past the last");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 6] = 0x04;
+	tmp[MSG_HDR_LEN + 7] = 0x00;
+	refused(tmp, len, 1, "CONN naming listener 1024");
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4, 0);
 	CHECK(decode(buf, len, 1, &m, &why) == 0 && m.type == MSG_CONN &&
 	      m.u.conn.len == sizeof(struct sockaddr_in) &&
 	      !memcmp(&((struct sockaddr_in *)&m.u.conn.client)->sin_addr, &c4.sin_addr, 4) &&
@@ -83,16 +112,16 @@ int main(void)
 	tmp[MSG_HDR_LEN + 1] = 1;
 	refused(tmp, len, 1, "CONN with a reserved byte set");
 
-	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6);
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6, 0);
 	CHECK(decode(buf, len, 1, &m, &why) == 0 &&
 	      !memcmp(&((struct sockaddr_in6 *)&m.u.conn.client)->sin6_addr, &c6.sin6_addr, 16) &&
 	      !memcmp(&((struct sockaddr_in6 *)&m.u.conn.local)->sin6_addr, &l6.sin6_addr, 16),
 	      "IPv6 CONN decodes to the same addresses");
-	CHECK(msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l6) == 0,
+	CHECK(msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l6, 0) == 0,
 	      "CONN refuses mixed families");
 	CHECK(msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&unix_sa,
-			      (struct sockaddr *)&unix_sa) == 0, "CONN refuses AF_UNIX");
-	CHECK(msg_encode_conn(buf, 10, (struct sockaddr *)&c4, (struct sockaddr *)&l4) == 0,
+			      (struct sockaddr *)&unix_sa, 0) == 0, "CONN refuses AF_UNIX");
+	CHECK(msg_encode_conn(buf, 10, (struct sockaddr *)&c4, (struct sockaddr *)&l4, 0) == 0,
 	      "CONN needs room");
 
 	/* Header faults. */
@@ -114,7 +143,7 @@ int main(void)
 	refused(tmp, (size_t)MSG_HDR_LEN + 0x10000, 0, "an oversized record");
 
 	/* Every prefix of a valid record is refused, never read past. */
-	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6);
+	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c6, (struct sockaddr *)&l6, 0);
 	for (i = 0; i < len; i++)
 		if (decode(buf, i, 1, &m, &why) == 0)
 			break;
