@@ -20,6 +20,7 @@
 #include "log.h"
 #include "msg.h"
 #include "netns.h"
+#include "notify.h"
 #include "policy.h"
 #include "relay.h"
 #include "rendezvous.h"
@@ -60,6 +61,7 @@ static struct {
 	struct cli cli;
 	int drain_ms;
 	int epfd, sigfd, notify, rdv_listener;
+	int manager;		/* service manager's readiness socket, or -1 */
 	struct peer peers[MAX_PEERS];
 	unsigned int npeers;
 	int once_taken;		/* -C: the one client has arrived */
@@ -68,7 +70,7 @@ static struct {
 	long long accept_resume;	/* rendezvous accepting paused until then */
 	int accept_backoff_ms;
 	struct log_limit lim_peer, lim_record, lim_client, lim_fds;
-} cn = { .rdv_listener = -1 };
+} cn = { .rdv_listener = -1, .manager = -1 };
 
 static const char usage[] =
 "Usage: ntb-connect (-c ADDR... | -C FD) -r RENDEZVOUS [OPTIONS]\n"
@@ -443,6 +445,7 @@ static void connect_drain_begin(void)
 		return;
 	cn.draining = 1;
 	cn.drain_deadline = util_now_ms() + cn.drain_ms;
+	notify_send(cn.manager, "STOPPING=1");
 	if (cn.rdv_listener >= 0) {
 		close(cn.rdv_listener);
 		cn.rdv_listener = -1;
@@ -544,8 +547,8 @@ static void connect_serve(void)
 
 int main(int argc, char **argv)
 {
-	/* epoll, signalfd, eventfd, rendezvous; two per worker; -C. */
-	int keep[4 + 2 * RELAY_MAX_WORKERS + 1];
+	/* epoll, signalfd, eventfd, rendezvous, manager; two per worker; -C. */
+	int keep[5 + 2 * RELAY_MAX_WORKERS + 1];
 	unsigned int i;
 	int netns = -1;
 	sigset_t set;
@@ -559,9 +562,11 @@ int main(int argc, char **argv)
 	cn.policy.keep_fds = keep;
 	cn.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 
-	/* 1. Files first, while they are reachable. */
+	/* 1. Files first, while they are reachable; the service manager's
+	 *    socket too, before joining: an @name belongs to our namespace. */
 	if (cn.cli.netns_text)
 		netns = netns_open(cn.cli.netns_text);
+	cn.manager = notify_open();
 
 	/* 2. The rendezvous, in the namespace we were started in. */
 	cn.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -605,6 +610,8 @@ int main(int argc, char **argv)
 	policy_keep_fd(&cn.policy, cn.sigfd);
 	policy_keep_fd(&cn.policy, cn.notify);
 	policy_keep_fd(&cn.policy, cn.rdv_listener >= 0 ? cn.rdv_listener : cn.rdv.fd);
+	if (cn.manager >= 0)
+		policy_keep_fd(&cn.policy, cn.manager);
 	if (relay_init(&cn.relay, &cn.policy))
 		log_die_errno(errno, "cannot set up the relay");
 	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, ev_tag(EV_RELAY, 0, 0, 0));
@@ -614,6 +621,7 @@ int main(int argc, char **argv)
 
 	/* 6. Serve. */
 	relay_start();
+	notify_send(cn.manager, "READY=1");
 	if (cn.ntargets) {
 		char first[ADDR_STRLEN];
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "msg.h"
 #include "netns.h"
+#include "notify.h"
 #include "policy.h"
 #include "rendezvous.h"
 #include "util.h"
@@ -61,10 +62,11 @@ static struct {
 	struct policy policy;
 	struct cli cli;
 	int rdv_fd, epfd, sigfd, spare;
+	int notify;		/* service manager's readiness socket, or -1 */
 	long long accept_resume;	/* accepting paused until then, or 0 */
 	int backoff_ms;
 	struct log_limit lim_fds, lim_accept;
-} ls = { .client_fd = -1, .spare = -1 };
+} ls = { .client_fd = -1, .spare = -1, .notify = -1 };
 
 static const char usage[] =
 "Usage: ntb-listen (-l ADDR | -L FD)... | -S FD) -r RENDEZVOUS [OPTIONS]\n"
@@ -77,6 +79,8 @@ static const char usage[] =
 "                             socket per port); repeatable, 1024 at most\n"
 "  -L, --listen-fd FD         use this inherited listening socket; repeatable\n"
 "  -S, --preaccepted-fd FD    hand off this one connected client, then exit\n"
+"                             (with none of -l, -L, -S: the listening sockets\n"
+"                             of systemd socket activation, LISTEN_FDS, in order)\n"
 "  -n, --netns NS             join this network namespace: a path, pid:N,\n"
 "                             name:NAME or fd:N\n"
 "  -r, --rendezvous R         fd:N (inherited socket), @name (abstract socket,\n"
@@ -168,9 +172,22 @@ static void listen_parse(int argc, char **argv)
 			cli_option(&ls.cli, c, argv);
 		}
 	}
+	if (!modes && !ls.nlst) {
+		/* Socket activation: the listening sockets come from systemd. */
+		int fds[MSG_MAX_FORWARDS], n = notify_listen_fds(fds, MSG_MAX_FORWARDS);
+
+		if (n < 0)
+			log_usage_error("bad LISTEN_PID/LISTEN_FDS from the service manager");
+		for (c = 0; c < n; c++) {
+			ls.lst[ls.nlst].fd = fds[c];
+			if (util_check_stream_socket(fds[c], 1, &why))
+				log_usage_error("bad socket-activated fd %d: %s", fds[c], why);
+			ls.nlst++;
+		}
+	}
 	modes += ls.nlst > 0;
 	if (modes != 1 && !ls.cli.print_policy)
-		log_usage_error("give -l/--listen or -L/--listen-fd (any number), or one -S/--preaccepted-fd (see --help)");
+		log_usage_error("give -l/--listen or -L/--listen-fd (any number), or one -S/--preaccepted-fd, or socket activation (see --help)");
 	cli_finish(&ls.cli, argc, argv);
 	policy_adopt(&ls.policy, &ls.cli);
 }
@@ -409,8 +426,8 @@ static void listen_rdv_event(void)
 /* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
-	/* rendezvous, signalfd, epoll, then the listeners or the client */
-	int keep[3 + MSG_MAX_FORWARDS];
+	/* rendezvous, signalfd, epoll, notify, then the listeners or the client */
+	int keep[4 + MSG_MAX_FORWARDS];
 	unsigned int k;
 	int netns = -1;
 	sigset_t set;
@@ -422,9 +439,11 @@ int main(int argc, char **argv)
 	ls.policy.keep_fds = keep;
 	ls.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 
-	/* 1. Files first, while they are reachable. */
+	/* 1. Files first, while they are reachable; the service manager's
+	 *    socket too, before joining: an @name belongs to our namespace. */
 	if (ls.cli.netns_text)
 		netns = netns_open(ls.cli.netns_text);
+	ls.notify = notify_open();
 
 	/* 2. The rendezvous, from the namespace we were started in. */
 	signal(SIGPIPE, SIG_IGN);
@@ -451,6 +470,8 @@ int main(int argc, char **argv)
 	policy_keep_fd(&ls.policy, ls.rdv_fd);
 	policy_keep_fd(&ls.policy, ls.sigfd);
 	policy_keep_fd(&ls.policy, ls.epfd);
+	if (ls.notify >= 0)
+		policy_keep_fd(&ls.policy, ls.notify);
 	if (ls.client_fd >= 0)
 		policy_keep_fd(&ls.policy, ls.client_fd);
 	for (k = 0; k < ls.nlst; k++)
@@ -465,6 +486,7 @@ int main(int argc, char **argv)
 			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
 		exit(0);
 	}
+	notify_send(ls.notify, "READY=1");
 	/* A spare fd to give up when out of them (listen_shed()). */
 	ls.spare = dup(STDIN_FILENO);
 	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
@@ -488,6 +510,7 @@ int main(int argc, char **argv)
 			switch (ev_kind_of(ev[i].data.u64)) {
 			case EV_SIGNAL:
 				log_info("stopping on signal");
+				notify_send(ls.notify, "STOPPING=1");
 				exit(0);
 			case EV_LISTEN:
 				if (!ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "msg.h"
 #include "netns.h"
+#include "notify.h"
 #include "policy.h"
 #include "util.h"
 
@@ -77,8 +78,11 @@ static struct {
 	struct agent agents[2];
 	int stopping, failed;
 	long long kill_deadline;
+	int manager;		/* service manager's readiness socket, or -1 */
+	int ready_in[2];	/* [0] ours, [1] the agents' readiness channel */
+	unsigned int readies;	/* READY=1 heard from agents */
 } br = {
-	.preaccepted_fd = -1, .connect_fd = -1,
+	.preaccepted_fd = -1, .connect_fd = -1, .manager = -1, .ready_in = { -1, -1 },
 	.listen_ns_fd = -1, .connect_ns_fd = -1,
 };
 
@@ -244,6 +248,25 @@ static void bridge_parse(int argc, char **argv)
 	}
 	cli_finish(&br.cli, argc, argv);
 	policy_adopt(&br.policy, &br.cli);
+	if (!br.nlistens && br.preaccepted_fd < 0) {
+		/* Socket activation: the listening sockets come from systemd. */
+		int *fds = calloc(MSG_MAX_FORWARDS, sizeof(int)), n, k;
+
+		if (!fds)
+			log_die("cannot parse the command line: out of memory");
+		n = notify_listen_fds(fds, MSG_MAX_FORWARDS);
+		if (n < 0)
+			log_usage_error("bad LISTEN_PID/LISTEN_FDS from the service manager");
+		for (k = 0; k < n && (unsigned int)k < (unsigned int)argc; k++) {
+			if (util_check_stream_socket(fds[k], 1, &why))
+				log_usage_error("bad socket-activated fd %d: %s", fds[k], why);
+			br.listens[br.nlistens++] = (struct listen_arg){ .addr = NULL, .fd = fds[k] };
+			br.nlisten_socks++;
+		}
+		if (k < n)
+			log_usage_error("more socket-activated fds than this command line can pass on");
+		free(fds);
+	}
 	if (!br.nlistens && br.preaccepted_fd < 0)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
 	if (!br.nconnects && br.connect_fd < 0)
@@ -341,6 +364,14 @@ static void agent_spawn(struct agent *a)
 		_exit(1);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (br.ready_in[1] >= 0) {
+		char num[16];
+
+		/* The agents say READY=1 to us; we say it to the manager. */
+		snprintf(num, sizeof(num), "%d", br.ready_in[1]);
+		setenv(NOTIFY_FD_ENV, num, 1);
+		fcntl(br.ready_in[1], F_SETFD, 0);
+	}
 	signal(SIGPIPE, SIG_DFL);
 	for (i = 0; i < a->nfds; i++) {
 		int fl = fcntl(a->fds[i], F_GETFD);
@@ -463,6 +494,24 @@ static void bridge_report(void)
 	bridge_report_one(second, "");
 }
 
+/*
+ * READY=1 from each agent: once both are serving, the bridge is.
+ * syscalls: read
+ */
+static void bridge_readiness(void)
+{
+	char buf[64];
+	ssize_t n;
+
+	if (br.ready_in[0] < 0)
+		return;
+	while ((n = read(br.ready_in[0], buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		if (!strcmp(buf, "READY=1") && ++br.readies == 2)
+			notify_send(br.manager, "READY=1");
+	}
+}
+
 /* syscalls: read epoll_wait epoll_pwait */
 static void bridge_supervise(int sigfd, int epfd)
 {
@@ -485,11 +534,14 @@ static void bridge_supervise(int sigfd, int epfd)
 		n = epoll_wait(epfd, &ev, 1, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
+		bridge_readiness();
 		while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGCHLD)
 				continue;
-			if (!br.stopping)
+			if (!br.stopping) {
 				log_info("stopping on signal %u", si.ssi_signo);
+				notify_send(br.manager, "STOPPING=1");
+			}
 			br.stopping = 1;
 			bridge_stop_all(SIGTERM);
 		}
@@ -501,7 +553,7 @@ int main(int argc, char **argv)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[2], i;
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[4], i;
 	unsigned int j;
 	sigset_t set;
 
@@ -610,15 +662,30 @@ int main(int argc, char **argv)
 	ev.data.fd = sigfd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev))
 		log_die_errno(errno, "cannot watch signals");
+	/* Readiness for a service manager: connected before anything joins. */
+	br.manager = notify_open();
+	if (br.manager >= 0) {
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, br.ready_in))
+			log_die_errno(errno, "cannot create the readiness socketpair");
+		ev.data.fd = br.ready_in[0];
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, br.ready_in[0], &ev))
+			log_die_errno(errno, "cannot watch readiness");
+	}
 
 	agent_spawn(c);
 	agent_spawn(l);
+	if (br.ready_in[1] >= 0)
+		close(br.ready_in[1]);
 
 	/* Everything the agents hold is theirs alone now. */
 	br.policy.keep_fds = keep;
 	br.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 	policy_keep_fd(&br.policy, sigfd);
 	policy_keep_fd(&br.policy, epfd);
+	if (br.manager >= 0) {
+		policy_keep_fd(&br.policy, br.manager);
+		policy_keep_fd(&br.policy, br.ready_in[0]);
+	}
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);

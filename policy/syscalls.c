@@ -57,7 +57,7 @@ static const int connect_fcntl[] = { F_SETFL, F_SETPIPE_SZ };
 static const struct policy_syscall listen_calls[] = {
 	POLICY_LIBC,
 	POLICY_ABORT,
-	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(): one line to stderr" },
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), notify_send(): one line to stderr; READY=1 to the service manager" },
 	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(), log_limit_pass(): time-outs (vDSO fallback)" },
 	{ "epoll_wait", ARG_ANY, 0, "main(): the event loop" },
 	{ "epoll_pwait", ARG_ANY, 0, "main(): the event loop (glibc on some arches)" },
@@ -75,7 +75,7 @@ static const struct policy_syscall listen_calls[] = {
 
 static const struct policy_syscall connect_calls[] = {
 	POLICY_LIBC,
-	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_submit(): log lines, eventfd wake-ups" },
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_submit(), notify_send(): log lines, eventfd wake-ups, READY=1" },
 	{ "read", ARG_ANY, 0, "connect_serve(), relay_take_incoming(): signalfd and eventfd reads" },
 	{ "close", ARG_ANY, 0, "conn_end(), pipe_put(), util_abort_close(), peer_drop(), peer_add(): finished connections and peers" },
 	{ "exit", ARG_ANY, 0, "glibc: a thread's exit" },
@@ -113,8 +113,8 @@ static const struct policy_syscall launcher_calls[] = {
 	POLICY_LIBC,
 	POLICY_ABORT,
 	{ "close", ARG_ANY, 0, "glibc exit() closes stdio" },
-	{ "write", ARG_ANY, 0, "log_emit(): one line to stderr" },
-	{ "read", ARG_ANY, 0, "bridge_supervise(): signalfd reads" },
+	{ "write", ARG_ANY, 0, "log_emit(), notify_send(): one line to stderr; READY=1 to the service manager" },
+	{ "read", ARG_ANY, 0, "bridge_supervise(), bridge_readiness(): signalfd reads, agents' READY=1" },
 	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(): the kill deadline (vDSO fallback)" },
 	{ "epoll_wait", ARG_ANY, 0, "bridge_supervise(): wait for signals" },
 	{ "epoll_pwait", ARG_ANY, 0, "bridge_supervise(): wait for signals (glibc on some arches)" },
