@@ -135,7 +135,9 @@ static const char usage[] =
 "      --version              print the version\n"
 "\n"
 "Give -l/-L (any number) or one -S, and -c (any number) or one -C; the\n"
-"listening sockets and the targets pair up in order, so their counts match.\n";
+"listening sockets and the targets pair up in order, so their counts match.\n"
+"With none of -l, -L, -S, the listening sockets come from systemd socket\n"
+"activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both agents serve.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN };
 
