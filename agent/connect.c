@@ -100,6 +100,9 @@ static const char usage[] =
 "      --user NAME            switch to this user after binding (as root)\n"
 "      --seccomp MODE         kill (default) or log: log violations instead\n"
 "                             of killing, for finding a missing syscall\n"
+"      --log DEST             stderr (default; with journald's priority\n"
+"                             prefixes when stderr is the journal) or syslog\n"
+"                             (/dev/log, facility daemon)\n"
 "      --print-policy         print capabilities and syscalls kept, then exit\n"
 "  -v, --verbose              more log lines (twice: per connection)\n"
 "  -h, --help                 this text\n"
@@ -547,8 +550,8 @@ static void connect_serve(void)
 
 int main(int argc, char **argv)
 {
-	/* epoll, signalfd, eventfd, rendezvous, manager; two per worker; -C. */
-	int keep[5 + 2 * RELAY_MAX_WORKERS + 1];
+	/* epoll, signalfd, eventfd, rendezvous, manager, syslog; two per worker; -C. */
+	int keep[6 + 2 * RELAY_MAX_WORKERS + 1];
 	unsigned int i;
 	int netns = -1;
 	sigset_t set;

@@ -93,6 +93,9 @@ static const char usage[] =
 "      --user NAME            switch to this user after binding (as root)\n"
 "      --seccomp MODE         kill (default) or log: log violations instead\n"
 "                             of killing, for finding a missing syscall\n"
+"      --log DEST             stderr (default; with journald's priority\n"
+"                             prefixes when stderr is the journal) or syslog\n"
+"                             (/dev/log, facility daemon)\n"
 "      --print-policy         print capabilities and syscalls kept, then exit\n"
 "  -v, --verbose              more log lines (twice: per connection)\n"
 "  -h, --help                 this text\n"
@@ -426,8 +429,8 @@ static void listen_rdv_event(void)
 /* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
-	/* rendezvous, signalfd, epoll, notify, then the listeners or the client */
-	int keep[4 + MSG_MAX_FORWARDS];
+	/* rendezvous, signalfd, epoll, notify, syslog, then the listeners or client */
+	int keep[5 + MSG_MAX_FORWARDS];
 	unsigned int k;
 	int netns = -1;
 	sigset_t set;

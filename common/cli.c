@@ -10,6 +10,7 @@
 #include "netns.h"
 #include "util.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,14 @@ void cli_option(struct cli *cli, int c, char **argv)
 			log_usage_error("bad value '%s' for --seccomp: expected kill or log", optarg);
 		cli->seccomp_log = !strcmp(optarg, "log");
 		cli->seccomp = optarg;
+		return;
+	case CLI_LOG:
+		if (strcmp(optarg, "stderr") != 0 && strcmp(optarg, "syslog") != 0)
+			log_usage_error("bad value '%s' for --log: expected stderr or syslog", optarg);
+		/* Connected now: the sandbox could not. */
+		if (!strcmp(optarg, "syslog") && log_to_syslog())
+			log_die_errno(errno, "cannot log to syslog: cannot connect to /dev/log");
+		cli->log = optarg;
 		return;
 	case CLI_PRINT_POLICY:
 		cli->print_policy = 1;

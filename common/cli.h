@@ -10,13 +10,14 @@
 
 /* Options every program shares; program-specific ones start at 256. */
 enum {
-	CLI_USER = 0x200, CLI_SECCOMP, CLI_PRINT_POLICY, CLI_VERSION, CLI_ALLOW_UID,
+	CLI_USER = 0x200, CLI_SECCOMP, CLI_PRINT_POLICY, CLI_VERSION, CLI_ALLOW_UID, CLI_LOG,
 };
 
 #define CLI_COMMON_OPTS							\
 	{ "user", required_argument, NULL, CLI_USER },			\
 	{ "seccomp", required_argument, NULL, CLI_SECCOMP },		\
 	{ "print-policy", no_argument, NULL, CLI_PRINT_POLICY },	\
+	{ "log", required_argument, NULL, CLI_LOG },			\
 	{ "verbose", no_argument, NULL, 'v' },				\
 	{ "help", no_argument, NULL, 'h' },				\
 	{ "version", no_argument, NULL, CLI_VERSION }
@@ -36,6 +37,7 @@ struct cli {
 	uid_t uid;		/* and what it names */
 	gid_t gid;
 	const char *seccomp;	/* --seccomp as given, to pass on */
+	const char *log;	/* --log as given, to pass on */
 	int seccomp_log;	/* --seccomp=log */
 	/* Agents only (rdv non-NULL): */
 	const char *netns_text;

@@ -1,27 +1,86 @@
 // SPDX-License-Identifier: MIT
 /*
- * log.c - one-line diagnostics on stderr.
+ * log.c - one-line diagnostics on stderr, or to syslog.
  *
  * Every line is "PROG: message\n", written with a single write(2) so lines
- * from threads and from the two agents never interleave mid-line.
+ * from threads and from the two agents never interleave mid-line.  When
+ * stderr is the journal (JOURNAL_STREAM names it), each line starts with
+ * its "<N>" priority, which journald reads as the line's priority.  With
+ * --log syslog, lines go as "<PRI>PROG[PID]: message" datagrams to
+ * /dev/log, on a socket connected at start: the sandbox has no socket()
+ * or connect(), so glibc's syslog(), which reconnects on its own, is not
+ * used.
  */
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#define LOG_FACILITY_DAEMON	(3 << 3)
+
 static const char *log_prog = "ntb";
 static int log_level;
+static int log_journal;		/* stderr is the journal: "<N>" prefixes */
+static int log_syslog_fd = -1;	/* --log syslog */
+static int log_pid;
 
+/**
+ * log_init() - name the program in every line; notice a journal on stderr
+ * @progname:	argv[0]
+ */
 void log_init(const char *progname)
 {
 	const char *slash = strrchr(progname, '/');
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
 
 	log_prog = slash ? slash + 1 : progname;
+	log_pid = (int)getpid();
+	if (stream && sscanf(stream, "%llu:%llu", &dev, &ino) == 2 && !fstat(STDERR_FILENO, &st))
+		log_journal = (unsigned long long)st.st_dev == dev &&
+			      (unsigned long long)st.st_ino == ino;
+}
+
+/**
+ * log_to_syslog() - send every line to /dev/log from now on
+ *
+ * Return: 0, or -1 with errno set (lines keep going to stderr).
+ */
+int log_to_syslog(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	log_syslog_fd = fd;
+	return 0;
+}
+
+/**
+ * log_fd() - the syslog socket the sandbox must keep, or -1
+ *
+ * Return: the fd.
+ */
+int log_fd(void)
+{
+	return log_syslog_fd;
 }
 
 void log_set_verbose(int verbose)
@@ -30,13 +89,23 @@ void log_set_verbose(int verbose)
 }
 
 /* syscalls: write */
-static void log_emit(int err, const char *fmt, va_list ap)
+/*
+ * syslog(3)'s priorities: 3 error, 4 warning, 6 info, 7 debug.
+ * syscalls: write
+ */
+static void log_emit(int prio, int err, const char *fmt, va_list ap)
 {
-	char line[512];
+	char line[600];
 	size_t len;
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s: ", log_prog);
+	if (log_syslog_fd >= 0)
+		n = snprintf(line, sizeof(line), "<%d>%s[%d]: ", LOG_FACILITY_DAEMON | prio, log_prog,
+			     log_pid);
+	else if (log_journal)
+		n = snprintf(line, sizeof(line), "<%d>%s: ", prio, log_prog);
+	else
+		n = snprintf(line, sizeof(line), "%s: ", log_prog);
 	len = n > 0 ? (size_t)n : 0;
 	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (n > 0)
@@ -51,8 +120,8 @@ static void log_emit(int err, const char *fmt, va_list ap)
 			len = sizeof(line) - 2;
 	}
 	line[len++] = '\n';
-	/* Nothing sensible to do if stderr is gone. */
-	if (write(STDERR_FILENO, line, len) < 0)
+	/* Nothing sensible to do if the log is gone. */
+	if (write(log_syslog_fd >= 0 ? log_syslog_fd : STDERR_FILENO, line, len) < 0)
 		return;
 }
 
@@ -63,7 +132,7 @@ void log_info(const char *fmt, ...)
 	if (log_level < 1)
 		return;
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(6, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -74,7 +143,7 @@ void log_debug(const char *fmt, ...)
 	if (log_level < 2)
 		return;
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(7, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -83,7 +152,7 @@ void log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(4, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -92,7 +161,16 @@ void log_warn_errno(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(err, fmt, ap);
+	log_emit(4, err, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 1, 2))) log_plain_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(4, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -107,12 +185,7 @@ static int log_limit_pass(struct log_limit *l)
 	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (now - l->window >= 1000) {
 		if (l->dropped) {
-			char line[96];
-			int n = snprintf(line, sizeof(line), "%s: %u similar lines not shown\n",
-					 log_prog, l->dropped);
-
-			if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
-				n = 0;
+			log_plain_warn("%u similar lines not shown", l->dropped);
 		}
 		l->window = now;
 		l->lines = 0;
@@ -138,7 +211,7 @@ void log_warn_limited(struct log_limit *l, const char *fmt, ...)
 	if (!log_limit_pass(l))
 		return;
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(4, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -156,7 +229,7 @@ void log_warn_errno_limited(struct log_limit *l, int err, const char *fmt, ...)
 	if (!log_limit_pass(l))
 		return;
 	va_start(ap, fmt);
-	log_emit(err, fmt, ap);
+	log_emit(4, err, fmt, ap);
 	va_end(ap);
 }
 
@@ -165,7 +238,7 @@ void log_die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(3, 0, fmt, ap);
 	va_end(ap);
 	_exit(1);
 }
@@ -175,7 +248,7 @@ void log_die_errno(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(err, fmt, ap);
+	log_emit(3, err, fmt, ap);
 	va_end(ap);
 	_exit(1);
 }
@@ -185,7 +258,7 @@ void log_usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(0, fmt, ap);
+	log_emit(3, 0, fmt, ap);
 	va_end(ap);
 	_exit(2);
 }

@@ -25,6 +25,8 @@ struct log_limit {
 };
 
 void log_init(const char *progname);
+int log_to_syslog(void);
+int log_fd(void);
 void log_set_verbose(int verbose);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -129,6 +129,9 @@ static const char usage[] =
 "      --user NAME            agents and launcher switch to this user after\n"
 "                             binding (when started as root)\n"
 "      --seccomp MODE         kill (default) or log\n"
+"      --log DEST             stderr (default; with journald's priority\n"
+"                             prefixes when stderr is the journal) or syslog\n"
+"                             (/dev/log, facility daemon); agents too\n"
 "      --print-policy         print the launcher's capabilities and syscalls\n"
 "                             once it supervises, then exit\n"
 "  -v, --verbose              more log lines; give twice for per-connection lines\n"
@@ -343,6 +346,10 @@ static void agent_common_args(struct agent *a)
 		agent_arg(a, "--seccomp");
 		agent_arg(a, br.cli.seccomp);
 	}
+	if (br.cli.log) {
+		agent_arg(a, "--log");
+		agent_arg(a, br.cli.log);
+	}
 	for (i = 0; i < br.cli.verbose; i++)
 		agent_arg(a, "-v");
 }
@@ -555,7 +562,7 @@ int main(int argc, char **argv)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[4], i;
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[5], i;
 	unsigned int j;
 	sigset_t set;
 

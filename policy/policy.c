@@ -175,6 +175,9 @@ static void policy_close_fds(struct policy *p)
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		log_die_errno(errno, "cannot open /dev/null");
+	/* The syslog socket (--log syslog) is every role's. */
+	if (log_fd() >= 0)
+		policy_keep_fd(p, log_fd());
 	for (fd = STDIN_FILENO; fd <= STDOUT_FILENO; fd++)
 		if (fd != devnull && !policy_kept(p, fd) && dup2(devnull, fd) < 0)
 			log_die_errno(errno, "cannot put /dev/null on fd %d", fd);

@@ -77,6 +77,47 @@ t_readiness() {
 		-c 127.0.0.1:8704 -t "$NB"
 }
 
+t_log_journal_prefix() {
+	# stderr is "the journal" when JOURNAL_STREAM names it: <N> prefixes.
+	: >"$T/j.err"
+	JOURNAL_STREAM=$(stat -c %d:%i "$T/j.err") "$B/ntb-listen" -l 127.0.0.1:1 \
+		-r @ntbt-$$-nobody --rendezvous-timeout 0 2>>"$T/j.err"
+	assert_match "$(cat "$T/j.err")" "^<3>ntb-listen: cannot connect to rendezvous" "journal line"
+	# Any other stderr: plain lines.
+	JOURNAL_STREAM=1:1 "$B/ntb-listen" -l 127.0.0.1:1 -r @ntbt-$$-nobody --rendezvous-timeout 0 \
+		2>"$T/p.err"
+	assert_match "$(cat "$T/p.err")" "^ntb-listen: cannot connect" "plain line"
+}
+
+t_log_syslog() {
+	# --log syslog: datagrams to /dev/log, which this test provides in a
+	# mount namespace of its own; the socket outlives the sandbox.
+	server "$NSB" 127.0.0.1 8705 echo
+	cat >"$T/sl.sh" <<-EOS
+	set -e
+	mount -t tmpfs tmpfs /dev
+	mknod -m 666 /dev/null c 1 3
+	$NOTIFYD /dev/log 50 4 >$T/syslog.out &
+	d=\$!
+	for i in \$(seq 1 50); do [ -S /dev/log ] && break; sleep 0.1; done
+	$B/ntb-listen -l 127.0.0.1:1 -r @ntbt-$$-nobody --rendezvous-timeout 0 --log syslog 2>$T/sl1.err || true
+	$B/netns-tcp-bridge -l 127.0.0.1:9706 -f $A -c 127.0.0.1:8705 -t $NB --log syslog -v 2>$T/sl2.err &
+	b=\$!
+	sleep 1.5
+	kill \$b
+	wait \$d || true
+	EOS
+	timeout -k 5 30 unshare -m bash "$T/sl.sh" || fail "syslog script failed"
+	out=$(cat "$T/syslog.out")
+	assert_match "$out" "<27>ntb-listen\[[0-9]+\]: cannot connect to rendezvous" "error line"
+	assert_match "$out" "<30>ntb-connect\[[0-9]+\]: sandboxed:" "info line after the sandbox"
+	assert_match "$out" "<30>ntb-listen\[[0-9]+\]: sandboxed:" "info line of the launched ntb-listen"
+	[ -s "$T/sl1.err" ] && fail "stderr used despite --log syslog: $(cat "$T/sl1.err")"
+	return 0
+}
+
+run_test log_journal_prefix t_log_journal_prefix
+run_test log_syslog t_log_syslog
 run_test socket_activation_agents t_activation_agents
 run_test socket_activation_launcher t_activation_launcher
 run_test socket_activation_bad_fd t_activation_not_listening
