@@ -1,6 +1,7 @@
 # netns-tcp-bridge: one plain Makefile.
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/netns-tcp-bridge
 MANDIR    ?= $(PREFIX)/share/man
 DESTDIR   ?=
 B         ?= build
@@ -9,6 +10,9 @@ CC        ?= gcc
 PKGS       = libseccomp libcap-ng libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# json-c: the OCI hook's state JSON, and nothing else.
+JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
+JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers
@@ -27,10 +31,11 @@ POLICY_SRC = policy/policy.c policy/syscalls.c
 LISTEN_SRC = agent/listen.c
 CONNECT_SRC = agent/connect.c agent/relay.c agent/guard.c
 HELPER_SRC = helper/bridge.c
+HOOK_SRC   = helper/oci_hook.c
 HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
-PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge
+PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook
 UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
 TEST_PROGS  = $(B)/tests/sandbox_probe
 
@@ -51,6 +56,13 @@ $(B)/ntb-connect: $(CONNECT_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 
 $(B)/netns-tcp-bridge: $(HELPER_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/helper/oci_hook.o: helper/oci_hook.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(JSON_CFLAGS) -c -o $@ $<
+
+$(B)/ntb-oci-hook: $(HOOK_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JSON_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -80,21 +92,23 @@ unit: all $(UNIT_TESTS)
 demo:
 	./tests/demo.sh
 
-install: $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+install: $(PROGS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/ntb-oci-hook $(DESTDIR)$(LIBEXECDIR)/
 	ln -sf netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge
 	install -m 0644 man/netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/ntb-rendezvous.7 $(DESTDIR)$(MANDIR)/man7/
-	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 man/ntb-oci-hook.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ntb-listen $(DESTDIR)$(BINDIR)/ntb-connect \
 		$(DESTDIR)$(BINDIR)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge \
 		$(DESTDIR)$(MANDIR)/man1/netns-tcp-bridge.1 \
 		$(DESTDIR)$(MANDIR)/man7/ntb-rendezvous.7 \
-		$(DESTDIR)$(MANDIR)/man8/ntb-listen.8 $(DESTDIR)$(MANDIR)/man8/ntb-connect.8
+		$(DESTDIR)$(MANDIR)/man8/ntb-listen.8 $(DESTDIR)$(MANDIR)/man8/ntb-connect.8 \
+		$(DESTDIR)$(LIBEXECDIR)/ntb-oci-hook $(DESTDIR)$(MANDIR)/man8/ntb-oci-hook.8
 
 # Sanitizer build, then the unit and forwarding suites against it.  The
 # sandbox suite is left out: this build's seccomp filter logs instead of
@@ -151,8 +165,8 @@ clang-tidy:
 	./tests/deps.sh --lint
 	clang-tidy --quiet --warnings-as-errors='*' \
 		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-clang-analyzer-*' \
-		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) \
-		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent
+		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) \
+		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent $(JSON_CFLAGS)
 
 clean:
 	rm -rf build build-asan build-fuzz build-arm64 build-dev

@@ -134,7 +134,7 @@ int rdv_acl_add(struct rdv_acl *acl, const char *text)
  */
 unsigned int rdv_acl_map(struct rdv_acl *acl, const char *map)
 {
-	uid_t mapped[RDV_MAX_UIDS];
+	uid_t mapped[RDV_MAX_UIDS] = { 0 };
 	unsigned int i, n = 0;
 
 	for (i = 0; i < acl->n; i++) {
@@ -177,7 +177,7 @@ void rdv_acl_joined_userns(struct rdv_acl *acl, const char *what)
 	close(fd);
 	if (n < 0)
 		log_die_errno(errno, "cannot read the uid map of the user namespace of %s", what);
-	map[n] = '\0';
+	map[n > 0 ? n : 0] = '\0';
 	if (!rdv_acl_map(acl, map))
 		log_die("cannot check rendezvous peers: no allowed uid is mapped in the user namespace of %s",
 			what);

@@ -33,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,8 +82,10 @@ static struct {
 	int manager;		/* service manager's readiness socket, or -1 */
 	int ready_in[2];	/* [0] ours, [1] the agents' readiness channel */
 	unsigned int readies;	/* READY=1 heard from agents */
+	pid_t watch_pid;	/* --watch-pid */
+	int watch_fd;		/* its pidfd, or -1 */
 } br = {
-	.preaccepted_fd = -1, .connect_fd = -1, .manager = -1, .ready_in = { -1, -1 },
+	.preaccepted_fd = -1, .connect_fd = -1, .manager = -1, .ready_in = { -1, -1 }, .watch_fd = -1,
 	.listen_ns_fd = -1, .connect_ns_fd = -1,
 };
 
@@ -132,7 +135,8 @@ static const char usage[] =
 "      --log DEST             stderr (default; with journald's priority\n"
 "                             prefixes when stderr is the journal) or syslog\n"
 "                             (/dev/log, facility daemon); agents too\n"
-"      --print-policy         print the launcher's capabilities and syscalls\n"
+"      --watch-pid PID        stop both agents when process PID exits (a\n"
+"                             container's init: the bridge must not outlive it)\n""      --print-policy         print the launcher's capabilities and syscalls\n"
 "                             once it supervises, then exit\n"
 "  -v, --verbose              more log lines; give twice for per-connection lines\n"
 "      --version              print the version\n"
@@ -142,7 +146,7 @@ static const char usage[] =
 "With none of -l, -L, -S, the listening sockets come from systemd socket\n"
 "activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both agents serve.\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN };
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -157,6 +161,7 @@ static const struct option long_opts[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -242,6 +247,9 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_CONNECT_TIMEOUT:
 			util_arg_number("--connect-timeout", optarg, 1, 3600);
 			br.connect_timeout = optarg;
+			break;
+		case OPT_WATCH_PID:
+			br.watch_pid = (pid_t)util_arg_number("--watch-pid", optarg, 1, 0x7fffffff);
 			break;
 		case OPT_MAX_CONN:
 			util_arg_number("--max-connections", optarg, 0, 10000000);
@@ -544,6 +552,13 @@ static void bridge_supervise(int sigfd, int epfd)
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
 		bridge_readiness();
+		/* The watched process is gone: so is the reason to forward. */
+		if (n > 0 && br.watch_fd >= 0 && ev.data.fd == br.watch_fd && !br.stopping) {
+			log_info("process %d exited; stopping", (int)br.watch_pid);
+			notify_send(br.manager, "STOPPING=1");
+			br.stopping = 1;
+			bridge_stop_all(SIGTERM);
+		}
 		while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGCHLD)
 				continue;
@@ -562,7 +577,7 @@ int main(int argc, char **argv)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[5], i;
+	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[6], i;
 	unsigned int j;
 	sigset_t set;
 
@@ -671,6 +686,17 @@ int main(int argc, char **argv)
 	ev.data.fd = sigfd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev))
 		log_die_errno(errno, "cannot watch signals");
+	if (br.watch_pid) {
+		/* Once, and only once: the pidfd stays readable after the exit. */
+		struct epoll_event once = { .events = EPOLLIN | EPOLLONESHOT };
+
+		br.watch_fd = (int)syscall(SYS_pidfd_open, br.watch_pid, 0);
+		if (br.watch_fd < 0)
+			log_die_errno(errno, "cannot watch process %d", (int)br.watch_pid);
+		once.data.fd = br.watch_fd;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, br.watch_fd, &once))
+			log_die_errno(errno, "cannot watch process %d", (int)br.watch_pid);
+	}
 	/* Readiness for a service manager: connected before anything joins. */
 	br.manager = notify_open();
 	if (br.manager >= 0) {
@@ -695,6 +721,8 @@ int main(int argc, char **argv)
 		policy_keep_fd(&br.policy, br.manager);
 		policy_keep_fd(&br.policy, br.ready_in[0]);
 	}
+	if (br.watch_fd >= 0)
+		policy_keep_fd(&br.policy, br.watch_fd);
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);

@@ -2,8 +2,8 @@
 # Install what building and testing need, from Debian's archive, when missing.
 # Used by `make check` and tests/demo.sh; a no-op when all is there.
 set -eu
-pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev
-      iproute2 util-linux python3 curl systemd"
+pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev libjson-c-dev
+      iproute2 util-linux python3 curl systemd runc busybox-static"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux"
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
 [ "${1:-}" = "--lint" ] && pkgs="$pkgs cppcheck clang-tidy valgrind"

@@ -174,7 +174,9 @@ t_installed_drop_in() {
 	make -s -C "$TOP" B="$B" install DESTDIR="$T/root" PREFIX=/usr >/dev/null ||
 		fail "make install failed"
 	[ -L "$T/root/usr/bin/netns_tcp_bridge" ] || fail "no netns_tcp_bridge link"
-	for m in man1/netns-tcp-bridge.1 man8/ntb-listen.8 man8/ntb-connect.8 man7/ntb-rendezvous.7; do
+	[ -x "$T/root/usr/libexec/netns-tcp-bridge/ntb-oci-hook" ] || fail "no ntb-oci-hook in libexec"
+	for m in man1/netns-tcp-bridge.1 man8/ntb-listen.8 man8/ntb-connect.8 man8/ntb-oci-hook.8 \
+		man7/ntb-rendezvous.7; do
 		[ -f "$T/root/usr/share/man/$m" ] || fail "man page $m not installed"
 	done
 	server "$NSB" 127.0.0.1 8097 echo

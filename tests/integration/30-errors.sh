@@ -126,7 +126,7 @@ t_path_rendezvous_in_use() {
 }
 
 t_help_and_version() {
-	for p in netns-tcp-bridge ntb-listen ntb-connect; do
+	for p in netns-tcp-bridge ntb-listen ntb-connect ntb-oci-hook; do
 		out=$("$B/$p" --help) || fail "$p --help failed"
 		assert_match "$out" "^Usage: $p" "$p --help"
 		out=$("$B/$p" --version) || fail "$p --version failed"
@@ -135,7 +135,7 @@ t_help_and_version() {
 }
 
 t_help_matches_man() {
-	for pair in netns-tcp-bridge:1 ntb-listen:8 ntb-connect:8; do
+	for pair in netns-tcp-bridge:1 ntb-listen:8 ntb-connect:8 ntb-oci-hook:8; do
 		p=${pair%:*}
 		help=$("$B/$p" --help | grep -oE -e '--[a-z][a-z-]+' | sort -u)
 		man=$(sed '/^\.SH EXAMPLES/,$d' "$TOP/man/$p.${pair#*:}" | grep -oE '\\-\\-[a-z][a-z\\-]+' | sed 's/\\-/-/g' | sort -u)
