@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -214,6 +215,28 @@ int util_set_nonblock(int fd)
 	if (fl < 0)
 		return -1;
 	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/**
+ * util_self_dir() - the directory this program's binary is in, or exit
+ * @dir:	output
+ * @size:	its size
+ *
+ * The launcher and the hook find their companions there, never on $PATH.
+ */
+void util_self_dir(char *dir, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", dir, size - 1);
+	char *slash;
+
+	if (n <= 0)
+		log_die_errno(errno, "cannot find own directory (/proc/self/exe)");
+	dir[n] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		log_die("cannot find own directory: '%s'", dir);
 }
 
 /**

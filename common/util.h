@@ -3,6 +3,7 @@
 #define NTB_UTIL_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,6 +19,7 @@ void util_abort_close(int fd);
 int util_set_nonblock(int fd);
 void util_std_fds(void);
 void util_raise_nofile(void);
+void util_self_dir(char *dir, size_t size);
 int util_check_stream_socket(int fd, int want_listening, const char **why);
 long long util_arg_number(const char *opt, const char *text, long long min, long long max);
 int util_arg_fd(const char *opt, const char *text);

@@ -302,18 +302,9 @@ static void bridge_parse(int argc, char **argv)
 static int bridge_open_agent(const char *name)
 {
 	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
 	int fd;
 
-	if (n <= 0)
-		log_die_errno(errno, "cannot find own directory (/proc/self/exe)");
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		log_die("cannot find own directory: '%s'", self);
+	util_self_dir(self, sizeof(self));
 	snprintf(path, sizeof(path), "%s/%s", self, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

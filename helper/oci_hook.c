@@ -273,17 +273,8 @@ static int hook_stop(void)
 static void hook_launcher_path(char *path, size_t size)
 {
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
 
-	if (n <= 0)
-		log_die_errno(errno, "cannot find own directory (/proc/self/exe)");
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		log_die("cannot find own directory: '%s'", self);
+	util_self_dir(self, sizeof(self));
 	if ((size_t)snprintf(path, size, "%s/netns-tcp-bridge", self) < size &&
 	    access(path, X_OK) == 0)
 		return;

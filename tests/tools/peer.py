@@ -138,11 +138,8 @@ def connect(addr, port, tries=50):
             time.sleep(0.1)
 
 
-def bulk(addr, port, n):
-    """Send n random bytes, read the echo concurrently, compare checksums."""
-    s = connect(addr, port)
-    data = os.urandom(n)
-    sent = hashlib.sha256(data).hexdigest()
+def echo_reader(s):
+    """Read s to EOF in a thread: (running sha256, [byte count], thread)."""
     got = hashlib.sha256()
     count = [0]
 
@@ -156,6 +153,15 @@ def bulk(addr, port, n):
 
     t = threading.Thread(target=reader)
     t.start()
+    return got, count, t
+
+
+def bulk(addr, port, n):
+    """Send n random bytes, read the echo concurrently, compare checksums."""
+    s = connect(addr, port)
+    data = os.urandom(n)
+    sent = hashlib.sha256(data).hexdigest()
+    got, count, t = echo_reader(s)
     view = memoryview(data)
     for i in range(0, n, 1 << 20):
         s.sendall(view[i:i + (1 << 20)])
@@ -205,19 +211,7 @@ def cli_paced(addr, port, args):
     k, n = int(args[0]), int(args[1])
     s = connect(addr, port)
     sent = hashlib.sha256()
-    got = hashlib.sha256()
-    count = [0]
-
-    def reader():
-        while True:
-            b = s.recv(1 << 16)
-            if not b:
-                return
-            got.update(b)
-            count[0] += len(b)
-
-    t = threading.Thread(target=reader)
-    t.start()
+    got, count, t = echo_reader(s)
     print("STARTED")
     sys.stdout.flush()
     for _ in range(k):
