@@ -237,7 +237,11 @@ t_listen_death_with_connection_open() {
 t_sighup_to_agent() {
 	# An agent that stops when nobody told it to is a failure of the bridge.
 	bridged 8100 echo 9020
-	kill -HUP "$(agent_pid ntb-listen)"
+	lp=$(agent_pid ntb-listen)
+	[ -n "$lp" ] || fail "no ntb-listen child"
+	# Serving, signals taken by its signalfd: the sandbox is the last step.
+	for _ in $(seq 1 50); do grep -q $'Seccomp:\t2' /proc/"$lp"/status && break; sleep 0.05; done
+	kill -HUP "$lp"
 	wait_gone "$BRIDGE_PID" 5 || fail "launcher still running"
 	wait "$BRIDGE_PID"; rc=$?
 	assert_eq "$rc" 1 "launcher exit status"
