@@ -51,6 +51,7 @@ struct agent {
 	int alive;
 	int told_to_stop;	/* we sent it SIGTERM: dying of it is no news */
 	int may_exit;		/* its exit 0 is the normal end (-S, -C) */
+	int blame;		/* agent_blame(), judged once when reaped */
 	int status;		/* from waitpid, once it has ended */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
 	char **argv;		/* room for argv_cap entries, NULL-terminated */
@@ -440,32 +441,33 @@ static int agent_blame(const struct agent *a)
 /* syscalls: wait4 waitid */
 static void bridge_reap(void)
 {
-	int status;
+	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
+	int status, reaped[2] = { 0, 0 }, i;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct agent *a = NULL, *other;
-		int i;
-
+	/* Every exit first, then the verdicts: the order waitpid() returns
+	 * two exits in must not change who is blamed. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		for (i = 0; i < 2; i++)
-			if (br.agents[i].alive && br.agents[i].pid == pid)
-				a = &br.agents[i];
-		if (!a)
+			if (br.agents[i].alive && br.agents[i].pid == pid) {
+				br.agents[i].alive = 0;
+				br.agents[i].status = status;
+				reaped[i] = 1;
+			}
+	/* With ntb-listen gone, the rendezvous is closed: ntb-connect's exit 0 is its end. */
+	if (!l->alive)
+		c->may_exit = 1;
+	for (i = 0; i < 2; i++) {
+		struct agent *a = &br.agents[i], *other = &br.agents[!i];
+
+		if (!reaped[i])
 			continue;
-		a->alive = 0;
-		a->status = status;
-		other = a == &br.agents[AGENT_LISTEN] ? &br.agents[AGENT_CONNECT]
-						      : &br.agents[AGENT_LISTEN];
-		if (!agent_blame(a)) {
-			/* ntb-listen ends cleanly after -S/--once: let the relay finish. */
-			if (a == &br.agents[AGENT_LISTEN])
-				other->may_exit = 1;
-			else if (other->alive)
-				bridge_stop_all(SIGTERM);
-			continue;
-		}
-		br.failed = 1;
-		if (other->alive)
+		a->blame = agent_blame(a);
+		if (a->blame)
+			br.failed = 1;
+		/* A failure stops the other; so does ntb-connect's end.  A clean
+		 * end of ntb-listen (-S, --once) lets the relay finish. */
+		if (other->alive && (a->blame || a == c))
 			bridge_stop_all(SIGTERM);
 	}
 }
@@ -480,7 +482,7 @@ static void bridge_report_one(struct agent *a, const char *tail)
 	char what[160];
 
 	agent_describe_exit(a, a->status, what, sizeof(what));
-	if (agent_blame(a) == 2)
+	if (a->blame == 2)
 		log_warn("%s%s", what, tail);
 	else
 		log_info("%s%s", what, tail);
@@ -494,10 +496,10 @@ static void bridge_report_one(struct agent *a, const char *tail)
 static void bridge_report(void)
 {
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
-	struct agent *first = agent_blame(c) >= agent_blame(l) ? c : l;
+	struct agent *first = c->blame >= l->blame ? c : l;
 	struct agent *second = first == c ? l : c;
 
-	bridge_report_one(first, agent_blame(first) && !agent_blame(second) ?
+	bridge_report_one(first, first->blame && !second->blame ?
 			  "; stopped the other agent" : "");
 	bridge_report_one(second, "");
 }
