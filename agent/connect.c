@@ -194,7 +194,8 @@ static void peer_drop(struct peer *p, const char *why);
 /* syscalls: epoll_ctl close */
 static void peer_add(int fd, const char *how)
 {
-	struct peer *oldest = NULL;
+	struct peer *p = NULL, *oldest = NULL;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	char why[128];
 	unsigned int i;
 
@@ -203,38 +204,35 @@ static void peer_add(int fd, const char *how)
 		close(fd);
 		return;
 	}
-	for (i = 0; i < MAX_PEERS; i++) {
-		struct peer *p = &cn.peers[i];
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
-					  .data.u64 = ev_tag(EV_PEER, i, p->gen, 0) };
-
-		if (p->fd >= 0)
-			continue;
-		if (epoll_ctl(cn.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			log_warn_errno_limited(&cn.lim_peer, errno, "refused rendezvous peer on %s", how);
-			close(fd);
-			return;
-		}
-		p->fd = fd;
-		p->hello_done = 0;
-		p->hello_deadline = util_now_ms() + HELLO_TIMEOUT_MS;
-		cn.npeers++;
-		log_info("rendezvous peer %s connected", how);
-		return;
-	}
-	/* Full: a peer that has not greeted yet is the cheapest to lose. */
-	for (i = 0; i < MAX_PEERS; i++)
-		if (!cn.peers[i].hello_done &&
-		    (!oldest || cn.peers[i].hello_deadline < oldest->hello_deadline))
+	/* A free slot; else the oldest peer that has not greeted: the cheapest to lose. */
+	for (i = 0; i < MAX_PEERS && !p; i++) {
+		if (cn.peers[i].fd < 0)
+			p = &cn.peers[i];
+		else if (!cn.peers[i].hello_done &&
+			 (!oldest || cn.peers[i].hello_deadline < oldest->hello_deadline))
 			oldest = &cn.peers[i];
-	if (oldest) {
+	}
+	if (!p && oldest) {
 		peer_drop(oldest, "no HELLO yet, and the peer table is full");
-		peer_add(fd, how);
+		p = oldest;
+	}
+	if (!p) {
+		log_warn_limited(&cn.lim_peer, "refused rendezvous peer on %s: %d peers already", how,
+				 MAX_PEERS);
+		close(fd);
 		return;
 	}
-	log_warn_limited(&cn.lim_peer, "refused rendezvous peer on %s: %d peers already", how,
-			 MAX_PEERS);
-	close(fd);
+	ev.data.u64 = ev_tag(EV_PEER, (uint32_t)(p - cn.peers), p->gen, 0);
+	if (epoll_ctl(cn.epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		log_warn_errno_limited(&cn.lim_peer, errno, "refused rendezvous peer on %s", how);
+		close(fd);
+		return;
+	}
+	p->fd = fd;
+	p->hello_done = 0;
+	p->hello_deadline = util_now_ms() + HELLO_TIMEOUT_MS;
+	cn.npeers++;
+	log_info("rendezvous peer %s connected", how);
 }
 
 /* The one way a peer goes: out of the epoll set, closed, slot renewed. */
