@@ -52,6 +52,7 @@ struct agent {
 	int told_to_stop;	/* we sent it SIGTERM: dying of it is no news */
 	int may_exit;		/* its exit 0 is the normal end (-S, -C) */
 	int blame;		/* agent_blame(), judged once when reaped */
+	int judged;		/* blame is final */
 	int status;		/* from waitpid, once it has ended */
 	int exe;		/* O_RDONLY fd of the binary, for fexecve */
 	char **argv;		/* room for argv_cap entries, NULL-terminated */
@@ -80,6 +81,7 @@ static struct {
 	struct agent agents[2];
 	int stopping, failed;
 	long long kill_deadline;
+	long long verdict_deadline;	/* ntb-connect's exit 0 waits for ntb-listen's */
 	int manager;		/* service manager's readiness socket, or -1 */
 	int ready_in[2];	/* [0] ours, [1] the agents' readiness channel */
 	unsigned int readies;	/* READY=1 heard from agents */
@@ -438,6 +440,32 @@ static int agent_blame(const struct agent *a)
 	return WIFSIGNALED(a->status) ? 2 : 1;
 }
 
+/*
+ * Judge one reaped agent; a failure stops the other, and so does
+ * ntb-connect's end.  A clean end of ntb-listen (-S, --once) lets the relay
+ * finish.
+ */
+static void bridge_judge(struct agent *a)
+{
+	struct agent *other = &br.agents[a == &br.agents[0]];
+
+	a->judged = 1;
+	a->blame = agent_blame(a);
+	if (a->blame)
+		br.failed = 1;
+	if (other->alive && (a->blame || a == &br.agents[AGENT_CONNECT]))
+		bridge_stop_all(SIGTERM);
+}
+
+/*
+ * ntb-connect ends by itself (exit 0) when ntb-listen closes the rendezvous,
+ * and the kernel closes ntb-listen's files before it reports its exit: the
+ * two exits can reach us in either order.  So an unasked exit 0 of
+ * ntb-connect is judged once ntb-listen has been reaped too, or after
+ * VERDICT_WAIT_MS if ntb-listen is still running: then it is a failure.
+ */
+#define VERDICT_WAIT_MS	1000
+
 /* syscalls: wait4 waitid */
 static void bridge_reap(void)
 {
@@ -457,18 +485,18 @@ static void bridge_reap(void)
 	/* With ntb-listen gone, the rendezvous is closed: ntb-connect's exit 0 is its end. */
 	if (!l->alive)
 		c->may_exit = 1;
-	for (i = 0; i < 2; i++) {
-		struct agent *a = &br.agents[i], *other = &br.agents[!i];
+	if (reaped[AGENT_LISTEN])
+		bridge_judge(l);
+	if (!c->alive && !c->judged) {
+		int unasked = WIFEXITED(c->status) && !WEXITSTATUS(c->status) &&
+			      !c->told_to_stop && !c->may_exit;
 
-		if (!reaped[i])
-			continue;
-		a->blame = agent_blame(a);
-		if (a->blame)
-			br.failed = 1;
-		/* A failure stops the other; so does ntb-connect's end.  A clean
-		 * end of ntb-listen (-S, --once) lets the relay finish. */
-		if (other->alive && (a->blame || a == c))
-			bridge_stop_all(SIGTERM);
+		if (!unasked || (br.verdict_deadline && util_now_ms() >= br.verdict_deadline)) {
+			br.verdict_deadline = 0;
+			bridge_judge(c);
+		} else if (!br.verdict_deadline) {
+			br.verdict_deadline = util_now_ms() + VERDICT_WAIT_MS;
+		}
 	}
 }
 
@@ -530,6 +558,11 @@ static void bridge_supervise(int sigfd, int epfd)
 		struct signalfd_siginfo si;
 		int timeout = -1, n;
 
+		if (br.verdict_deadline) {
+			long long left = br.verdict_deadline - util_now_ms();
+
+			timeout = left > 0 ? (int)left : 0;
+		}
 		if (br.kill_deadline) {
 			long long left = br.kill_deadline - util_now_ms();
 
@@ -539,7 +572,8 @@ static void bridge_supervise(int sigfd, int epfd)
 				br.kill_deadline = util_now_ms() + 60000;
 				left = 1000;
 			}
-			timeout = (int)left;
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
 		}
 		n = epoll_wait(epfd, &ev, 1, timeout);
 		if (n < 0 && errno != EINTR)
