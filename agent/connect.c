@@ -60,6 +60,10 @@ static struct {
 	struct policy policy;
 	struct cli cli;
 	int drain_ms;
+	int stats_ms;		/* --stats, 0: only on SIGUSR1 */
+	long long stats_next;
+	/* Counted here (the rendezvous side); the relay counts the rest. */
+	unsigned long long received, refused_stopping, refused_bad, truncated;
 	int epfd, sigfd, notify, rdv_listener;
 	int manager;		/* service manager's readiness socket, or -1 */
 	struct peer peers[MAX_PEERS];
@@ -69,7 +73,7 @@ static struct {
 	long long drain_deadline;
 	long long accept_resume;	/* rendezvous accepting paused until then */
 	int accept_backoff_ms;
-	struct log_limit lim_peer, lim_record, lim_client, lim_fds;
+	struct log_limit lim_peer, lim_record, lim_client, lim_fds, lim_trunc;
 } cn = { .rdv_listener = -1, .manager = -1 };
 
 static const char usage[] =
@@ -95,8 +99,16 @@ static const char usage[] =
 "      --connect-timeout SEC  give up connecting to the target (default 10)\n"
 "      --max-connections N    reset clients beyond N open connections\n"
 "                             (default 4096, 0: no limit)\n"
-"      --drain-timeout SEC    on SIGTERM, wait this long for open connections\n"
-"                             (default 5)\n"
+"      --drain-timeout SEC    on SIGQUIT, let open connections finish for this\n"
+"                             long, then reset the rest (default 30)\n"
+"      --idle-timeout SEC     reset a connection with no bytes either way for\n"
+"                             this long (default: never)\n"
+"      --keepalive IDLE,INTERVAL,COUNT\n"
+"                             TCP keepalive on both sockets: first probe after\n"
+"                             IDLE s of silence, then every INTERVAL s; reset\n"
+"                             after COUNT unanswered (default: off)\n"
+"      --stats SEC            log a line of counters every SEC seconds (also\n"
+"                             on SIGUSR1)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
 "      --seccomp MODE         kill (default) or log: log violations instead\n"
 "                             of killing, for finding a missing syscall\n"
@@ -108,7 +120,7 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN };
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS };
 
 static const struct option long_opts[] = {
 	{ "connect", required_argument, NULL, 'c' },
@@ -117,6 +129,9 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+	{ "stats", required_argument, NULL, OPT_STATS },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -131,7 +146,7 @@ static void connect_parse(int argc, char **argv)
 	cn.relay.connect_timeout_ms = 10000;
 	cn.relay.max_conns = 4096;
 	cn.relay.notify_fd = -1;
-	cn.drain_ms = 5000;
+	cn.drain_ms = 30000;
 	cn.policy.role = POLICY_CONNECT;
 	rdv_acl_init(&cn.acl);
 	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .rdv = &cn.rdv,
@@ -168,6 +183,18 @@ static void connect_parse(int argc, char **argv)
 			break;
 		case OPT_DRAIN:
 			cn.drain_ms = (int)util_arg_number("--drain-timeout", optarg, 0, 3600) * 1000;
+			break;
+		case OPT_IDLE:
+			cn.relay.idle_timeout_ms =
+				(int)util_arg_number("--idle-timeout", optarg, 1, 86400) * 1000;
+			break;
+		case OPT_KEEPALIVE:
+			if (util_arg_keepalive(optarg, cn.relay.keepalive))
+				log_usage_error("bad value '%s' for --keepalive: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
+						optarg);
+			break;
+		case OPT_STATS:
+			cn.stats_ms = (int)util_arg_number("--stats", optarg, 1, 86400) * 1000;
 			break;
 		default:
 			cli_option(&cn.cli, c, argv);
@@ -337,22 +364,27 @@ static void peer_conn(int fd, const struct msg *m)
 	if (!util_is_tcp_socket(fd, &why)) {
 		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: its fd is %s",
 				 name, why);
+		cn.refused_bad++;
 		relay_close_received(fd);
 		return;
 	}
 	if (cn.relay.upstream_fd >= 0 && cn.once_taken) {
 		log_warn_limited(&cn.lim_client, "client %s: refused, --connect-fd serves one client only",
 				 name);
+		cn.refused_bad++;
 		relay_close_received(fd);
 		return;
 	}
 	if (cn.draining) {
+		log_warn_limited(&cn.lim_client, "client %s: refused, stopping", name);
+		cn.refused_stopping++;
 		relay_close_received(fd);
 		return;
 	}
 	if (m->u.conn.index >= cn.relay.ntargets) {
 		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: no target for listener %u",
 				 name, m->u.conn.index);
+		cn.refused_bad++;
 		relay_close_received(fd);
 		return;
 	}
@@ -375,6 +407,13 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 	int bad;
 
 	if (in->truncated) {
+		/*
+		 * Out of fds (EMFILE), most likely: the kernel closed the
+		 * client it could not give us, and the SO_LINGER 0 it came
+		 * with (ntb-listen arms it) made that close a reset.
+		 */
+		cn.truncated++;
+		log_warn_limited(&cn.lim_trunc, "lost a client in a hand-off: its control data was truncated (out of fds?); the kernel reset it");
 		why = "it or its control data was truncated";
 		bad = 1;
 	} else {
@@ -405,10 +444,14 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		return;
 	}
 	if (bad) {
-		log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		if (!in->truncated) {
+			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+			cn.refused_bad++;
+		}
 		peer_discard(in);
 		return;
 	}
+	cn.received++;
 	peer_conn(in->fds[0], &m);
 }
 
@@ -438,10 +481,16 @@ static void peer_event(struct peer *p)
 	}
 }
 
+/*
+ * SIGQUIT, the graceful stop: no new rendezvous peers and no new clients
+ * (a hand-off that still arrives is reset), while open connections have
+ * --drain-timeout to finish.  Peers stay: one that leaves is no news, and
+ * ntb-listen, told too, closes its listening sockets itself.
+ *
+ * syscalls: close
+ */
 static void connect_drain_begin(void)
 {
-	unsigned int i;
-
 	if (cn.draining)
 		return;
 	cn.draining = 1;
@@ -452,10 +501,30 @@ static void connect_drain_begin(void)
 		cn.rdv_listener = -1;
 		cn.accept_resume = 0;
 	}
-	for (i = 0; i < MAX_PEERS; i++)
-		if (cn.peers[i].fd >= 0)
-			peer_drop(&cn.peers[i], NULL);
-	log_info("stopping: %u connections to drain", relay_active());
+	log_info("stopping gracefully: %u connections may finish within %d s", relay_active(),
+		 cn.drain_ms / 1000);
+}
+
+/*
+ * One line of counters (SIGUSR1, --stats).  The relay's counts are read
+ * while the workers run: each is exact, the line is not one instant.
+ */
+static void connect_stats(void)
+{
+	struct relay_totals t;
+	char errs[160];
+	unsigned long long failed = 0;
+	unsigned int e;
+
+	relay_totals(&t);
+	for (e = 0; e < RELAY_NERRNOS; e++)
+		failed += t.connect_failed[e];
+	relay_errno_names(errs, sizeof(errs), t.connect_failed);
+	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, resets sent %llu",
+		       cn.received, t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad,
+		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.truncated,
+		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(),
+		       t.idle_closed, t.bytes[0], t.bytes[1], t.resets);
 }
 
 /* Is there anything left to do? */
@@ -488,6 +557,24 @@ static int connect_sooner(int cur, long long when)
 	return cur < 0 || left < cur ? (int)left : cur;
 }
 
+/*
+ * SIGTERM, SIGINT, SIGHUP: the fast stop.  exit() closes every socket, and
+ * each one of an open connection has SO_LINGER 0 (relay_arm_reset()), so
+ * both ends of every connection see a reset.
+ */
+static void connect_signal(uint32_t signo)
+{
+	if (signo == SIGUSR1) {
+		connect_stats();
+	} else if (signo == SIGQUIT) {
+		connect_drain_begin();
+	} else {
+		log_info("stopping on signal %u: resetting %u connections", signo, relay_active());
+		notify_send(cn.manager, "STOPPING=1");
+		exit(0);
+	}
+}
+
 /* syscalls: read epoll_wait epoll_pwait */
 static void connect_serve(void)
 {
@@ -500,6 +587,7 @@ static void connect_serve(void)
 		timeout = relay_main_timeout();
 		timeout = connect_sooner(timeout, peer_expire());
 		timeout = connect_sooner(timeout, cn.accept_resume);
+		timeout = connect_sooner(timeout, cn.stats_next);
 		if (cn.draining && (timeout < 0 || timeout > 100))
 			timeout = 100;
 		n = epoll_wait(cn.epfd, ev, 16, timeout);
@@ -509,6 +597,10 @@ static void connect_serve(void)
 			relay_main_run();	/* a connect time-out is due */
 		if (cn.accept_resume && cn.rdv_listener >= 0 && util_now_ms() >= cn.accept_resume)
 			rdv_resume();
+		if (cn.stats_next && util_now_ms() >= cn.stats_next) {
+			connect_stats();
+			cn.stats_next += cn.stats_ms;
+		}
 		for (i = 0; i < n; i++) {
 			uint64_t tag = ev[i].data.u64;
 			struct signalfd_siginfo si;
@@ -518,7 +610,7 @@ static void connect_serve(void)
 			switch (ev_kind_of(tag)) {
 			case EV_SIGNAL:
 				while (read(cn.sigfd, &si, sizeof(si)) == sizeof(si))
-					connect_drain_begin();
+					connect_signal(si.ssi_signo);
 				break;
 			case EV_NOTIFY:
 				if (read(cn.notify, &v, sizeof(v)) < 0)
@@ -600,6 +692,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	cn.sigfd = util_signalfd(&set);
 	util_epoll_add(cn.epfd, cn.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
 	cn.notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -623,6 +717,8 @@ int main(int argc, char **argv)
 	/* 6. Serve. */
 	relay_start();
 	notify_send(cn.manager, "READY=1");
+	if (cn.stats_ms)
+		cn.stats_next = util_now_ms() + cn.stats_ms;
 	if (cn.ntargets) {
 		char first[ADDR_STRLEN];
 
@@ -631,5 +727,7 @@ int main(int argc, char **argv)
 			 cn.ntargets > 1 ? " and more" : "", relay_worker_count());
 	}
 	connect_serve();
+	if (relay_active())
+		log_info("drain time-out: resetting %u connections", relay_active());
 	exit(0);
 }

@@ -42,6 +42,10 @@
 #define ACCEPT_BATCH	1024
 #define BACKOFF_MIN_MS	50	/* first pause of accepting after EMFILE */
 #define BACKOFF_MAX_MS	2000
+#define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
+#define RECONNECT_MIN_MS	50	/* first pause between reconnect attempts */
+#define RECONNECT_MAX_MS	2000
+#define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
 
 /* One listening socket; its index is the target's index in ntb-connect. */
 struct listener {
@@ -65,7 +69,21 @@ static struct {
 	int notify;		/* service manager's readiness socket, or -1 */
 	long long accept_resume;	/* accepting paused until then, or 0 */
 	int backoff_ms;
-	struct log_limit lim_fds, lim_accept;
+	/*
+	 * Losing ntb-connect (@name, /path): sockets made before joining the
+	 * namespace, one used up per reconnect; while there is no peer,
+	 * clients are reset.
+	 */
+	int spares[RDV_SPARES];
+	unsigned int nspares;
+	int peerless, greeting;
+	long long retry_at, greet_deadline;
+	int retry_ms;
+	unsigned int attempts;
+	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
+	long long stats_next;
+	unsigned long long accepted, handed, refused_nopeer, refused_fds, refused_handoff;
+	struct log_limit lim_fds, lim_accept, lim_nopeer;
 } ls = { .client_fd = -1, .spare = -1, .notify = -1 };
 
 static const char usage[] =
@@ -87,7 +105,11 @@ static const char usage[] =
 "                             looked up before joining NS) or /path\n"
 "      --once                 hand off one client, then exit 0\n"
 "      --rendezvous-timeout SEC  keep retrying to reach ntb-connect this long\n"
-"                             (default 10)\n"
+"                             at start (default 10); on @name or /path a lost\n"
+"                             ntb-connect is sought again for as long as it\n"
+"                             takes, clients being reset meanwhile\n"
+"      --stats SEC            log a line of counters every SEC seconds (also\n"
+"                             on SIGUSR1)\n"
 "      --allow-uid UID        also accept an ntb-connect running as UID\n"
 "                             (number or name; repeatable)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
@@ -101,7 +123,7 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT };
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -109,6 +131,7 @@ static const struct option long_opts[] = {
 	{ "preaccepted-fd", required_argument, NULL, 'S' },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
+	{ "stats", required_argument, NULL, OPT_STATS },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -170,6 +193,9 @@ static void listen_parse(int argc, char **argv)
 		case OPT_RDV_TIMEOUT:
 			ls.rdv_timeout_ms =
 				(int)util_arg_number("--rendezvous-timeout", optarg, 0, 3600) * 1000;
+			break;
+		case OPT_STATS:
+			ls.stats_ms = (int)util_arg_number("--stats", optarg, 1, 86400) * 1000;
 			break;
 		default:
 			cli_option(&ls.cli, c, argv);
@@ -243,15 +269,29 @@ static void listen_cache_local(struct listener *l)
 		l->local_known = !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->local)->sin6_addr);
 }
 
+/*
+ * Options every client socket gets, set once on the listener (accepted
+ * sockets inherit them): TCP_NODELAY, and SO_LINGER 0, so that a client
+ * whose connection does not end cleanly sees a reset, whoever closes the
+ * last copy (ntb-connect turns it off once both ends said FIN).  That
+ * covers a hand-off the kernel drops because ntb-connect is out of fds,
+ * and an agent that is killed.
+ */
+static void listen_client_options(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* An inherited socket (-L, -S): ours alone from now, non-blocking. */
 static void listen_adopt(int fd)
 {
-	int one = 1;
-
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) || util_set_nonblock(fd))
 		log_die_errno(errno, "cannot use the inherited socket %d", fd);
-	/* Accepted sockets inherit it: ntb-connect need not set it. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	listen_client_options(fd);
 }
 
 static void listen_bind(void)
@@ -277,7 +317,7 @@ static void listen_bind(void)
 		if (l->fd < 0)
 			log_die_errno(errno, "cannot create socket for %s", text);
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		listen_client_options(l->fd);
 		if (bind(l->fd, (struct sockaddr *)&l->addr.ss, l->addr.len))
 			log_die_errno(errno, "cannot bind %s", text);
 		if (listen(l->fd, SOMAXCONN))
@@ -318,9 +358,11 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer, const str
 		return 0;
 	}
 	if (fdpass_send(ls.rdv_fd, buf, len, fd) == (ssize_t)len) {
+		ls.handed++;
 		close(fd);
 		return 0;
 	}
+	ls.refused_handoff++;
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
 		util_reset_close(fd);
 		return -1;
@@ -347,8 +389,11 @@ static void listen_shed(struct listener *l, int err)
 		close(ls.spare);
 		ls.spare = -1;
 		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
+		if (fd >= 0) {
+			ls.accepted++;
+			ls.refused_fds++;
 			util_reset_close(fd);
+		}
 		ls.spare = dup(STDIN_FILENO);
 		log_warn_errno_limited(&ls.lim_fds, err, "cannot accept a client; reset it");
 		if (ls.spare >= 0)
@@ -383,6 +428,109 @@ static void listen_resume(void)
 	listen_watch_all();
 }
 
+/*
+ * The rendezvous is gone.  On fd:N nothing can bring it back.  On @name
+ * or /path, keep the listening sockets, reset clients, and look for
+ * ntb-connect again (listen_reconnect()).
+ *
+ * syscalls: epoll_ctl close
+ */
+static void listen_peer_lost(const char *why)
+{
+	if (ls.rdv.kind == RDV_FD || ls.once)
+		log_die("cannot hand off clients: ntb-connect %s", why);
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.rdv_fd, NULL))
+		log_debug("cannot unwatch the rendezvous");
+	close(ls.rdv_fd);
+	ls.rdv_fd = -1;
+	if (!ls.peerless)
+		log_warn("lost ntb-connect on %s (%s); resetting clients until it is back",
+			 ls.cli.rdv_text, why);
+	ls.peerless = 1;
+	ls.greeting = 0;
+	ls.attempts = 0;
+	ls.retry_ms = RECONNECT_MIN_MS;
+	ls.retry_at = util_now_ms() + ls.retry_ms;
+}
+
+/* The next attempt, a little later each time, up to RECONNECT_MAX_MS. */
+static void listen_retry_later(void)
+{
+	ls.retry_ms = ls.retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ls.retry_ms * 2;
+	ls.retry_at = util_now_ms() + ls.retry_ms;
+}
+
+/*
+ * One attempt to reach ntb-connect again.  A socket's network namespace is
+ * the one it was made in, and an @name is looked up there: so the socket
+ * comes from the spares made before joining (and the sandbox has no
+ * socket()).  A failed connect leaves the spare usable; a connected one
+ * is used up, whatever follows.
+ *
+ * syscalls: connect fcntl close epoll_ctl
+ */
+static void listen_reconnect(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = rdv_sockaddr(&ls.rdv, &sun);
+	char reason[128];
+	int fd;
+
+	if (!ls.nspares)
+		log_die("cannot reach ntb-connect on %s again: all %d spare rendezvous sockets (made before joining the namespace) are used up; restart ntb-listen",
+			ls.cli.rdv_text, RDV_SPARES);
+	ls.attempts++;
+	fd = ls.spares[ls.nspares - 1];
+	if (connect(fd, (struct sockaddr *)&sun, len)) {
+		if (errno != ENOENT && errno != ECONNREFUSED && errno != EAGAIN && errno != EINTR)
+			log_warn_errno_limited(&ls.lim_nopeer, errno, "cannot reach ntb-connect on %s",
+					       ls.cli.rdv_text);
+		listen_retry_later();
+		return;
+	}
+	ls.nspares--;
+	if (rdv_check_peer(fd, &ls.acl, reason, sizeof(reason))) {
+		log_warn_limited(&ls.lim_nopeer, "cannot use rendezvous %s: its owner %s",
+				 ls.cli.rdv_text, reason);
+		close(fd);
+		listen_retry_later();
+		return;
+	}
+	/* Blocking, as the first rendezvous: see listen_open_rendezvous(). */
+	if (fcntl(fd, F_SETFL, 0) ||
+	    rdv_hello_send(fd, MSG_ROLE_LISTEN, ls.nlst)) {
+		close(fd);
+		listen_retry_later();
+		return;
+	}
+	ls.rdv_fd = fd;
+	ls.greeting = 1;
+	ls.greet_deadline = util_now_ms() + REHELLO_MS;
+	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
+}
+
+/* The reconnected peer did not greet as it should: drop it, try again later. */
+/* syscalls: epoll_ctl close */
+static void listen_greet_failed(const char *why)
+{
+	log_warn_limited(&ls.lim_nopeer, "cannot greet ntb-connect on %s: %s", ls.cli.rdv_text, why);
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.rdv_fd, NULL))
+		log_debug("cannot unwatch the rendezvous");
+	close(ls.rdv_fd);
+	ls.rdv_fd = -1;
+	ls.greeting = 0;
+	listen_retry_later();
+}
+
+/* One line of counters: SIGUSR1, --stats. */
+static void listen_stats(void)
+{
+	log_notice("stats: accepted %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu), peer %s",
+		 ls.accepted, ls.handed, ls.refused_nopeer + ls.refused_fds + ls.refused_handoff,
+		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff,
+		 ls.peerless ? "lost" : "connected");
+}
+
 /* syscalls: accept4 */
 static void listen_accept(struct listener *l)
 {
@@ -405,8 +553,21 @@ static void listen_accept(struct listener *l)
 			return;
 		}
 		ls.backoff_ms = 0;
-		if (listen_handoff(fd, &peer, l))
-			log_die("cannot hand off clients: ntb-connect closed the rendezvous");
+		ls.accepted++;
+		if (ls.peerless) {
+			/* Promptly: a client left in the backlog would only time out. */
+			char name[ADDR_STRLEN];
+
+			addr_format((struct sockaddr *)&peer, plen, name, sizeof(name));
+			log_warn_limited(&ls.lim_nopeer, "client %s: reset, no ntb-connect", name);
+			ls.refused_nopeer++;
+			util_reset_close(fd);
+			continue;
+		}
+		if (listen_handoff(fd, &peer, l)) {
+			listen_peer_lost("closed the rendezvous");
+			continue;
+		}
 		if (ls.once)
 			exit(0);
 	}
@@ -416,21 +577,81 @@ static void listen_rdv_event(void)
 {
 	uint8_t buf[MSG_BUF_MAX];
 	struct fdpass_in in;
+	unsigned int theirs = 0;
+	const char *why;
 	ssize_t n;
+	int rc;
 
 	n = fdpass_recv(ls.rdv_fd, buf, sizeof(buf), &in);
+	if (ls.greeting) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			fdpass_close_all(&in);
+			return;
+		}
+		rc = rdv_hello_check(buf, n, &in, MSG_ROLE_CONNECT, &theirs, &why);
+		fdpass_close_all(&in);
+		if (!rc && theirs != ls.nlst)
+			why = "its count of targets is not our count of listening sockets";
+		if (rc || theirs != ls.nlst) {
+			listen_greet_failed(why);
+			return;
+		}
+		ls.greeting = 0;
+		ls.peerless = 0;
+		log_notice("ntb-connect is back on %s (attempt %u); handing off clients again",
+			 ls.cli.rdv_text, ls.attempts);
+		return;
+	}
 	fdpass_close_all(&in);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		log_die("cannot hand off clients: ntb-connect closed the rendezvous");
-	if (n > 0)
+		listen_peer_lost("closed the rendezvous");
+	else if (n > 0)
 		log_warn_limited(&ls.lim_accept, "ignored an unexpected record from ntb-connect");
+}
+
+/*
+ * SIGTERM, SIGINT, SIGHUP: the fast stop; SIGQUIT: the graceful one, which
+ * for ntb-listen is the same: it holds no connection, and closing the
+ * listening sockets refuses new clients (those queued in the backlog are
+ * reset).  Open connections are ntb-connect's to finish.
+ *
+ * syscalls: read
+ */
+static void listen_signal(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(ls.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			listen_stats();
+			continue;
+		}
+		log_info("stopping on signal %u; listening sockets closed", si.ssi_signo);
+		notify_send(ls.notify, "STOPPING=1");
+		exit(0);
+	}
+}
+
+/* Milliseconds from now until @when (CLOCK_MONOTONIC ms, 0: never), within @cur. */
+static int listen_sooner(int cur, long long when)
+{
+	long long left;
+
+	if (when <= 0)
+		return cur;
+	left = when - util_now_ms();
+	if (left < 0)
+		left = 0;
+	if (left > 60000)
+		left = 60000;
+	return cur < 0 || left < cur ? (int)left : cur;
 }
 
 /* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
-	/* rendezvous, signalfd, epoll, notify, syslog, then the listeners or client */
-	int keep[5 + MSG_MAX_FORWARDS];
+	/* rendezvous, signalfd, epoll, notify, syslog, spares, then the listeners or client */
+	int keep[5 + RDV_SPARES + MSG_MAX_FORWARDS];
 	unsigned int k;
 	int netns = -1;
 	sigset_t set;
@@ -451,11 +672,20 @@ int main(int argc, char **argv)
 	/* 2. The rendezvous, from the namespace we were started in. */
 	signal(SIGPIPE, SIG_IGN);
 	listen_open_rendezvous();
+	/* Spares for finding ntb-connect again: see listen_reconnect(). */
+	if (ls.rdv.kind != RDV_FD && ls.client_fd < 0 && !ls.once) {
+		for (ls.nspares = 0; ls.nspares < RDV_SPARES; ls.nspares++) {
+			ls.spares[ls.nspares] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (ls.spares[ls.nspares] < 0)
+				log_die_errno(errno, "cannot create spare rendezvous sockets");
+		}
+	}
 
 	/* 3. The clients' namespace. */
 	if (netns >= 0) {
-		/* The peer was checked before joining: nothing to map. */
-		(void)netns_join(netns, ls.cli.netns_text);
+		/* A peer met again later is checked from inside: uids as seen there. */
+		if (netns_join(netns, ls.cli.netns_text) && ls.nspares)
+			rdv_acl_joined_userns(&ls.acl, ls.cli.netns_text);
 		close(netns);
 	}
 
@@ -466,6 +696,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	ls.sigfd = util_signalfd(&set);
 	ls.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ls.epfd < 0)
@@ -479,6 +711,8 @@ int main(int argc, char **argv)
 		policy_keep_fd(&ls.policy, ls.client_fd);
 	for (k = 0; k < ls.nlst; k++)
 		policy_keep_fd(&ls.policy, ls.lst[k].fd);
+	for (k = 0; k < ls.nspares; k++)
+		policy_keep_fd(&ls.policy, ls.spares[k]);
 
 	/* 5. Give up everything else. */
 	policy_apply(&ls.policy);
@@ -495,32 +729,41 @@ int main(int argc, char **argv)
 	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
 	listen_watch_all();
 	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
+	if (ls.stats_ms)
+		ls.stats_next = util_now_ms() + ls.stats_ms;
 	for (;;) {
 		struct epoll_event ev[4];
-		int n, i, timeout = -1;
+		int n, i, timeout;
 
-		if (ls.accept_resume) {
-			long long left = ls.accept_resume - util_now_ms();
-
-			timeout = left < 0 ? 0 : (int)left;
-		}
+		timeout = listen_sooner(-1, ls.accept_resume);
+		timeout = listen_sooner(timeout, ls.stats_next);
+		if (ls.peerless)
+			timeout = listen_sooner(timeout, ls.greeting ? ls.greet_deadline : ls.retry_at);
 		n = epoll_wait(ls.epfd, ev, 4, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
 		if (ls.accept_resume && util_now_ms() >= ls.accept_resume)
 			listen_resume();
+		if (ls.stats_next && util_now_ms() >= ls.stats_next) {
+			listen_stats();
+			ls.stats_next += ls.stats_ms;
+		}
+		if (ls.greeting && util_now_ms() >= ls.greet_deadline)
+			listen_greet_failed("no HELLO in time");
+		else if (ls.peerless && !ls.greeting && util_now_ms() >= ls.retry_at)
+			listen_reconnect();
 		for (i = 0; i < n; i++) {
 			switch (ev_kind_of(ev[i].data.u64)) {
 			case EV_SIGNAL:
-				log_info("stopping on signal");
-				notify_send(ls.notify, "STOPPING=1");
-				exit(0);
+				listen_signal();
+				break;
 			case EV_LISTEN:
 				if (!ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)
 					listen_accept(&ls.lst[ev_index(ev[i].data.u64)]);
 				break;
 			case EV_RDV:
-				listen_rdv_event();
+				if (ls.rdv_fd >= 0)
+					listen_rdv_event();
 				break;
 			default:
 				break;

@@ -74,6 +74,10 @@ struct conn {
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
 	struct conn *next;	/* worker's pending or connecting list */
 	struct conn *prev;
+	long long last_active;	/* --idle-timeout: when bytes last moved */
+	struct conn *idle_next;	/* worker's idle list, least recently active first */
+	struct conn *idle_prev;
+	uint8_t idle_listed;
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
 
@@ -81,6 +85,16 @@ struct slot {
 	struct conn *c;		/* NULL: free */
 	uint32_t gen;		/* bumped when the connection ends */
 	uint32_t next_free;
+};
+
+/*
+ * A worker's counters.  Only the worker writes them; the main thread reads
+ * them for the stats line, so they are atomics read and written relaxed.
+ */
+struct tally {
+	atomic_ullong conns, refused_limit, refused_fds, connect_ok;
+	atomic_ullong connect_failed[RELAY_NERRNOS];
+	atomic_ullong idle_closed, bytes[2], resets;
 };
 
 struct worker {
@@ -97,7 +111,27 @@ struct worker {
 	uint32_t nslots;		/* slots made so far */
 	uint32_t free_slot;		/* head of the free list, or UINT32_MAX */
 	struct log_limit lines;		/* this worker's per-connection lines */
+	struct conn *idle_head, *idle_tail;	/* relaying connections, --idle-timeout */
+	struct tally tally;
 };
+
+static const int relay_errnos[] = RELAY_ERRNOS;
+
+/* Add @n to a counter only this thread writes. */
+static void tally_add(atomic_ullong *v, unsigned long long n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static void tally_connect_failed(struct worker *w, int err)
+{
+	unsigned int i;
+
+	for (i = 0; i < RELAY_NERRNOS - 1 && relay_errnos[i] != err; i++)
+		;
+	tally_add(&w->tally.connect_failed[i], 1);
+}
 
 static struct relay_opts relay;
 static struct worker relay_workers[RELAY_MAX_WORKERS];
@@ -182,6 +216,43 @@ static void connecting_unlink(struct worker *w, struct conn *c)
 	else
 		w->connecting_tail = c->prev;
 	c->next = c->prev = NULL;
+}
+
+/*
+ * --idle-timeout: relaying connections in order of their last activity,
+ * so the worker looks at the head only.
+ */
+static void idle_unlink(struct worker *w, struct conn *c)
+{
+	if (!c->idle_listed)
+		return;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		w->idle_head = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	else
+		w->idle_tail = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
+	c->idle_listed = 0;
+}
+
+static void idle_touch(struct worker *w, struct conn *c)
+{
+	if (!relay.idle_timeout_ms)
+		return;
+	c->last_active = util_now_ms();
+	if (c->idle_listed && !c->idle_next)
+		return;		/* the tail already */
+	idle_unlink(w, c);
+	c->idle_prev = w->idle_tail;
+	if (w->idle_tail)
+		w->idle_tail->idle_next = c;
+	else
+		w->idle_head = c;
+	w->idle_tail = c;
+	c->idle_listed = 1;
 }
 
 /*
@@ -272,19 +343,25 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 
 	if (c->state == CONN_CONNECTING)
 		connecting_unlink(w, c);
+	idle_unlink(w, c);
 	if (c->watched[0] && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
 		log_debug("client %s: cannot unwatch its socket", c->name);
 	for (d = 0; d < 2; d++)
 		pipe_put(w, c, d);
 	guard_enter(g);
 	if (reset_side < 0) {
+		/* Both ends said FIN: the FIN goes on, not the reset armed in relay_arm_reset(). */
+		util_linger_off(c->fd[0]);
 		close(c->fd[0]);
-		if (c->fd[1] >= 0)
+		if (c->fd[1] >= 0) {
+			util_linger_off(c->fd[1]);
 			close(c->fd[1]);
+		}
 	} else {
 		/* The side that failed already has its error; reset the other. */
 		util_abort_close(c->fd[!reset_side]);
 		util_abort_close(c->fd[reset_side]);
+		tally_add(&w->tally.resets, c->fd[!reset_side] >= 0 && c->fd[reset_side] >= 0 ? 2 : 1);
 	}
 	guard_leave(g);
 	slot_release(w, c);
@@ -327,6 +404,8 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		 */
 		if (!c->rd_eof[d] && c->inpipe[d] < (size_t)relay_chunk) {
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
+				if (errno == EMFILE || errno == ENFILE)
+					tally_add(&w->tally.refused_fds, 1);
 				log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe",
 						       c->name);
 				return d;
@@ -358,6 +437,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			guard_leave(g);
 			if (n > 0) {
 				c->inpipe[d] -= (size_t)n;
+				tally_add(&w->tally.bytes[d], (unsigned long long)n);
 				progress = 1;
 			} else if (n < 0 && errno == EINTR) {
 				relay_blocked(w, c);
@@ -454,6 +534,8 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 				return;
 			}
 		}
+		if (moved)
+			idle_touch(w, c);
 	} while (moved);
 	if (c->wr_shut[0] && c->wr_shut[1]) {
 		conn_end(w, c, -1);
@@ -481,14 +563,52 @@ static int relay_watch(struct worker *w, struct conn *c, int side, int want_out)
 	return 0;
 }
 
+/*
+ * --keepalive: probes after IDLE seconds of silence, every INTERVAL, and
+ * the connection fails after COUNT unanswered.
+ *
+ * syscalls: setsockopt
+ */
+static void relay_keepalive(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &relay.keepalive[0], sizeof(int)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &relay.keepalive[1], sizeof(int)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &relay.keepalive[2], sizeof(int)))
+		log_debug("cannot set keepalive on a socket");
+}
+
+/*
+ * A socket of ours closes with RST until the connection ends cleanly
+ * (conn_end() turns it off again): a transfer cut short by a crash, a
+ * SIGKILL or the fast stop must not look complete to the other end.
+ * ntb-listen arms it on its listening sockets, so clients come with it.
+ *
+ * syscalls: setsockopt
+ */
+static void relay_arm_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* syscalls: setsockopt */
 static void relay_established(struct worker *w, struct conn *c)
 {
 	int one = 1;
 
 	c->state = CONN_RELAYING;
+	tally_add(&w->tally.connect_ok, 1);
 	/* The client side has it already: ntb-listen sets it on its listener. */
 	setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (relay.keepalive[0]) {
+		relay_keepalive(c->fd[0]);
+		relay_keepalive(c->fd[1]);
+	}
+	idle_touch(w, c);
 	if (relay_watch(w, c, 0, 0)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the client socket",
 				       c->name);
@@ -510,6 +630,7 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 			    relay.targets[c->target].len, target, sizeof(target));
 		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
 				       target);
+		tally_connect_failed(w, err);
 		conn_end(w, c, 1);
 		return;
 	}
@@ -528,6 +649,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 
 		log_warn_limited(&w->lines, "client %s: refused, too many connections on one worker",
 				 c->name);
+		tally_add(&w->tally.refused_limit, 1);
 		guard_enter(g);
 		util_abort_close(c->fd[0]);
 		guard_leave(g);
@@ -545,10 +667,12 @@ static void relay_begin(struct worker *w, struct conn *c)
 		conn_end(w, c, 1);
 		return;
 	}
+	tally_add(&w->tally.conns, 1);
 	if (relay.upstream_fd >= 0) {
 		/* -C: one pre-connected target, used by the first client only. */
 		c->fd[1] = relay.upstream_fd;
 		relay.upstream_fd = -1;
+		relay_arm_reset(c->fd[1]);
 		if (fcntl(c->fd[1], F_SETFL, O_NONBLOCK) || relay_watch(w, c, 1, 0)) {
 			log_warn_errno(errno, "client %s: cannot use the --connect-fd socket", c->name);
 			conn_end(w, c, 1);
@@ -559,15 +683,22 @@ static void relay_begin(struct worker *w, struct conn *c)
 	}
 	fd = socket(to->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			tally_add(&w->tally.refused_fds, 1);
+		else
+			tally_connect_failed(w, errno);
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot create the target socket",
 				       c->name);
 		conn_end(w, c, 1);
 		return;
 	}
 	c->fd[1] = fd;
+	relay_arm_reset(fd);
 	if (connect(fd, (struct sockaddr *)&to->ss, to->len) &&
 	    errno != EINPROGRESS) {
 		char target[ADDR_STRLEN];
+
+		tally_connect_failed(w, errno);
 
 		addr_format((struct sockaddr *)&relay.targets[c->target].ss,
 			    relay.targets[c->target].len, target, sizeof(target));
@@ -623,18 +754,31 @@ static void relay_expire(struct worker *w)
 
 		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
+		tally_connect_failed(w, ETIMEDOUT);
 		conn_end(w, c, 1);
+	}
+	while (w->idle_head && w->idle_head->last_active + relay.idle_timeout_ms <= now) {
+		struct conn *c = w->idle_head;
+
+		log_warn_limited(&w->lines, "client %s: idle for %d s; reset", c->name,
+				 relay.idle_timeout_ms / 1000);
+		tally_add(&w->tally.idle_closed, 1);
+		conn_end(w, c, 0);
 	}
 }
 
-/* Milliseconds until @w's first connect time-out, or -1 for none. */
+/* Milliseconds until @w's first connect or idle time-out, or -1 for none. */
 static int relay_timeout(struct worker *w)
 {
-	long long left;
+	long long left, when = -1;
 
-	if (!w->connecting)
+	if (w->connecting)
+		when = w->connecting->deadline;
+	if (w->idle_head && (when < 0 || w->idle_head->last_active + relay.idle_timeout_ms < when))
+		when = w->idle_head->last_active + relay.idle_timeout_ms;
+	if (when < 0)
 		return -1;
-	left = w->connecting->deadline - util_now_ms();
+	left = when - util_now_ms();
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -838,6 +982,8 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target)
 	if (relay.max_conns && relay_active() >= relay.max_conns) {
 		log_warn_limited(&refused, "client %s: refused, %u connections already open",
 				 client_name, relay.max_conns);
+		/* The main thread is worker 0: its counters are ours to write. */
+		tally_add(&relay_workers[0].tally.refused_limit, 1);
 		relay_close_received(client_fd);
 		return;
 	}
@@ -869,4 +1015,57 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target)
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");
+}
+
+/**
+ * relay_totals() - the workers' counters, summed
+ * @t:		filled in
+ */
+void relay_totals(struct relay_totals *t)
+{
+	unsigned int i, e;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < relay_nworkers; i++) {
+		struct tally *y = &relay_workers[i].tally;
+
+		t->conns += atomic_load_explicit(&y->conns, memory_order_relaxed);
+		t->refused_limit += atomic_load_explicit(&y->refused_limit, memory_order_relaxed);
+		t->refused_fds += atomic_load_explicit(&y->refused_fds, memory_order_relaxed);
+		t->connect_ok += atomic_load_explicit(&y->connect_ok, memory_order_relaxed);
+		for (e = 0; e < RELAY_NERRNOS; e++)
+			t->connect_failed[e] +=
+				atomic_load_explicit(&y->connect_failed[e], memory_order_relaxed);
+		t->idle_closed += atomic_load_explicit(&y->idle_closed, memory_order_relaxed);
+		t->bytes[0] += atomic_load_explicit(&y->bytes[0], memory_order_relaxed);
+		t->bytes[1] += atomic_load_explicit(&y->bytes[1], memory_order_relaxed);
+		t->resets += atomic_load_explicit(&y->resets, memory_order_relaxed);
+	}
+}
+
+/**
+ * relay_errno_names() - "ECONNREFUSED 3, ETIMEDOUT 1" for the non-zero
+ * connect failure counts, or "" when there are none
+ * @buf:	where to write
+ * @size:	its size
+ * @failed:	RELAY_NERRNOS counts, as in struct relay_totals
+ */
+void relay_errno_names(char *buf, size_t size, const unsigned long long *failed)
+{
+	size_t len = 0;
+	unsigned int e;
+
+	buf[0] = '\0';
+	for (e = 0; e < RELAY_NERRNOS && len < size; e++) {
+		const char *name = e < RELAY_NERRNOS - 1 ? strerrorname_np(relay_errnos[e]) : "other";
+		int n;
+
+		if (!failed[e])
+			continue;
+		n = snprintf(buf + len, size - len, "%s%s %llu", len ? ", " : "", name ? name : "?",
+			     failed[e]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
 }

@@ -18,6 +18,25 @@ struct relay_opts {
 	int connect_timeout_ms;
 	unsigned int max_conns;
 	int notify_fd;			/* eventfd written when the count drops to 0 */
+	int idle_timeout_ms;		/* --idle-timeout, 0: none */
+	int keepalive[3];		/* --keepalive IDLE,INTERVAL,COUNT; [0] 0: off */
+};
+
+/* Target connect failures are counted by errno: these, and the rest. */
+#define RELAY_ERRNOS	{ ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL, \
+			  EMFILE, ENFILE, ENOBUFS }
+#define RELAY_NERRNOS	9	/* the list above, then "other" */
+
+/* What the relay has done so far, summed over the workers. */
+struct relay_totals {
+	unsigned long long conns;		/* taken by a worker */
+	unsigned long long refused_limit;	/* --max-connections */
+	unsigned long long refused_fds;		/* no fd for a socket or pipe */
+	unsigned long long connect_ok;
+	unsigned long long connect_failed[RELAY_NERRNOS];
+	unsigned long long idle_closed;		/* --idle-timeout */
+	unsigned long long bytes[2];		/* [0] client to target, [1] back */
+	unsigned long long resets;		/* sockets reset by us */
 };
 
 int relay_init(const struct relay_opts *opts, struct policy *p);
@@ -29,5 +48,7 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target);
 void relay_close_received(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
+void relay_totals(struct relay_totals *t);
+void relay_errno_names(char *buf, size_t size, const unsigned long long *failed);
 
 #endif

@@ -136,6 +136,16 @@ void log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* What the operator asked for (SIGUSR1, --stats) or must see: always shown. */
+void log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(5, 0, fmt, ap);
+	va_end(ap);
+}
+
 void log_debug(const char *fmt, ...)
 {
 	va_list ap;

@@ -16,7 +16,7 @@
  */
 
 /* At most LOG_LIMIT_BURST lines a second through one limit; then a count. */
-#define LOG_LIMIT_BURST	20
+#define LOG_LIMIT_BURST	5
 
 struct log_limit {
 	long long window;	/* start of the current second, ms */
@@ -30,6 +30,7 @@ int log_fd(void);
 void log_set_verbose(int verbose);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

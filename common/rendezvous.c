@@ -212,7 +212,14 @@ int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size)
 	return -1;
 }
 
-static socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun)
+/**
+ * rdv_sockaddr() - the address of an @name or /path rendezvous
+ * @spec:	parsed rendezvous (not RDV_FD)
+ * @sun:	filled in
+ *
+ * Return: its length.
+ */
+socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun)
 {
 	size_t n = strlen(spec->name);
 
@@ -403,7 +410,6 @@ int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *f
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	uint8_t buf[MSG_BUF_MAX];
 	struct fdpass_in in;
-	struct msg m;
 	ssize_t n;
 	int rc;
 
@@ -415,15 +421,36 @@ int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *f
 		return -1;
 	}
 	n = fdpass_recv(sock, buf, sizeof(buf), &in);
+	rc = rdv_hello_check(buf, n, &in, want, forwards, why);
+	fdpass_close_all(&in);
+	return rc;
+}
+
+/**
+ * rdv_hello_check() - is this record, just received, the peer's HELLO?
+ * @buf:	the record
+ * @n:		what fdpass_recv() returned
+ * @in:		the fds that came with it (the caller closes them)
+ * @want:	the role the peer must have
+ * @forwards:	the count of forwards the peer's HELLO gives
+ * @why:	if not, what is wrong
+ *
+ * Return: 0, or -1.
+ */
+int rdv_hello_check(const uint8_t *buf, ssize_t n, const struct fdpass_in *in, enum msg_role want,
+		    unsigned int *forwards, const char **why)
+{
+	struct msg m;
+
 	if (n <= 0) {
 		*why = n == 0 ? "peer closed the rendezvous" : "cannot read from the rendezvous";
 		return -1;
 	}
-	rc = in.truncated ? -1 : msg_decode(buf, (size_t)n, in.nfds, &m, why);
-	if (in.truncated)
+	if (in->truncated) {
 		*why = "record or its control data was truncated";
-	fdpass_close_all(&in);
-	if (rc)
+		return -1;
+	}
+	if (msg_decode(buf, (size_t)n, in->nfds, &m, why))
 		return -1;
 	if (m.type != MSG_HELLO) {
 		*why = "first record is not HELLO";

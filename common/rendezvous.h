@@ -3,8 +3,12 @@
 #define NTB_RENDEZVOUS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
+#include "fdpass.h"
 #include "msg.h"
 
 enum rdv_kind {
@@ -36,6 +40,9 @@ int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_a
 int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms);
 int rdv_inherited(const struct rdv_spec *spec, const char *text);
 int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards);
+int rdv_hello_check(const uint8_t *buf, ssize_t n, const struct fdpass_in *in, enum msg_role want,
+		    unsigned int *forwards, const char **why);
+socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun);
 int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *forwards,
 		   const char **why);
 

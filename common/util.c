@@ -136,6 +136,20 @@ void util_reset_close(int fd)
 }
 
 /**
+ * util_linger_off() - let a TCP socket close with FIN again, after
+ * SO_LINGER 0 was set on it (or on the listener it came from)
+ * @fd:		the socket
+ *
+ * syscalls: setsockopt
+ */
+void util_linger_off(int fd)
+{
+	struct linger lg = { .l_onoff = 0, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/**
  * util_abort_close() - reset and close a TCP socket that others may share
  * @fd:		the socket, or -1 (ignored)
  *
@@ -298,6 +312,37 @@ long long util_arg_number(const char *opt, const char *text, long long min, long
 		log_usage_error("bad value '%s' for %s: expected a number from %lld to %lld",
 				text, opt, min, max);
 	return v;
+}
+
+/**
+ * util_arg_keepalive() - parse --keepalive IDLE,INTERVAL,COUNT
+ * @text:	three decimal numbers separated by commas
+ * @out:	idle seconds (1..32767), interval seconds (1..32767), probes (1..127),
+ *		the kernel's limits for TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
+ *
+ * Return: 0, or -1 if @text is not that.
+ */
+int util_arg_keepalive(const char *text, int out[3])
+{
+	static const long long max[3] = { 32767, 32767, 127 };
+	char part[16];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		const char *end = strchr(text, ',');
+		size_t len = end ? (size_t)(end - text) : strlen(text);
+		long long v;
+
+		if ((i < 2) != (end != NULL) || len >= sizeof(part))
+			return -1;
+		memcpy(part, text, len);
+		part[len] = '\0';
+		if (addr_parse_uint(part, max[i], &v) || v < 1)
+			return -1;
+		out[i] = (int)v;
+		text = end ? end + 1 : text + len;
+	}
+	return 0;
 }
 
 /**

@@ -38,10 +38,12 @@
 #include <unistd.h>
 
 /*
- * How long stopped agents get before SIGKILL: ntb-connect drains open
- * connections for up to 5 s (its --drain-timeout default), plus margin.
+ * How long stopped agents get before SIGKILL: after SIGTERM, well within
+ * the one second a fast stop may take; after SIGQUIT, ntb-connect's
+ * --drain-timeout plus this margin.
  */
-#define KILL_GRACE_MS	10000
+#define KILL_GRACE_MS	800
+#define DRAIN_DEFAULT_MS	30000
 
 enum { AGENT_LISTEN, AGENT_CONNECT };
 
@@ -78,6 +80,8 @@ static struct {
 	struct policy policy;
 	struct cli cli;
 	const char *workers, *connect_timeout, *max_conns;
+	const char *idle_timeout, *keepalive, *drain_timeout, *stats;
+	int drain_ms;
 	struct agent agents[2];
 	int stopping, failed;
 	long long kill_deadline;
@@ -94,62 +98,72 @@ static struct {
 
 static const char usage[] =
 "Usage: netns-tcp-bridge [OPTIONS]\n"
-"Forward TCP connections from one network namespace to another: accept in\n"
-"the listening namespace, connect from the connecting namespace.\n"
+"Carry TCP connections from one network namespace into another: clients\n"
+"connect in the listening namespace, and each is joined to the target from\n"
+"inside the connecting namespace.  Runs ntb-listen and ntb-connect and\n"
+"watches over both.\n"
 "\n"
-"  -h, --help\n"
-"  -l, --listen LISTEN        Socket address (e.g. `127.0.0.1:1234` or\n"
-"                             `[::1]:1234`) to bind socket to.  Repeatable,\n"
-"                             and a port range `127.0.0.1:8000-8009` binds one\n"
-"                             socket per port; the i-th socket forwards to\n"
-"                             the i-th target of -c.\n"
-"  -L, --listen-fd LISTEN-FD  File descriptor to use as a listening socket\n"
+"Where clients come from (-l/-L any number of times, or -S once):\n"
+"  -l, --listen LISTEN        IPv4:PORT or [IPv6]:PORT to listen on; a range\n"
+"                             ADDR:FIRST-LAST listens on each of its ports\n"
+"  -L, --listen-fd LISTEN-FD  an inherited socket that already listens\n"
 "  -S, --preaccepted-fd PREACCEPTED-FD\n"
-"                             File descriptor to use as a single connected\n"
-"                             client (skip listening and accepting loop)\n"
-"  -c, --connect CONNECT      Socket address to forward incoming connections to.\n"
-"                             Repeatable, port ranges allowed, as for -l.\n"
+"                             one inherited client connection: forward it,\n"
+"                             then finish (no listening at all)\n"
+"Where they go (-c any number of times, or -C once); the n-th listening\n"
+"socket goes to the n-th target:\n"
+"  -c, --connect CONNECT      IPv4:PORT or [IPv6]:PORT of the target, or a\n"
+"                             range ADDR:FIRST-LAST of targets\n"
 "  -C, --connect-fd CONNECT-FD\n"
-"                             Pre-connected file descriptor to forward just one\n"
-"                             accepted connection to\n"
+"                             an inherited socket already connected to the\n"
+"                             target; it serves the first client only\n"
+"The namespaces (default: the one the launcher runs in):\n"
 "  -f, --listen-netns-file LISTEN-NETNS-FILE\n"
-"                             Path to a nsfs file with mounted network namespace\n"
-"                             where listening part of the forwarder should\n"
-"                             operate. E.g. /proc/1234/ns/net\n"
+"                             namespace file of the listening side, such as\n"
+"                             /proc/PID/ns/net or /run/netns/NAME\n"
 "  -F, --listen-netns-fd LISTEN-NETNS-FD\n"
-"                             Already opened file descriptor to use for the\n"
-"                             `setns` call on listening side\n"
+"                             the same, as an inherited open fd\n"
 "  -t, --connect-netns-file CONNECT-NETNS-FILE\n"
-"                             Path to a nsfs netns file to `setns` on the\n"
-"                             connecting side\n"
+"                             namespace file of the connecting side\n"
 "  -T, --connect-netns-fd CONNECT-NETNS-FD\n"
-"                             Already opened file descriptor to use for the\n"
-"                             `setns` call on the connecting side\n"
+"                             the same, as an inherited open fd\n"
 "\n"
-"Options of this implementation:\n"
-"  -w, --workers N            relay workers in ntb-connect, main thread\n"
-"                             included (default: usable CPUs)\n"
-"      --connect-timeout SEC  give up connecting to the target (default 10)\n"
-"      --max-connections N    reset clients beyond N open connections\n"
-"                             (default 4096, 0: no limit)\n"
-"      --user NAME            agents and launcher switch to this user after\n"
-"                             binding (when started as root)\n"
-"      --seccomp MODE         kill (default) or log\n"
-"      --log DEST             stderr (default; with journald's priority\n"
-"                             prefixes when stderr is the journal) or syslog\n"
-"                             (/dev/log, facility daemon); agents too\n"
-"      --watch-pid PID        stop both agents when process PID exits (a\n"
-"                             container's init: the bridge must not outlive it)\n""      --print-policy         print the launcher's capabilities and syscalls\n"
-"                             once it supervises, then exit\n"
-"  -v, --verbose              more log lines; give twice for per-connection lines\n"
-"      --version              print the version\n"
+"Tuning, limits and stopping:\n"
+"  -w, --workers N            relay threads in ntb-connect, 1 to 64 (default:\n"
+"                             one per usable CPU)\n"
+"      --connect-timeout SEC  how long a connect to the target may take\n"
+"                             (default 10)\n"
+"      --max-connections N    more open connections than N are reset at once\n"
+"                             (default 4096; 0 means no limit)\n"
+"      --idle-timeout SEC     reset a connection silent both ways this long\n"
+"                             (default: never)\n"
+"      --keepalive IDLE,INTERVAL,COUNT\n"
+"                             TCP keepalive probes on both sockets (default: off)\n"
+"      --drain-timeout SEC    after SIGQUIT, how long open connections may go\n"
+"                             on before they are reset (default 30)\n"
+"      --stats SEC            each agent logs its counters this often (and on\n"
+"                             SIGUSR1)\n"
+"      --watch-pid PID        stop when process PID ends (say, a container's\n"
+"                             first process)\n"
+"Safety and logging:\n"
+"      --user NAME            run as this user once the sockets are bound\n"
+"                             (when started as root)\n"
+"      --seccomp MODE         kill (default) or log a call outside the policy\n"
+"      --log DEST             stderr (default; journald priorities when that\n"
+"                             is the journal) or syslog (/dev/log, daemon)\n"
+"      --print-policy         show what the launcher keeps while it supervises\n"
+"  -v, --verbose              more lines; twice for a line per connection\n"
+"  -h, --help                 this text\n"
+"      --version              the version\n"
 "\n"
-"Give -l/-L (any number) or one -S, and -c (any number) or one -C; the\n"
-"listening sockets and the targets pair up in order, so their counts match.\n"
-"With none of -l, -L, -S, the listening sockets come from systemd socket\n"
-"activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both agents serve.\n";
+"Signals: SIGTERM, SIGINT and SIGHUP stop at once, resetting open\n"
+"connections; SIGQUIT stops listening and lets open connections finish\n"
+"within --drain-timeout; SIGUSR1 logs counters.  Each is passed to both\n"
+"agents.  With none of -l, -L, -S the listening sockets come from systemd\n"
+"socket activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both\n"
+"agents serve.\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID };
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -165,6 +179,10 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+	{ "stats", required_argument, NULL, OPT_STATS },
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -257,6 +275,27 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_MAX_CONN:
 			util_arg_number("--max-connections", optarg, 0, 10000000);
 			br.max_conns = optarg;
+			break;
+		case OPT_DRAIN:
+			br.drain_ms = (int)util_arg_number("--drain-timeout", optarg, 0, 3600) * 1000;
+			br.drain_timeout = optarg;
+			break;
+		case OPT_IDLE:
+			util_arg_number("--idle-timeout", optarg, 1, 86400);
+			br.idle_timeout = optarg;
+			break;
+		case OPT_KEEPALIVE: {
+			int ka[3];
+
+			if (util_arg_keepalive(optarg, ka))
+				log_usage_error("bad value '%s' for --keepalive: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
+						optarg);
+			br.keepalive = optarg;
+			break;
+		}
+		case OPT_STATS:
+			util_arg_number("--stats", optarg, 1, 86400);
+			br.stats = optarg;
 			break;
 		default:
 			cli_option(&br.cli, c, argv);
@@ -354,6 +393,10 @@ static void agent_common_args(struct agent *a)
 	}
 	for (i = 0; i < br.cli.verbose; i++)
 		agent_arg(a, "-v");
+	if (br.stats) {
+		agent_arg(a, "--stats");
+		agent_arg(a, br.stats);
+	}
 }
 
 static void agent_spawn(struct agent *a)
@@ -411,19 +454,27 @@ static void agent_describe_exit(struct agent *a, int status, char *buf, size_t s
 	}
 }
 
-/* syscalls: kill */
+/*
+ * Pass a stop on: SIGTERM (fast), SIGQUIT (graceful) or SIGKILL.  The
+ * deadline for SIGKILL only ever moves closer.
+ *
+ * syscalls: kill
+ */
 static void bridge_stop_all(int sig)
 {
+	long long deadline = util_now_ms() + KILL_GRACE_MS;
 	int i;
 
+	if (sig == SIGQUIT)
+		deadline += br.drain_timeout ? br.drain_ms : DRAIN_DEFAULT_MS;
 	for (i = 0; i < 2; i++) {
 		if (!br.agents[i].alive)
 			continue;
 		kill(br.agents[i].pid, sig);
 		br.agents[i].told_to_stop = 1;
 	}
-	if (!br.kill_deadline)
-		br.kill_deadline = util_now_ms() + KILL_GRACE_MS;
+	if (!br.kill_deadline || deadline < br.kill_deadline)
+		br.kill_deadline = deadline;
 }
 
 /*
@@ -435,8 +486,9 @@ static int agent_blame(const struct agent *a)
 {
 	if (WIFEXITED(a->status) && WEXITSTATUS(a->status) == 0)
 		return a->told_to_stop || a->may_exit ? 0 : 2;
-	if (a->told_to_stop && WIFSIGNALED(a->status) && WTERMSIG(a->status) == SIGTERM)
-		return 0;	/* we stopped it */
+	if (a->told_to_stop && WIFSIGNALED(a->status) &&
+	    (WTERMSIG(a->status) == SIGTERM || WTERMSIG(a->status) == SIGQUIT))
+		return 0;	/* we stopped it before it took signals itself */
 	return WIFSIGNALED(a->status) ? 2 : 1;
 }
 
@@ -550,6 +602,32 @@ static void bridge_readiness(void)
 	}
 }
 
+/*
+ * A signal for us is one for both agents.
+ *
+ * syscalls: kill
+ */
+static void bridge_signal(uint32_t signo)
+{
+	int i;
+
+	if (signo == SIGCHLD)
+		return;
+	if (signo == SIGUSR1) {
+		for (i = 0; i < 2; i++)
+			if (br.agents[i].alive)
+				kill(br.agents[i].pid, SIGUSR1);
+		return;
+	}
+	if (!br.stopping) {
+		log_info("stopping on signal %u%s", signo,
+			 signo == SIGQUIT ? ": open connections may finish" : "");
+		notify_send(br.manager, "STOPPING=1");
+	}
+	br.stopping = 1;
+	bridge_stop_all(signo == SIGQUIT ? SIGQUIT : SIGTERM);
+}
+
 /* syscalls: read epoll_wait epoll_pwait */
 static void bridge_supervise(int sigfd, int epfd)
 {
@@ -586,16 +664,8 @@ static void bridge_supervise(int sigfd, int epfd)
 			br.stopping = 1;
 			bridge_stop_all(SIGTERM);
 		}
-		while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo == SIGCHLD)
-				continue;
-			if (!br.stopping) {
-				log_info("stopping on signal %u", si.ssi_signo);
-				notify_send(br.manager, "STOPPING=1");
-			}
-			br.stopping = 1;
-			bridge_stop_all(SIGTERM);
-		}
+		while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+			bridge_signal(si.ssi_signo);
 		bridge_reap();
 	}
 }
@@ -690,6 +760,18 @@ int main(int argc, char **argv)
 		agent_arg(c, "--max-connections");
 		agent_arg(c, br.max_conns);
 	}
+	if (br.idle_timeout) {
+		agent_arg(c, "--idle-timeout");
+		agent_arg(c, br.idle_timeout);
+	}
+	if (br.keepalive) {
+		agent_arg(c, "--keepalive");
+		agent_arg(c, br.keepalive);
+	}
+	if (br.drain_timeout) {
+		agent_arg(c, "--drain-timeout");
+		agent_arg(c, br.drain_timeout);
+	}
 	agent_common_args(c);
 
 	/*
@@ -706,6 +788,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	sigfd = util_signalfd(&set);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)

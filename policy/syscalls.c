@@ -30,7 +30,12 @@
 
 /* setsockopt/getsockopt: (level, option) pairs; fcntl: commands. */
 static const int listen_setsockopt[] = { SOL_SOCKET, SO_LINGER };
-static const int connect_setsockopt[] = { IPPROTO_TCP, TCP_NODELAY };
+static const int listen_getsockopt[] = { SOL_SOCKET, SO_PEERCRED };
+static const int listen_fcntl[] = { F_SETFL };
+static const int connect_setsockopt[] = {
+	IPPROTO_TCP, TCP_NODELAY, SOL_SOCKET, SO_LINGER, SOL_SOCKET, SO_KEEPALIVE,
+	IPPROTO_TCP, TCP_KEEPIDLE, IPPROTO_TCP, TCP_KEEPINTVL, IPPROTO_TCP, TCP_KEEPCNT,
+};
 static const int connect_getsockopt[] = {
 	SOL_SOCKET, SO_PEERCRED, SOL_SOCKET, SO_ERROR, SOL_SOCKET, SO_DOMAIN,
 	SOL_SOCKET, SO_TYPE, SOL_SOCKET, SO_PROTOCOL, IPPROTO_TCP, TCP_INFO,
@@ -61,16 +66,22 @@ static const struct policy_syscall listen_calls[] = {
 	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(), log_limit_pass(): time-outs (vDSO fallback)" },
 	{ "epoll_wait", ARG_ANY, 0, "main(): the event loop" },
 	{ "epoll_pwait", ARG_ANY, 0, "main(): the event loop (glibc on some arches)" },
-	{ "epoll_ctl", ARG_ANY, 0, "listen_shed(), util_epoll_add(): pause and resume accepting" },
+	{ "epoll_ctl", ARG_ANY, 0, "listen_shed(), util_epoll_add(), listen_peer_lost(), listen_greet_failed(): pause and resume accepting; the rendezvous" },
 	{ "accept4", ARG_ANY, 0, "listen_accept(), listen_shed(): take clients off the listening socket" },
-	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): hand a client to ntb-connect" },
+	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): hand a client to ntb-connect; HELLO after a reconnect" },
 	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): notice the peer going away" },
 	{ "getsockname", ARG_ANY, 0, "listen_handoff(): address the client connected to" },
 	{ "getpeername", ARG_ANY, 0, "listen_handoff(): client address" },
 	{ "setsockopt", ARG_VALUES2, 0, "util_reset_close(): SO_LINGER 0 to reset a client we cannot serve",
 	  VALS(listen_setsockopt) },
 	{ "dup", ARG_ANY, 0, "listen_shed(), listen_resume(), main(): the spare fd kept for EMFILE" },
-	{ "close", ARG_ANY, 0, "listen_handoff(), listen_shed(), fdpass_close_all(): our copy of a client" },
+	{ "close", ARG_ANY, 0, "listen_handoff(), listen_shed(), fdpass_close_all(), listen_peer_lost(), listen_reconnect(), listen_greet_failed(): our copy of a client; a lost rendezvous" },
+	{ "read", ARG_ANY, 0, "listen_signal(): signalfd reads" },
+	{ "connect", ARG_ANY, 0, "listen_reconnect(): reach ntb-connect again with a spare unix socket made before joining the namespace" },
+	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(): SO_PEERCRED of a reconnected ntb-connect",
+	  VALS(listen_getsockopt) },
+	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(): F_SETFL to make the reconnected rendezvous blocking",
+	  VALS(listen_fcntl) },
 };
 
 static const struct policy_syscall connect_calls[] = {
@@ -89,7 +100,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "accept4", ARG_ANY, 0, "rdv_accept(): ntb-listen peers on @name or /path" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(), sock_error(), util_is_tcp_socket(): SO_PEERCRED, SO_ERROR, SO_DOMAIN, SO_TYPE, SO_PROTOCOL, TCP_INFO",
 	  VALS(connect_getsockopt) },
-	{ "setsockopt", ARG_VALUES2, 0, "relay_established(): TCP_NODELAY on the target socket",
+	{ "setsockopt", ARG_VALUES2, 0, "relay_established(), relay_arm_reset(), relay_keepalive(), util_linger_off(): TCP_NODELAY, SO_LINGER (reset unless ended cleanly), keepalive",
 	  VALS(connect_setsockopt) },
 	{ "socket", ARG_INET_ONLY, 0, "relay_begin(): the socket to the target, TCP only" },
 	{ "connect", ARG_ANY, 0, "relay_begin(), util_abort_close(): connect to the target; disconnect to reset" },
@@ -120,7 +131,7 @@ static const struct policy_syscall launcher_calls[] = {
 	{ "epoll_pwait", ARG_ANY, 0, "bridge_supervise(): wait for signals (glibc on some arches)" },
 	{ "wait4", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
 	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status (glibc on some arches)" },
-	{ "kill", ARG_ANY, 0, "bridge_stop_all(): pass a stop on to the agents" },
+	{ "kill", ARG_ANY, 0, "bridge_stop_all(), bridge_signal(): pass a stop or SIGUSR1 on to the agents" },
 };
 
 /**
