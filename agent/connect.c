@@ -73,7 +73,7 @@ static struct {
 	long long drain_deadline;
 	long long accept_resume;	/* rendezvous accepting paused until then */
 	int accept_backoff_ms;
-	struct log_limit lim_peer, lim_record, lim_client, lim_fds, lim_trunc;
+	struct log_limit lim_peer, lim_record, lim_client, lim_fds;
 } cn = { .rdv_listener = -1, .manager = -1 };
 
 static const char usage[] =
@@ -413,8 +413,7 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		 * with (ntb-listen arms it) made that close a reset.
 		 */
 		cn.truncated++;
-		log_warn_limited(&cn.lim_trunc, "lost a client in a hand-off: its control data was truncated (out of fds?); the kernel reset it");
-		why = "it or its control data was truncated";
+		why = "it or its control data was truncated (out of fds? the kernel reset the client it carried)";
 		bad = 1;
 	} else {
 		bad = msg_decode(buf, n, in->nfds, &m, &why) != 0;
@@ -444,10 +443,9 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		return;
 	}
 	if (bad) {
-		if (!in->truncated) {
-			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+		if (!in->truncated)
 			cn.refused_bad++;
-		}
 		peer_discard(in);
 		return;
 	}
@@ -520,7 +518,7 @@ static void connect_stats(void)
 	for (e = 0; e < RELAY_NERRNOS; e++)
 		failed += t.connect_failed[e];
 	relay_errno_names(errs, sizeof(errs), t.connect_failed);
-	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, resets sent %llu",
+	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
 		       cn.received, t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad,
 		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.truncated,
 		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(),

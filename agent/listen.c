@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -439,6 +440,9 @@ static void listen_peer_lost(const char *why)
 {
 	if (ls.rdv.kind == RDV_FD || ls.once)
 		log_die("cannot hand off clients: ntb-connect %s", why);
+	if (!ls.nspares)
+		log_die("cannot hand off clients: ntb-connect %s, and no spare socket is left to reach it again (%d are made before joining the namespace, where the fd limit allows); restart ntb-listen",
+			why, RDV_SPARES);
 	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.rdv_fd, NULL))
 		log_debug("cannot unwatch the rendezvous");
 	close(ls.rdv_fd);
@@ -477,8 +481,8 @@ static void listen_reconnect(void)
 	int fd;
 
 	if (!ls.nspares)
-		log_die("cannot reach ntb-connect on %s again: all %d spare rendezvous sockets (made before joining the namespace) are used up; restart ntb-listen",
-			ls.cli.rdv_text, RDV_SPARES);
+		log_die("cannot reach ntb-connect on %s again: no spare rendezvous socket left; restart ntb-listen",
+			ls.cli.rdv_text);
 	ls.attempts++;
 	fd = ls.spares[ls.nspares - 1];
 	if (connect(fd, (struct sockaddr *)&sun, len)) {
@@ -647,6 +651,28 @@ static int listen_sooner(int cur, long long when)
 	return cur < 0 || left < cur ? (int)left : cur;
 }
 
+/*
+ * Spares for finding ntb-connect again (listen_reconnect()), made while we
+ * are still in the namespace of the rendezvous.  Not where fds are scarce:
+ * clients need them more than a reconnect does.
+ */
+static void listen_make_spares(void)
+{
+	struct rlimit rl;
+
+	if (ls.rdv.kind == RDV_FD || ls.client_fd >= 0 || ls.once)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 256) {
+		log_warn("fd limit below 256: no spare sockets, so a lost ntb-connect cannot be found again");
+		return;
+	}
+	for (ls.nspares = 0; ls.nspares < RDV_SPARES; ls.nspares++) {
+		ls.spares[ls.nspares] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (ls.spares[ls.nspares] < 0)
+			log_die_errno(errno, "cannot create spare rendezvous sockets");
+	}
+}
+
 /* syscalls: epoll_wait epoll_pwait dup */
 int main(int argc, char **argv)
 {
@@ -672,14 +698,7 @@ int main(int argc, char **argv)
 	/* 2. The rendezvous, from the namespace we were started in. */
 	signal(SIGPIPE, SIG_IGN);
 	listen_open_rendezvous();
-	/* Spares for finding ntb-connect again: see listen_reconnect(). */
-	if (ls.rdv.kind != RDV_FD && ls.client_fd < 0 && !ls.once) {
-		for (ls.nspares = 0; ls.nspares < RDV_SPARES; ls.nspares++) {
-			ls.spares[ls.nspares] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (ls.spares[ls.nspares] < 0)
-				log_die_errno(errno, "cannot create spare rendezvous sockets");
-		}
-	}
+	listen_make_spares();
 
 	/* 3. The clients' namespace. */
 	if (netns >= 0) {

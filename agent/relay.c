@@ -361,7 +361,7 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 		/* The side that failed already has its error; reset the other. */
 		util_abort_close(c->fd[!reset_side]);
 		util_abort_close(c->fd[reset_side]);
-		tally_add(&w->tally.resets, c->fd[!reset_side] >= 0 && c->fd[reset_side] >= 0 ? 2 : 1);
+		tally_add(&w->tally.resets, 1);
 	}
 	guard_leave(g);
 	slot_release(w, c);

@@ -36,7 +36,7 @@ struct relay_totals {
 	unsigned long long connect_failed[RELAY_NERRNOS];
 	unsigned long long idle_closed;		/* --idle-timeout */
 	unsigned long long bytes[2];		/* [0] client to target, [1] back */
-	unsigned long long resets;		/* sockets reset by us */
+	unsigned long long resets;		/* connections that ended in a reset */
 };
 
 int relay_init(const struct relay_opts *opts, struct policy *p);

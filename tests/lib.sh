@@ -62,6 +62,20 @@ fail() {
 	exit 1
 }
 
+# figure TEXT: a measured figure, printed as "# TEXT" under the test's ok line.
+figure() {
+	echo "$*" >>"$T/figures"
+}
+
+# cpu_ticks PID...: user+system clock ticks used so far, summed.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do
+		t=$((t + $(awk '{ print $14 + $15 }' /proc/"$p"/stat 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
 
 # run_test NAME FUNCTION: one result line, then clean up after it.
 # NTB_ONLY=REGEX (for working on one test) runs only the names it matches.
@@ -73,12 +87,15 @@ run_test() {
 	fi
 	# Logs are per test: a line left by an earlier test must not satisfy a
 	# later one's wait or count.
-	rm -f "$T/why" "$T/skip" "$T"/*.err "$T"/*.log "$T"/*.out
+	rm -f "$T/why" "$T/skip" "$T/figures" "$T"/*.err "$T"/*.log "$T"/*.out
 	( "$@" ) >"$T/out" 2>&1
 	rc=$?
 	stop_bg
 	case $rc in
-	0) echo "ok $SUITE/$name" ;;
+	0)
+		echo "ok $SUITE/$name"
+		sed 's/^/# /' "$T/figures" 2>/dev/null
+		;;
 	*)
 		# One FAIL line; the rest of a long reason indented below it.
 		echo "FAIL $SUITE/$name: $(head -n 1 "$T/why" 2>/dev/null || echo "exit $rc")"

@@ -47,19 +47,35 @@ t_one_connect_two_listens() {
 }
 
 t_connect_dies_listen_reports() {
-	name=@ntbt-$$-die
+	# On an inherited fd:N rendezvous nothing can bring ntb-connect back:
+	# ntb-listen exits 1 with one line.  (On @name and /path it waits for
+	# ntb-connect to come back: 80-faults.sh.)
 	server "$NSB" 127.0.0.1 8105 echo
-	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8105 -r "$name" 2>>"$T/c.err"
-	cpid=$LAST_PID
-	"$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9105 -r "$name" 2>"$T/l.err" &
-	lpid=$!
-	wait_listen "$NSA" 9105
-	kill -9 "$cpid"
-	wait_gone "$lpid" 5 || fail "ntb-listen did not notice ntb-connect dying"
-	wait "$lpid"; rc=$?
-	assert_eq "$rc" 1 "ntb-listen exit status"
-	assert_one_line "$(cat "$T/l.err")" "ntb-listen stderr"
-	assert_match "$(cat "$T/l.err")" "ntb-connect closed the rendezvous"
+	out=$(python3 - "$B" "$NSA" "$NSB" "$T/c.err" <<-'EOF'
+	import socket, subprocess, sys, time
+	b, na, nb, cerr = sys.argv[1:5]
+	x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	c = subprocess.Popen([b + "/ntb-connect", "-n", "name:" + nb, "-c", "127.0.0.1:8105",
+	                      "-r", "fd:%d" % x.fileno()], pass_fds=[x.fileno()], stderr=open(cerr, "w"))
+	l = subprocess.Popen([b + "/ntb-listen", "-n", "name:" + na, "-l", "127.0.0.1:9105",
+	                      "-r", "fd:%d" % y.fileno()], pass_fds=[y.fileno()], stderr=subprocess.PIPE)
+	x.close()
+	y.close()
+	time.sleep(1)
+	c.kill()
+	try:
+	    rc = l.wait(timeout=5)
+	except subprocess.TimeoutExpired:
+	    l.kill()
+	    rc = "still running"
+	print(rc)
+	print(l.stderr.read().decode().strip())
+	EOF
+	)
+	assert_eq "$(printf '%s\n' "$out" | head -n 1)" 1 "ntb-listen exit status"
+	err=$(printf '%s\n' "$out" | tail -n +2)
+	assert_one_line "$err" "ntb-listen stderr"
+	assert_match "$err" "ntb-connect closed the rendezvous"
 }
 
 t_other_uid_refused_by_connect() {
@@ -104,24 +120,41 @@ t_allow_uid() {
 	[ "$(stat -c %a "$T/shared.sock")" = 666 ] || fail "socket file mode is not 666"
 }
 
-t_drain_on_sigterm() {
+t_drain_on_sigquit() {
 	name=@ntbt-$$-drain
 	server "$NSB" 127.0.0.1 8110 echo
 	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8110 -r "$name" 2>>"$T/c.err"
 	cpid=$LAST_PID
 	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9110 -r "$name" 2>>"$T/l.err"
 	wait_listen "$NSA" 9110
-	# A paced transfer: 3 s long, so SIGTERM surely lands inside it.
+	# A paced transfer: 3 s long, so the signal surely lands inside it.
 	in_a $PEER client 127.0.0.1 9110 paced 30 100000 >"$T/paced.out" 2>&1 &
 	client=$!
 	for _ in $(seq 1 50); do grep -q STARTED "$T/paced.out" && break; sleep 0.1; done
 	grep -q STARTED "$T/paced.out" || fail "transfer did not start: $(cat "$T/paced.out")"
-	kill -TERM "$cpid"
+	kill -QUIT "$cpid"
 	# The connection in flight finishes intact, then ntb-connect exits 0.
 	wait "$client" || fail "connection in flight was cut: $(cat "$T/paced.out")"
 	wait_gone "$cpid" 6 || fail "ntb-connect did not exit after draining"
 	wait "$cpid"; rc=$?
 	assert_eq "$rc" 0 "ntb-connect exit status after draining"
+}
+
+t_fast_stop_alone() {
+	# SIGTERM to a lone ntb-connect: gone at once, the client sees a reset.
+	name=@ntbt-$$-fast
+	server "$NSB" 127.0.0.1 8112 echo
+	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8112 -r "$name" 2>>"$T/c.err"
+	cpid=$LAST_PID
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9112 -r "$name" 2>>"$T/l.err"
+	wait_listen "$NSA" 9112
+	in_a $PEER client 127.0.0.1 9112 stream 20 >"$T/stream.out" 2>&1 &
+	client=$!
+	for _ in $(seq 1 50); do grep -q STARTED "$T/stream.out" && break; sleep 0.1; done
+	kill -TERM "$cpid"
+	wait_gone "$cpid" 1 || fail "ntb-connect still running 1 s after SIGTERM"
+	wait "$client"
+	assert_eq "$(tail -n 1 "$T/stream.out")" RESET "what the client saw"
 }
 
 t_closed_std_fds() {
@@ -194,7 +227,8 @@ run_test connect_death_seen_by_listen t_connect_dies_listen_reports
 run_test other_uid_refused_by_connect t_other_uid_refused_by_connect
 run_test other_uid_refused_by_listen t_other_uid_refused_by_listen
 run_test allow_uid t_allow_uid
-run_test drain_on_sigterm t_drain_on_sigterm
+run_test drain_on_sigquit t_drain_on_sigquit
+run_test fast_stop_alone t_fast_stop_alone
 run_test closed_stdin_stdout t_closed_std_fds
 run_test listen_once_alone t_listen_once_alone
 run_test several_forwards_1024 t_several_forwards

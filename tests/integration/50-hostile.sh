@@ -32,10 +32,6 @@ still_serving() {
 }
 
 # cpu_ticks PID: user+system clock ticks used so far.
-cpu_ticks() {
-	awk '{print $14 + $15}' /proc/"$1"/stat
-}
-
 t_listen_emfile() {
 	# ntb-listen at its fd limit: each client is reset with the spare fd,
 	# not left in the backlog, and ntb-listen neither spins nor floods.

@@ -67,6 +67,28 @@ def srv_observe(c, log):
         log_line(log, "RESET %d" % n)
 
 
+def srv_echolog(c, log):
+    """Echo, then log how the connection ended: EOF N or RESET N."""
+    n = 0
+    try:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                log_line(log, "EOF %d" % n)
+                break
+            n += len(b)
+            c.sendall(b)
+        c.shutdown(socket.SHUT_WR)
+    except (ConnectionResetError, BrokenPipeError):
+        log_line(log, "RESET %d" % n)
+
+
+def srv_sink(c, log):
+    """Accept and never read: the relay must hold back, not buffer."""
+    log_line(log, "ACCEPTED")
+    time.sleep(TIMEOUT * 6)
+
+
 def srv_rst(c, log):
     c.recv(5)
     linger0(c)
@@ -95,7 +117,7 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
+SERVERS = {"echolog": srv_echolog, "sink": srv_sink, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 
@@ -287,6 +309,107 @@ def cli_probe(addr, port, args):
     return True
 
 
+def cli_stream(addr, port, args):
+    """Send to an echo server for up to SECONDS, reading the echo, and print
+    how the connection ended: RESET, EOF (what a cut transfer must never
+    look like) or DONE (the time ran out first)."""
+    secs = float(args[0])
+    s = connect(addr, port)
+    result = []
+
+    def reader():
+        try:
+            while True:
+                if not s.recv(1 << 16):
+                    result.append("EOF")
+                    return
+        except ConnectionResetError:
+            result.append("RESET")
+        except OSError as e:
+            result.append("ERROR %s" % e)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    print("STARTED")
+    sys.stdout.flush()
+    end = time.time() + secs
+    chunk = os.urandom(65536)
+    try:
+        while time.time() < end and not result:
+            s.sendall(chunk)
+            time.sleep(0.01)
+    except (ConnectionResetError, BrokenPipeError):
+        pass                    # the reader sees the reset too
+    except OSError as e:
+        result.append("ERROR %s" % e)
+    t.join(TIMEOUT)
+    print(result[0] if result else "DONE")
+    return True
+
+
+def cli_push(addr, port, args):
+    """Send up to N bytes to a server that never reads; stop once nothing
+    has moved for 2 s.  Print SENT bytes."""
+    n = int(args[0])
+    s = connect(addr, port)
+    s.settimeout(2)
+    chunk = b"z" * 65536
+    sent = 0
+    try:
+        while sent < n:
+            sent += s.send(chunk[:min(65536, n - sent)])
+    except socket.timeout:
+        pass
+    print("SENT %d" % sent)
+    sys.stdout.flush()
+    time.sleep(float(args[1]) if len(args) > 1 else 0)
+    return True
+
+
+def cli_sequential(addr, port, args):
+    """N connections one after another to an echo server, 100 bytes each;
+    every tenth is aborted (RST) instead of closed.  Print OK N."""
+    n = int(args[0])
+    ok = 0
+    for i in range(n):
+        s = connect(addr, port)
+        s.sendall(b"q" * 100)
+        if i % 10 == 9:
+            linger0(s)
+            s.close()
+            ok += 1
+            continue
+        s.shutdown(socket.SHUT_WR)
+        if recv_all(s) == b"q" * 100:
+            ok += 1
+        s.close()
+    print("OK %d" % ok)
+    return ok == n
+
+
+def cli_flood(addr, port, args):
+    """Connect N times within SECONDS (bounded by both), each connection
+    closed at once; print how they ended."""
+    n, secs = int(args[0]), float(args[1])
+    end = time.time() + secs
+    seen = {}
+    i = 0
+    while i < n and time.time() < end:
+        i += 1
+        try:
+            s = socket.create_connection((addr, port), timeout=2)
+            r = classify(s)
+            s.close()
+        except ConnectionRefusedError:
+            r = "REFUSED"
+        except OSError:
+            r = "ERROR"
+        seen[r] = seen.get(r, 0) + 1
+        time.sleep(secs / n)
+    print(" ".join("%s=%d" % kv for kv in sorted(seen.items())))
+    return True
+
+
 def cli_read(addr, port, args):
     """Print the first line the server sends."""
     s = connect(addr, port)
@@ -296,7 +419,8 @@ def cli_read(addr, port, args):
 
 CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
-           "expectreset": cli_expectreset, "probe": cli_probe}
+           "expectreset": cli_expectreset, "probe": cli_probe, "stream": cli_stream,
+           "push": cli_push, "sequential": cli_sequential, "flood": cli_flood}
 
 
 def main(argv):

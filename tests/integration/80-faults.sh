@@ -1,0 +1,432 @@
+#!/usr/bin/env bash
+# Issue 9: load, faults and stops.  A cut connection must look cut (a
+# reset, never a FIN), a lost peer must be survived, and every figure the
+# issue names is measured and printed under its test.
+. "$(dirname "$0")/../lib.sh"
+ns_setup || { echo "FAIL $SUITE: cannot create network namespaces (run as root)"; exit 1; }
+
+A=/run/netns/$NSA
+NB=/run/netns/$NSB
+LOAD=$B/tests/loadtool
+
+# pair RENDEZVOUS SRVPORT PORT [ntb-connect args]: the two agents started
+# on their own, ntb-listen on A:PORT, ntb-connect to B:SRVPORT; sets CPID, LPID.
+pair() {
+	local r=$1 sp=$2 lp=$3
+	shift 3
+	bg "$B/ntb-connect" -n "$NB" -c "127.0.0.1:$sp" -r "$r" "$@" 2>>"$T/c.err"
+	CPID=$LAST_PID
+	bg "$B/ntb-listen" -n "$A" -l "127.0.0.1:$lp" -r "$r" 2>>"$T/l.err"
+	LPID=$LAST_PID
+	wait_listen "$NSA" "$lp"
+}
+
+# launched SRVPORT PORT [launcher args]: the launcher from A:PORT to B:SRVPORT.
+launched() {
+	local sp=$1 lp=$2
+	shift 2
+	bridge -l "127.0.0.1:$lp" -f "$A" -c "127.0.0.1:$sp" -t "$NB" "$@"
+	wait_listen "$NSA" "$lp"
+}
+
+# wait_for FILE REGEX [SECONDS]: until FILE has a line matching REGEX.
+wait_for() {
+	local n=$((${3:-5} * 20))
+	for _ in $(seq 1 "$n"); do
+		grep -qE -e "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "no line /$2/ in $1 within ${3:-5} s: $(tail -n 3 "$1" 2>/dev/null)"
+}
+
+# fd_count PID...: open fds of each, space-separated.
+fd_count() {
+	local p out=""
+	for p in "$@"; do out="$out $(ls /proc/"$p"/fd 2>/dev/null | wc -l)"; done
+	echo $out
+}
+
+# lowest_free_fd PID: the fd number the process would get next.
+lowest_free_fd() {
+	local n=0
+	while [ -e /proc/"$1"/fd/$n ]; do n=$((n + 1)); done
+	echo "$n"
+}
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+t_fast_stop() {
+	# SIGTERM: every process gone within 1 s; both ends of an open
+	# connection see a reset, not a clean end.
+	server "$NSB" 127.0.0.1 8801 echolog "$T/srv.log"
+	launched 8801 9801
+	kids=$(children "$BRIDGE_PID")
+	in_a $PEER client 127.0.0.1 9801 stream 20 >"$T/stream.out" 2>&1 &
+	client=$!
+	wait_for "$T/stream.out" STARTED
+	sleep 0.3
+	t0=$(ms_now)
+	kill -TERM "$BRIDGE_PID"
+	for p in "$BRIDGE_PID" $kids; do
+		wait_gone "$p" 1 || fail "process $p still running 1 s after SIGTERM"
+	done
+	gone=$(($(ms_now) - t0))
+	wait "$client"
+	assert_eq "$(tail -n 1 "$T/stream.out")" RESET "what the client saw"
+	wait_for "$T/srv.log" '^(RESET|EOF)'
+	grep -q '^RESET' "$T/srv.log" || fail "the target saw: $(cat "$T/srv.log")"
+	figure "fast stop: launcher and both agents gone ${gone} ms after SIGTERM; client and target saw RESET"
+}
+
+t_graceful_stop() {
+	# SIGQUIT: new clients refused at once, a 64 MiB transfer in flight
+	# completes, then everything exits 0.
+	server "$NSB" 127.0.0.1 8802 echo
+	launched 8802 9802 --drain-timeout 30
+	in_a $PEER client 127.0.0.1 9802 paced 32 2097152 >"$T/paced.out" 2>&1 &
+	client=$!
+	wait_for "$T/paced.out" STARTED
+	sleep 0.5
+	t0=$(ms_now)
+	kill -QUIT "$BRIDGE_PID"
+	sleep 0.2
+	out=$(in_a $PEER client 127.0.0.1 9802 probe 2)
+	assert_eq "$out" REFUSED "a new client during the graceful stop"
+	kill -0 "$BRIDGE_PID" 2>/dev/null || fail "the bridge exited before the transfer was done"
+	wait "$client" || fail "the transfer in flight was cut: $(cat "$T/paced.out")"
+	grep -q "^OK 67108864 bytes" "$T/paced.out" || fail "transfer: $(cat "$T/paced.out")"
+	wait_gone "$BRIDGE_PID" 5 || fail "the bridge still runs after its last connection ended"
+	wait "$BRIDGE_PID"; rc=$?
+	assert_eq "$rc" 0 "launcher exit status after SIGQUIT"
+	figure "graceful stop: 64 MiB in flight completed, new client refused, exit 0 $(($(ms_now) - t0)) ms after SIGQUIT"
+}
+
+t_drain_timeout() {
+	# A connection still open when --drain-timeout runs out is reset.
+	server "$NSB" 127.0.0.1 8803 echolog "$T/srv.log"
+	launched 8803 9803 --drain-timeout 1
+	in_a $PEER client 127.0.0.1 9803 stream 20 >"$T/stream.out" 2>&1 &
+	client=$!
+	wait_for "$T/stream.out" STARTED
+	t0=$(ms_now)
+	kill -QUIT "$BRIDGE_PID"
+	wait_gone "$BRIDGE_PID" 4 || fail "the bridge still runs 4 s after SIGQUIT with --drain-timeout 1"
+	took=$(($(ms_now) - t0))
+	[ "$took" -ge 900 ] || fail "stopped after $took ms, before the drain time-out"
+	wait "$client"
+	assert_eq "$(tail -n 1 "$T/stream.out")" RESET "what the client saw at the drain time-out"
+	wait_for "$T/srv.log" '^(RESET|EOF)'
+	grep -q '^RESET' "$T/srv.log" || fail "the target saw: $(cat "$T/srv.log")"
+	figure "drain time-out 1 s: reset both ends after $took ms"
+}
+
+t_target_killed() {
+	bg ip netns exec "$NSB" $PEER server 127.0.0.1 8804 echolog
+	spid=$LAST_PID
+	wait_listen "$NSB" 8804
+	launched 8804 9804
+	in_a $PEER client 127.0.0.1 9804 stream 20 >"$T/stream.out" 2>&1 &
+	client=$!
+	wait_for "$T/stream.out" STARTED
+	sleep 0.3
+	kill -9 "$spid"
+	wait "$client"
+	assert_eq "$(tail -n 1 "$T/stream.out")" RESET "what the client saw when the target died"
+	kill -0 "$BRIDGE_PID" 2>/dev/null || fail "the bridge died with the target"
+}
+
+t_client_killed() {
+	server "$NSB" 127.0.0.1 8805 echolog "$T/srv.log"
+	launched 8805 9805
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9805 stream 20 >"$T/stream.out" 2>&1
+	cpid=$LAST_PID
+	wait_for "$T/stream.out" STARTED
+	sleep 0.3
+	kill -9 "$cpid"
+	wait_for "$T/srv.log" '^(RESET|EOF)'
+	grep -q '^RESET' "$T/srv.log" || fail "the target saw: $(cat "$T/srv.log")"
+}
+
+connect_restart() {
+	# ntb-connect killed and started again: the same ntb-listen resets
+	# clients meanwhile, finds it again and serves.
+	local r=$1 sp=$2 lp=$3
+	server "$NSB" 127.0.0.1 "$sp" replyeof
+	pair "$r" "$sp" "$lp"
+	out=$(in_a $PEER client 127.0.0.1 "$lp" halfclose) || fail "before the restart: $out"
+	kill -9 "$CPID"
+	wait_for "$T/l.err" "lost ntb-connect"
+	for i in 1 2 3; do
+		t0=$(ms_now)
+		out=$(in_a $PEER client 127.0.0.1 "$lp" probe 3)
+		took=$(($(ms_now) - t0))
+		assert_eq "$out" RESET "client $i while ntb-connect is down"
+		[ "$took" -lt 1000 ] || fail "client $i waited $took ms for its reset"
+	done
+	bg "$B/ntb-connect" -n "$NB" -c "127.0.0.1:$sp" -r "$r" 2>>"$T/c.err"
+	wait_for "$T/l.err" "ntb-connect is back" 5
+	out=$(in_a $PEER client 127.0.0.1 "$lp" halfclose) || fail "after the restart: $out"
+	kill -0 "$LPID" 2>/dev/null || fail "ntb-listen is gone"
+	assert_eq "$(grep -c 'lost ntb-connect' "$T/l.err")" 1 "lines about the loss"
+	assert_eq "$(grep -c 'is back' "$T/l.err")" 1 "lines about the recovery"
+	assert_eq "$(grep -c 'reset, no ntb-connect' "$T/l.err")" 3 "lines about reset clients"
+	figure "$r: 3 clients reset while ntb-connect was down (last after $took ms), served again by the same ntb-listen"
+}
+
+t_connect_restart_abstract() { connect_restart "@ntbt-$$-rs" 8806 9806; }
+t_connect_restart_path() { connect_restart "$T/rdv.sock" 8807 9807; }
+
+t_listen_death() {
+	# ntb-listen killed: ntb-connect finishes what it relays and takes a
+	# new ntb-listen.
+	server "$NSB" 127.0.0.1 8808 echo
+	pair "@ntbt-$$-ld" 8808 9808
+	in_a $PEER client 127.0.0.1 9808 paced 20 100000 >"$T/paced.out" 2>&1 &
+	client=$!
+	wait_for "$T/paced.out" STARTED
+	kill -9 "$LPID"
+	wait "$client" || fail "the connection in flight was cut: $(cat "$T/paced.out")"
+	bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9818 -r "@ntbt-$$-ld" 2>>"$T/l2.err"
+	wait_listen "$NSA" 9818
+	out=$(in_a $PEER client 127.0.0.1 9818 bulk 100000) || fail "through the new ntb-listen: $out"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect is gone"
+}
+
+t_handoff_emfile() {
+	# ntb-connect out of fds when a client arrives: the kernel drops the
+	# client's fd from the record, and the client sees a reset, not a FIN.
+	server "$NSB" 127.0.0.1 8809 echo
+	pair "@ntbt-$$-hf" 8809 9809 -w 1
+	out=$(in_a $PEER client 127.0.0.1 9809 bulk 1000) || fail "before: $out"
+	sleep 0.2
+	n=$(lowest_free_fd "$CPID")
+	prlimit --pid "$CPID" --nofile="$n:$n" || fail "prlimit failed"
+	out=$(in_a $PEER client 127.0.0.1 9809 probe 3)
+	assert_eq "$out" RESET "a client whose hand-off found ntb-connect out of fds"
+	wait_for "$T/c.err" "control data was truncated"
+	prlimit --pid "$CPID" --nofile=4096:4096 || fail "prlimit failed"
+	out=$(in_a $PEER client 127.0.0.1 9809 bulk 100000) || fail "after fds are free again: $out"
+	kill -USR1 "$CPID"
+	wait_for "$T/c.err" "stats: .*lost in hand-off 1,"
+}
+
+t_idle_timeout() {
+	# --idle-timeout 1: a silent connection is reset at both ends; a
+	# slow but busy one is not.
+	server "$NSB" 127.0.0.1 8810 echolog "$T/srv.log"
+	launched 8810 9810 --idle-timeout 1
+	in_a $PEER client 127.0.0.1 9810 paced 25 1000 >"$T/paced.out" 2>&1 &
+	busy=$!
+	t0=$(ms_now)
+	out=$(in_a $PEER client 127.0.0.1 9810 probe 5)
+	took=$(($(ms_now) - t0))
+	assert_eq "$out" RESET "a silent client"
+	[ "$took" -ge 900 ] && [ "$took" -lt 2500 ] || fail "silent client reset after $took ms"
+	wait "$busy" || fail "a busy connection was cut: $(cat "$T/paced.out")"
+	grep -q '^RESET 0' "$T/srv.log" || fail "the target of the idle connection saw: $(cat "$T/srv.log")"
+	figure "idle time-out 1 s: silent connection reset after $took ms; a 2.5 s paced transfer intact"
+}
+
+t_keepalive() {
+	# --keepalive: both of ntb-connect's sockets probe; without it, none.
+	server "$NSB" 127.0.0.1 8811 echo
+	launched 8811 9811 --keepalive 7,3,4
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9811 probe 10
+	sleep 0.5
+	a=$(ip netns exec "$NSA" ss -Htno state established "( sport = :9811 )")
+	b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+	assert_match "$a" "timer:\(keepalive" "client socket of the bridge"
+	assert_match "$b" "timer:\(keepalive" "target socket of the bridge"
+	kill "$BRIDGE_PID"; wait_gone "$BRIDGE_PID" 2
+	launched 8811 9812
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9812 probe 10
+	sleep 0.5
+	b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+	[ -n "$b" ] || fail "no target connection without --keepalive"
+	printf '%s' "$b" | grep -q keepalive && fail "keepalive without --keepalive: $b"
+	return 0
+}
+
+t_counters() {
+	# SIGUSR1: the exact counts of a scripted run.
+	bg ip netns exec "$NSB" $PEER server 127.0.0.1 8812 echo
+	wait_listen "$NSB" 8812
+	bridge -l 127.0.0.1:9812-9813 -f "$A" -c 127.0.0.1:8812-8813 -t "$NB"
+	wait_listen "$NSA" 9813
+	for _ in 1 2 3 4 5; do
+		out=$(in_a $PEER client 127.0.0.1 9812 bulk 1000) || fail "client: $out"
+	done
+	for _ in 1 2; do
+		out=$(in_a $PEER client 127.0.0.1 9813 probe 3)
+		assert_eq "$out" RESET "a client whose target refuses"
+	done
+	sleep 0.2
+	kill -USR1 "$BRIDGE_PID"
+	wait_for "$T/bridge.err" "ntb-connect: stats:"
+	wait_for "$T/bridge.err" "ntb-listen: stats:"
+	c=$(grep "ntb-connect: stats:" "$T/bridge.err")
+	l=$(grep "ntb-listen: stats:" "$T/bridge.err")
+	assert_match "$c" "received 7, refused 0 " "ntb-connect's counts"
+	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
+	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
+	assert_match "$l" "accepted 7, handed off 7, refused 0 " "ntb-listen's counts"
+	figure "$c"
+	figure "$l"
+}
+
+t_flood_rate_limited() {
+	# Clients refused for want of a peer, and over the connection limit:
+	# a few lines a second at most, and the count of the rest.
+	server "$NSB" 127.0.0.1 8814 echo
+	pair "@ntbt-$$-fl" 8814 9814
+	kill -9 "$CPID"
+	wait_for "$T/l.err" "lost ntb-connect"
+	out=$(in_a $PEER client 127.0.0.1 9814 flood 400 2.5)
+	assert_match "$out" "RESET=" "flood outcome"
+	sleep 1.1
+	in_a $PEER client 127.0.0.1 9814 probe 2 >/dev/null
+	lines=$(grep -c 'reset, no ntb-connect' "$T/l.err")
+	[ "$lines" -le 25 ] || fail "$lines lines for $out refused clients in about 3.6 s"
+	grep -qE '[0-9]+ similar lines not shown' "$T/l.err" || fail "no count of suppressed lines: $(tail -n 3 "$T/l.err")"
+	figure "no-peer flood ($out in 2.5 s): $lines lines, then: $(grep -E 'similar lines' "$T/l.err" | head -n 1)"
+	# Over --max-connections, in ntb-connect.
+	server "$NSB" 127.0.0.1 8815 echo
+	bg "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8815 -r "@ntbt-$$-fm" --max-connections 1 2>>"$T/m.err"
+	bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9815 -r "@ntbt-$$-fm" 2>>"$T/ml.err"
+	wait_listen "$NSA" 9815
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9815 probe 20
+	sleep 0.5
+	out=$(in_a $PEER client 127.0.0.1 9815 flood 400 2.5)
+	sleep 1.1
+	in_a $PEER client 127.0.0.1 9815 probe 2 >/dev/null
+	lines=$(grep -c 'connections already open' "$T/m.err")
+	[ "$lines" -ge 1 ] && [ "$lines" -le 25 ] || fail "$lines lines for $out clients over the limit"
+	grep -qE '[0-9]+ similar lines not shown' "$T/m.err" || fail "no count of suppressed lines: $(tail -n 3 "$T/m.err")"
+	figure "limit flood ($out in 2.5 s): $lines lines, then: $(grep -E 'similar lines' "$T/m.err" | head -n 1)"
+}
+
+t_fd_levels() {
+	# Open fds of every process back at their level after 500 sequential
+	# connections, every tenth aborted.
+	server "$NSB" 127.0.0.1 8816 echo
+	launched 8816 9816
+	procs="$BRIDGE_PID $(children "$BRIDGE_PID")"
+	out=$(in_a $PEER client 127.0.0.1 9816 sequential 20) || fail "warm-up: $out"
+	sleep 0.5
+	before=$(fd_count $procs)
+	out=$(in_a $PEER client 127.0.0.1 9816 sequential 500) || fail "500 connections: $out"
+	sleep 0.5
+	after=$(fd_count $procs)
+	assert_eq "$after" "$before" "open fds of launcher, agents after 500 connections"
+	figure "fds (launcher, agents) after warm-up: $before; after 500 connections, 50 aborted: $after"
+}
+
+t_accept_emfile() {
+	# ntb-listen out of fds while clients keep coming: little CPU, the
+	# transfer in flight finishes, service comes back by itself.
+	server "$NSB" 127.0.0.1 8817 echo
+	pair "@ntbt-$$-af" 8817 9817
+	in_a $PEER client 127.0.0.1 9817 paced 30 100000 >"$T/paced.out" 2>&1 &
+	busy=$!
+	wait_for "$T/paced.out" STARTED
+	n=$(lowest_free_fd "$LPID")
+	prlimit --pid "$LPID" --nofile="$n:$n" || fail "prlimit failed"
+	in_a $PEER client 127.0.0.1 9817 flood 150 3 >"$T/flood.out" &
+	flood=$!
+	sleep 0.5
+	a=$(cpu_ticks "$LPID" "$CPID")
+	sleep 2
+	b=$(cpu_ticks "$LPID" "$CPID")
+	wait "$flood"
+	# 5 % of 2 s is 10 ticks (USER_HZ 100), for both agents together.
+	[ $((b - a)) -le 10 ] || fail "the pair used $((b - a)) ticks in 2 s with accepts failing"
+	wait "$busy" || fail "the transfer in flight was cut: $(cat "$T/paced.out")"
+	prlimit --pid "$LPID" --nofile=4096:4096 || fail "prlimit failed"
+	sleep 2.5	# the longest pause of accepting, BACKOFF_MAX_MS
+	out=$(in_a $PEER client 127.0.0.1 9817 bulk 100000) || fail "after fds are free again: $out"
+	figure "accepts failing (EMFILE), clients arriving ($(cat "$T/flood.out")): pair CPU $((b - a)) ticks in 2 s; served again after the limit was raised"
+}
+
+t_1000_concurrent() {
+	# 1,000 connections at once, 1 MiB of checked data each way on each.
+	bg ip netns exec "$NSB" "$LOAD" echo 8818
+	wait_listen "$NSB" 8818
+	launched 8818 9818
+	out=$(in_a "$LOAD" mesh 9818 1000 1048576 120) || fail "$out"
+	assert_match "$out" "^OK conns=1000 intact=1000 unfinished=0" "mesh"
+	figure "1000 concurrent x 1 MiB each way, checked byte by byte: $out"
+}
+
+t_9000_idle() {
+	# 9,000 idle connections held; a new one still gets its first byte in
+	# 100 ms.  ntb-connect holds two fds per connection.
+	bg ip netns exec "$NSB" "$LOAD" echo 8819
+	wait_listen "$NSB" 8819
+	launched 8819 9819 --max-connections 10000
+	coproc IDLE { ip netns exec "$NSA" "$LOAD" idle 9819 9000 120; }
+	echo "$IDLE_PID" >>"$T/pids"
+	read -r -t 100 line <&"${IDLE[0]}" || fail "idle connections not ready"
+	assert_eq "$line" "ready 9000" "idle holder"
+	out=$(in_a "$LOAD" firstbyte 9819 50) || fail "$out"
+	max=$(printf '%s' "$out" | sed -n 's/.*max_ms=\([0-9]*\).*/\1/p')
+	[ "$max" -lt 100 ] || fail "first byte took up to $max ms with 9000 idle: $out"
+	cfds=$(fd_count $(children "$BRIDGE_PID"))
+	figure "9000 idle connections held (agents' fds: $cfds); 50 new ones: $out"
+}
+
+t_never_reads() {
+	# A target that accepts and never reads: the pair holds at most a
+	# pipe's worth, and another connection moves 64 MiB at full speed.
+	cg=/sys/fs/cgroup/memory/ntbt-$$
+	mkdir -p "$cg" || fail "no memory cgroup"
+	bg ip netns exec "$NSB" $PEER server 127.0.0.1 8820 sink
+	bg ip netns exec "$NSB" $PEER server 127.0.0.1 8821 echo
+	wait_listen "$NSB" 8821
+	bg sh -c "echo \$\$ >$cg/cgroup.procs && exec $B/netns-tcp-bridge -l 127.0.0.1:9820-9821 -f $A -c 127.0.0.1:8820-8821 -t $NB" 2>>"$T/bridge.err"
+	BRIDGE_PID=$LAST_PID
+	wait_listen "$NSA" 9821
+	kids=$(children "$BRIDGE_PID")
+	t0=$(ms_now)
+	out=$(in_a $PEER client 127.0.0.1 9821 bulk 67108864) || fail "64 MiB alone: $out"
+	alone=$(($(ms_now) - t0))
+	rss0=$(cat /proc/$kids/status 2>/dev/null | awk '/VmRSS/ { s += $2 } END { print s }')
+	mem0=$(cat "$cg/memory.usage_in_bytes")
+	in_a $PEER client 127.0.0.1 9820 push 209715200 30 >"$T/push.out" 2>&1 &
+	wait_for "$T/push.out" SENT 30
+	t0=$(ms_now)
+	out=$(in_a $PEER client 127.0.0.1 9821 bulk 67108864) || fail "64 MiB beside the stalled one: $out"
+	beside=$(($(ms_now) - t0))
+	rss1=$(cat /proc/$kids/status 2>/dev/null | awk '/VmRSS/ { s += $2 } END { print s }')
+	mem1=$(cat "$cg/memory.usage_in_bytes")
+	sent=$(sed -n 's/^SENT //p' "$T/push.out")
+	grow=$(((mem1 - mem0) / 1024))
+	kill "$BRIDGE_PID"
+	wait_gone "$BRIDGE_PID" 3
+	rmdir "$cg" 2>/dev/null
+	# Bounded by the pipe (256 KiB) and the kernel's socket buffers, not
+	# by what the client pushed.
+	[ "$grow" -lt 16384 ] || fail "the pair's memory grew by $grow KiB while $sent bytes were pushed at a target that never reads"
+	[ $((rss1 - rss0)) -lt 2048 ] || fail "the agents' RSS grew by $((rss1 - rss0)) KiB"
+	[ "$beside" -lt $((alone * 2 + 1000)) ] || fail "64 MiB took $beside ms beside the stalled connection, $alone ms alone"
+	figure "target never reads: client got $sent of 209715200 bytes out; pair memory (cgroup) +$grow KiB, agents' RSS +$((rss1 - rss0)) KiB; 64 MiB echo alone $alone ms, beside it $beside ms"
+}
+
+run_test fast_stop_resets_both_ends t_fast_stop
+run_test graceful_stop_finishes_transfer t_graceful_stop
+run_test drain_timeout_resets t_drain_timeout
+run_test target_killed_client_sees_reset t_target_killed
+run_test client_killed_target_sees_reset t_client_killed
+run_test connect_restart_abstract t_connect_restart_abstract
+run_test connect_restart_path t_connect_restart_path
+run_test listen_death_connect_goes_on t_listen_death
+run_test handoff_emfile_resets_client t_handoff_emfile
+run_test idle_timeout t_idle_timeout
+run_test keepalive t_keepalive
+run_test counters_exact t_counters
+run_test floods_rate_limited t_flood_rate_limited
+run_test fd_levels_500_connections t_fd_levels
+run_test accept_emfile_low_cpu t_accept_emfile
+run_test load_1000_concurrent_1mib t_1000_concurrent
+run_test load_9000_idle t_9000_idle
+run_test target_never_reads t_never_reads
+exit 0
