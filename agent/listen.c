@@ -374,14 +374,19 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer, const str
 }
 
 /*
- * Out of fds (EMFILE, ENFILE): the client waits in the backlog and would
- * wake us again at once.  Take it with the spare fd and reset it; with no
- * spare to give up, stop watching the listener for a while, longer each
- * time, then try again.  Either way the spare is made again when it can.
+ * Out of fds (EMFILE, ENFILE).  accept4() takes the fd before it looks at
+ * the backlog, so this says nothing about a client waiting: find out with
+ * the spare fd.  A client that is there is taken and reset (left in the
+ * backlog it would wake us again at once); none there ends the batch.
+ * With no spare to give up, stop watching the listeners for a while,
+ * longer each time, then try again.  Either way the spare is made again
+ * when it can.
+ *
+ * Return: 1 if the accept loop should stop, 0 if more clients may wait.
  *
  * syscalls: accept4 dup close epoll_ctl
  */
-static void listen_shed(struct listener *l, int err)
+static int listen_shed(struct listener *l, int err)
 {
 	unsigned int i;
 	int fd;
@@ -394,11 +399,11 @@ static void listen_shed(struct listener *l, int err)
 			ls.accepted++;
 			ls.refused_fds++;
 			util_reset_close(fd);
+			log_warn_errno_limited(&ls.lim_fds, err, "cannot accept a client; reset it");
 		}
 		ls.spare = dup(STDIN_FILENO);
-		log_warn_errno_limited(&ls.lim_fds, err, "cannot accept a client; reset it");
 		if (ls.spare >= 0)
-			return;
+			return fd < 0;
 	}
 	ls.backoff_ms = ls.backoff_ms ? ls.backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (ls.backoff_ms > BACKOFF_MAX_MS)
@@ -409,6 +414,7 @@ static void listen_shed(struct listener *l, int err)
 	for (i = 0; i < ls.nlst; i++)
 		if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
 			log_die_errno(errno, "cannot pause the listeners");
+	return 1;
 }
 
 /* Every listener in the one epoll set, tagged with its index. */
@@ -547,8 +553,7 @@ static void listen_accept(struct listener *l)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				listen_shed(l, errno);
-				if (ls.accept_resume)
+				if (listen_shed(l, errno))
 					return;
 				continue;
 			}

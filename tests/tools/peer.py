@@ -83,6 +83,18 @@ def srv_echolog(c, log):
         log_line(log, "RESET %d" % n)
 
 
+def srv_source(c, log):
+    """Send random data until the client goes; log RESET N or ERROR."""
+    chunk = os.urandom(65536)
+    n = 0
+    try:
+        while True:
+            c.sendall(chunk)
+            n += len(chunk)
+    except (ConnectionResetError, BrokenPipeError):
+        log_line(log, "RESET %d" % n)
+
+
 def srv_sink(c, log):
     """Accept and never read: the relay must hold back, not buffer."""
     log_line(log, "ACCEPTED")
@@ -117,7 +129,7 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"echolog": srv_echolog, "sink": srv_sink, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
+SERVERS = {"echolog": srv_echolog, "sink": srv_sink, "source": srv_source, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 
@@ -338,12 +350,41 @@ def cli_stream(addr, port, args):
         while time.time() < end and not result:
             s.sendall(chunk)
             time.sleep(0.01)
-    except (ConnectionResetError, BrokenPipeError):
-        pass                    # the reader sees the reset too
+    except ConnectionResetError:
+        # A socket reports its reset once: to whichever call comes first.
+        result.append("RESET")
+    except BrokenPipeError:
+        pass                    # after the reset was reported to the reader
     except OSError as e:
         result.append("ERROR %s" % e)
     t.join(TIMEOUT)
-    print(result[0] if result else "DONE")
+    print("RESET" if "RESET" in result else result[0] if result else "DONE")
+    return True
+
+
+def cli_download(addr, port, args):
+    """Read for up to SECONDS, sending nothing, and print how it ended:
+    RESET, EOF (what a cut download must never look like) or DONE."""
+    secs = float(args[0])
+    s = connect(addr, port)
+    s.settimeout(secs)
+    end = time.time() + secs
+    n = 0
+    print("STARTED")
+    sys.stdout.flush()
+    try:
+        while time.time() < end:
+            b = s.recv(1 << 16)
+            if not b:
+                print("EOF")
+                return True
+            n += len(b)
+    except ConnectionResetError:
+        print("RESET")
+        return True
+    except socket.timeout:
+        pass
+    print("DONE")
     return True
 
 
@@ -420,7 +461,7 @@ def cli_read(addr, port, args):
 CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
            "expectreset": cli_expectreset, "probe": cli_probe, "stream": cli_stream,
-           "push": cli_push, "sequential": cli_sequential, "flood": cli_flood}
+           "push": cli_push, "download": cli_download, "sequential": cli_sequential, "flood": cli_flood}
 
 
 def main(argv):
