@@ -147,15 +147,22 @@ arm64:
 		qemu-aarch64 -L /usr/aarch64-linux-gnu build-arm64/$$p --print-policy | grep '^seccomp'; \
 	done
 
-# libFuzzer on the wire-format decoder (clang); FUZZ_SECONDS to taste.
+# libFuzzer on the wire-format decoder, the address parsers and the
+# namespace and rendezvous argument parsers (clang); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ipolicy \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
 	./tests/deps.sh --fuzz
-	@mkdir -p build-fuzz/corpus
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
-	build-fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus
+	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec
+	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
+	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_addr tests/fuzz/fuzz_addr.c common/addr.c -lbsd
+	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_spec tests/fuzz/fuzz_spec.c common/netns.c \
+		common/rendezvous.c common/addr.c common/log.c common/util.c common/fdpass.c \
+		common/msg.c -lbsd
+	build-fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus-msg
+	build-fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -max_len=128 build-fuzz/corpus-addr
+	build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=300 build-fuzz/corpus-spec
 
 lint: cppcheck clang-tidy
 

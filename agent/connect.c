@@ -189,7 +189,7 @@ static void connect_parse(int argc, char **argv)
 				(int)util_arg_number("--idle-timeout", optarg, 1, 86400) * 1000;
 			break;
 		case OPT_KEEPALIVE:
-			if (util_arg_keepalive(optarg, cn.relay.keepalive))
+			if (addr_parse_keepalive(optarg, cn.relay.keepalive))
 				log_usage_error("bad value '%s' for --keepalive: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
 						optarg);
 			break;

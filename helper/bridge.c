@@ -287,7 +287,7 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_KEEPALIVE: {
 			int ka[3];
 
-			if (util_arg_keepalive(optarg, ka))
+			if (addr_parse_keepalive(optarg, ka))
 				log_usage_error("bad value '%s' for --keepalive: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
 						optarg);
 			br.keepalive = optarg;
