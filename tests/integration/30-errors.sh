@@ -106,6 +106,15 @@ t_agent_arguments() {
 		"$B/ntb-listen" -l 127.0.0.1:1 -r @ntbt-$$-nobody --rendezvous-timeout 0
 	expect 1 "cannot bind rendezvous /etc/hostname: it exists and is not a socket" \
 		"$B/ntb-connect" -c 127.0.0.1:1 -r /etc/hostname
+	expect 2 "bad value '60,10' for --keepalive: expected IDLE,INTERVAL,COUNT" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r @x --keepalive 60,10
+	expect 2 "bad value '1,1,128' for --keepalive" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:1 --keepalive 1,1,128
+	expect 2 "bad value '0' for --idle-timeout: expected a number from 1 to 86400" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r @x --idle-timeout 0
+	expect 2 "bad value 'x' for --stats" "$B/ntb-listen" -l 127.0.0.1:1 -r @x --stats x
+	expect 2 "bad value '3601' for --drain-timeout" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:1 --drain-timeout 3601
 }
 
 t_busy_port() {

@@ -84,6 +84,39 @@ int main(void)
 	CHECK(addr_parse_fd("-1", &fd) == -1, "fd '-1' refused");
 	CHECK(addr_parse_fd("2147483648", &fd) == -1, "fd past INT_MAX refused");
 	CHECK(addr_parse_fd("3a", &fd) == -1, "fd '3a' refused");
+	{
+		/* --keepalive IDLE,INTERVAL,COUNT: what the kernel accepts, no more. */
+		static const struct {
+			const char *text;
+			int ok, v[3];
+		} ka[] = {
+			{ "60,10,5", 1, { 60, 10, 5 } },
+			{ "1,1,1", 1, { 1, 1, 1 } },
+			{ "32767,32767,127", 1, { 32767, 32767, 127 } },
+			{ "32768,1,1", 0, { 0 } },
+			{ "1,1,128", 0, { 0 } },
+			{ "0,1,1", 0, { 0 } },
+			{ "60,10", 0, { 0 } },
+			{ "60,10,5,1", 0, { 0 } },
+			{ "60,,5", 0, { 0 } },
+			{ ",10,5", 0, { 0 } },
+			{ "60,10,", 0, { 0 } },
+			{ "60,-1,5", 0, { 0 } },
+			{ "60, 10,5", 0, { 0 } },
+			{ "60,10,5x", 0, { 0 } },
+			{ "", 0, { 0 } },
+			{ "99999999999999999999,1,1", 0, { 0 } },
+		};
+		unsigned int i;
+
+		for (i = 0; i < sizeof(ka) / sizeof(ka[0]); i++) {
+			int out[3] = { 0, 0, 0 };
+			int rc = addr_parse_keepalive(ka[i].text, out);
+
+			CHECK(ka[i].ok ? rc == 0 && !memcmp(out, ka[i].v, sizeof(out)) : rc == -1,
+			      "keepalive '%s' %s", ka[i].text, ka[i].ok ? "parses" : "refused");
+		}
+	}
 	CHECK(addr_parse_uint("", 10, &v) == -1, "empty number refused");
 
 	ns_good("/proc/1/ns/net", NETNS_PATH, "/proc/1/ns/net", -1);
