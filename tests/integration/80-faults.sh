@@ -239,10 +239,16 @@ t_handoff_emfile() {
 	out=$(in_a $PEER client 127.0.0.1 9809 probe 3)
 	assert_eq "$out" RESET "a client whose hand-off found ntb-connect out of fds"
 	wait_for "$T/c.err" "control data was truncated"
+	# Room for the client, none for the target socket: reset, logged, counted.
+	prlimit --pid "$CPID" --nofile="$((n + 1)):" || fail "prlimit failed"
+	out=$(in_a $PEER client 127.0.0.1 9809 probe 3)
+	assert_eq "$out" RESET "a client whose target socket could not be made"
+	wait_for "$T/c.err" "cannot create the target socket: Too many open files"
 	prlimit --pid "$CPID" --nofile=4096: || fail "prlimit failed"
 	out=$(in_a $PEER client 127.0.0.1 9809 bulk 100000) || fail "after fds are free again: $out"
 	kill -USR1 "$CPID"
-	wait_for "$T/c.err" "stats: .*lost in hand-off 1,"
+	wait_for "$T/c.err" "stats: received 3, refused 1 \\(limit 0, fds 1, .*lost in hand-off 1,"
+	figure "$(grep 'stats:' "$T/c.err")"
 }
 
 t_idle_timeout() {

@@ -317,6 +317,10 @@ def cli_probe(addr, port, args):
     except ConnectionRefusedError:
         print("REFUSED")
         return True
+    except ConnectionResetError:
+        # Reset so fast it lands while connect() is still being checked.
+        print("RESET")
+        return True
     print(classify(s))
     return True
 
