@@ -540,21 +540,6 @@ static int connect_done(void)
 	return 0;
 }
 
-/* Milliseconds from now until @when (a CLOCK_MONOTONIC ms), within @cur. */
-static int connect_sooner(int cur, long long when)
-{
-	long long left;
-
-	if (when <= 0)
-		return cur;
-	left = when - util_now_ms();
-	if (left < 0)
-		left = 0;
-	if (left > 60000)
-		left = 60000;
-	return cur < 0 || left < cur ? (int)left : cur;
-}
-
 /*
  * SIGTERM, SIGINT, SIGHUP: the fast stop.  exit() closes every socket, and
  * each one of an open connection has SO_LINGER 0 (relay_arm_reset()), so
@@ -583,9 +568,9 @@ static void connect_serve(void)
 		if (connect_done())
 			return;
 		timeout = relay_main_timeout();
-		timeout = connect_sooner(timeout, peer_expire());
-		timeout = connect_sooner(timeout, cn.accept_resume);
-		timeout = connect_sooner(timeout, cn.stats_next);
+		timeout = util_sooner(timeout, peer_expire());
+		timeout = util_sooner(timeout, cn.accept_resume);
+		timeout = util_sooner(timeout, cn.stats_next);
 		if (cn.draining && (timeout < 0 || timeout > 100))
 			timeout = 100;
 		n = epoll_wait(cn.epfd, ev, 16, timeout);

@@ -641,21 +641,6 @@ static void listen_signal(void)
 	}
 }
 
-/* Milliseconds from now until @when (CLOCK_MONOTONIC ms, 0: never), within @cur. */
-static int listen_sooner(int cur, long long when)
-{
-	long long left;
-
-	if (when <= 0)
-		return cur;
-	left = when - util_now_ms();
-	if (left < 0)
-		left = 0;
-	if (left > 60000)
-		left = 60000;
-	return cur < 0 || left < cur ? (int)left : cur;
-}
-
 /*
  * Spares for finding ntb-connect again (listen_reconnect()), made while we
  * are still in the namespace of the rendezvous.  Not where fds are scarce:
@@ -759,10 +744,10 @@ int main(int argc, char **argv)
 		struct epoll_event ev[4];
 		int n, i, timeout;
 
-		timeout = listen_sooner(-1, ls.accept_resume);
-		timeout = listen_sooner(timeout, ls.stats_next);
+		timeout = util_sooner(-1, ls.accept_resume);
+		timeout = util_sooner(timeout, ls.stats_next);
 		if (ls.peerless)
-			timeout = listen_sooner(timeout, ls.greeting ? ls.greet_deadline : ls.retry_at);
+			timeout = util_sooner(timeout, ls.greeting ? ls.greet_deadline : ls.retry_at);
 		n = epoll_wait(ls.epfd, ev, 4, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");

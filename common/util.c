@@ -136,6 +136,28 @@ void util_reset_close(int fd)
 }
 
 /**
+ * util_sooner() - an epoll time-out that also wakes for @when
+ * @timeout:	the time-out so far, ms (-1: none)
+ * @when:	a CLOCK_MONOTONIC ms time (util_now_ms()), or 0 for none
+ *
+ * Return: the smaller of @timeout and the ms left until @when (at most a
+ * minute, at least 0).
+ */
+int util_sooner(int timeout, long long when)
+{
+	long long left;
+
+	if (when <= 0)
+		return timeout;
+	left = when - util_now_ms();
+	if (left < 0)
+		left = 0;
+	if (left > 60000)
+		left = 60000;
+	return timeout < 0 || left < timeout ? (int)left : timeout;
+}
+
+/**
  * util_linger_off() - let a TCP socket close with FIN again, after
  * SO_LINGER 0 was set on it (or on the listener it came from)
  * @fd:		the socket

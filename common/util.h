@@ -17,6 +17,7 @@ int util_is_tcp_socket(int fd, const char **why);
 void util_reset_close(int fd);
 void util_abort_close(int fd);
 void util_linger_off(int fd);
+int util_sooner(int timeout, long long when);
 int util_set_nonblock(int fd);
 void util_std_fds(void);
 void util_raise_nofile(void);

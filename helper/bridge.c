@@ -636,11 +636,7 @@ static void bridge_supervise(int sigfd, int epfd)
 		struct signalfd_siginfo si;
 		int timeout = -1, n;
 
-		if (br.verdict_deadline) {
-			long long left = br.verdict_deadline - util_now_ms();
-
-			timeout = left > 0 ? (int)left : 0;
-		}
+		timeout = util_sooner(timeout, br.verdict_deadline);
 		if (br.kill_deadline) {
 			long long left = br.kill_deadline - util_now_ms();
 
