@@ -37,7 +37,7 @@ HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
 PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook
 UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
-TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/tests/loadtool
+TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
         asan valgrind fuzz bench deps lint arm64
@@ -67,10 +67,6 @@ $(B)/ntb-oci-hook: $(HOOK_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(B)/tests/loadtool: tests/tools/loadtool.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 $(B)/bench/benchtool: tests/bench/benchtool.c
 	@mkdir -p $(dir $@)

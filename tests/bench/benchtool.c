@@ -2,7 +2,8 @@
 /*
  * benchtool - the load generators and the echo server of `make bench`.
  *
- *   benchtool echo PORT                 epoll echo server on 127.0.0.1:PORT
+ *   benchtool echo PORT                 epoll echo server on 127.0.0.1:PORT;
+ *                                       passes a FIN on once its echo is out
  *   benchtool rtt PORT COUNT            COUNT 64-byte round trips on one
  *                                       connection; prints p50 and p99 in us
  *   benchtool rate PORT SECONDS THREADS connect, 16-byte exchange, close, in
@@ -10,6 +11,15 @@
  *   benchtool idle PORT COUNT           open COUNT connections, one exchange
  *                                       each, print "ready", hold them until
  *                                       stdin closes
+ *   benchtool mesh PORT CONNS BYTES SECS
+ *                                       CONNS connections at once, each
+ *                                       sending BYTES of its own
+ *                                       pseudo-random stream and checking
+ *                                       the echo byte by byte; "OK ..." or
+ *                                       "FAIL ..." (the fault tests)
+ *   benchtool firstbyte PORT COUNT      COUNT connections one after the
+ *                                       other: ms from connect() to the
+ *                                       first echoed byte; p50 and max
  * Every loop is bounded by its count or its seconds.
  */
 #include <errno.h>
@@ -17,6 +27,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +51,16 @@ static void die(const char *what)
 {
 	fprintf(stderr, "benchtool: %s: %s\n", what, strerror(errno));
 	exit(1);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int dial(void)
@@ -73,53 +94,94 @@ static int exchange(int fd, size_t n)
 	return 0;
 }
 
-static _Noreturn void echo_server(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, lfd, ep;
-	struct epoll_event ev = { .events = EPOLLIN };
+struct echo_conn {
+	int fd;
+	char buf[65536];
+	size_t len, off;
+	int eof;
+};
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 4096))
-		die("bind");
-	ep = epoll_create1(0);
-	ev.data.fd = lfd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+static void echo_close(int ep, struct echo_conn *c)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+static void echo_event(int ep, struct echo_conn *c)
+{
 	for (;;) {
-		struct epoll_event evs[64];
-		int n = epoll_wait(ep, evs, 64, -1), i;
+		ssize_t n;
+
+		while (c->off < c->len) {
+			n = write(c->fd, c->buf + c->off, c->len - c->off);
+			if (n < 0) {
+				if (errno == EAGAIN) {
+					struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET,
+								  .data.ptr = c };
+
+					epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+					return;
+				}
+				echo_close(ep, c);
+				return;
+			}
+			c->off += (size_t)n;
+		}
+		c->off = c->len = 0;
+		if (c->eof) {
+			shutdown(c->fd, SHUT_WR);
+			echo_close(ep, c);
+			return;
+		}
+		n = read(c->fd, c->buf, sizeof(c->buf));
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return;
+			echo_close(ep, c);
+			return;
+		}
+		if (n == 0)
+			c->eof = 1;
+		c->len = (size_t)n;
+	}
+}
+
+/*
+ * The echo server: edge-triggered, a buffer per connection, so a slow
+ * reader holds back its writer instead of losing bytes; a FIN is passed on
+ * once the echo is written.
+ */
+static _Noreturn void echo_server(void)
+{
+	int one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(ls, (struct sockaddr *)&target, sizeof(target)) || listen(ls, 4096))
+		die("bind");
+	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+	for (;;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, -1), i;
 
 		for (i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
+			if (!evs[i].data.ptr) {
+				int fd;
 
-			if (fd == lfd) {
-				int c;
+				while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+					struct echo_conn *c = calloc(1, sizeof(*c));
+					struct epoll_event cev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
 
-				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-					ev.data.fd = c;
-					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+					if (!c)
+						die("calloc");
+					c->fd = fd;
+					cev.data.ptr = c;
+					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
 				}
 				continue;
 			}
-			for (;;) {
-				char buf[16384];
-				ssize_t r = read(fd, buf, sizeof(buf));
-
-				if (r > 0) {
-					if (write(fd, buf, (size_t)r) != r) {
-						close(fd);
-						break;
-					}
-					continue;
-				}
-				if (r < 0 && errno == EAGAIN)
-					break;
-				close(fd);
-				break;
-			}
+			echo_event(ep, evs[i].data.ptr);
 		}
 	}
 }
@@ -211,17 +273,161 @@ static int idle(long count)
 	return 0;
 }
 
+/* One connection's stream: xorshift64 seeded by its index. */
+struct stream {
+	uint64_t s;
+	uint8_t block[8];
+	unsigned int used;
+};
+
+static void stream_init(struct stream *st, unsigned int index)
+{
+	st->s = 0x9e3779b97f4a7c15ULL * (index + 1);
+	st->used = 8;
+}
+
+static uint8_t stream_byte(struct stream *st)
+{
+	if (st->used == 8) {
+		st->s ^= st->s << 13;
+		st->s ^= st->s >> 7;
+		st->s ^= st->s << 17;
+		memcpy(st->block, &st->s, 8);
+		st->used = 0;
+	}
+	return st->block[st->used++];
+}
+
+struct mesh_conn {
+	int fd;
+	struct stream out, in;
+	size_t sent, got;
+	int shut, done, bad;
+};
+
+static int mesh(int conns, size_t bytes, double secs)
+{
+	struct mesh_conn *m = calloc((size_t)conns, sizeof(*m));
+	int ep = epoll_create1(0), i, left = conns, bad = 0;
+	double start = now_s(), deadline = start + secs;
+	uint8_t buf[65536];
+
+	if (!m)
+		die("calloc");
+	for (i = 0; i < conns; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)i };
+
+		m[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (m[i].fd < 0)
+			die("socket");
+		if (connect(m[i].fd, (struct sockaddr *)&target, sizeof(target)) && errno != EINPROGRESS)
+			die("connect");
+		stream_init(&m[i].out, (unsigned int)i);
+		stream_init(&m[i].in, (unsigned int)i);
+		epoll_ctl(ep, EPOLL_CTL_ADD, m[i].fd, &ev);
+	}
+	while (left > 0 && now_s() < deadline) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 100), k;
+
+		for (k = 0; k < n; k++) {
+			struct mesh_conn *c = &m[evs[k].data.u32];
+			ssize_t r;
+
+			if (c->done)
+				continue;
+			while (c->sent < bytes) {
+				size_t chunk = bytes - c->sent < sizeof(buf) ? bytes - c->sent : sizeof(buf), j;
+				struct stream save = c->out;
+
+				for (j = 0; j < chunk; j++)
+					buf[j] = stream_byte(&c->out);
+				r = write(c->fd, buf, chunk);
+				if (r < 0) {
+					c->out = save;
+					if (errno != EAGAIN && errno != ENOTCONN)
+						c->bad = 1;
+					break;
+				}
+				/* Rewind the stream to what was really written. */
+				c->out = save;
+				for (j = 0; j < (size_t)r; j++)
+					stream_byte(&c->out);
+				c->sent += (size_t)r;
+			}
+			if (c->sent == bytes && !c->shut) {
+				shutdown(c->fd, SHUT_WR);
+				c->shut = 1;
+			}
+			for (;;) {
+				r = read(c->fd, buf, sizeof(buf));
+				if (r > 0) {
+					ssize_t j;
+
+					for (j = 0; j < r; j++)
+						if (buf[j] != stream_byte(&c->in))
+							c->bad = 1;
+					c->got += (size_t)r;
+					continue;
+				}
+				if (r == 0 || (errno != EAGAIN && errno != ENOTCONN)) {
+					if (r < 0 || c->got != bytes)
+						c->bad = 1;
+					c->done = 1;
+					left--;
+					bad += c->bad;
+					close(c->fd);
+				}
+				break;
+			}
+		}
+	}
+	printf("%s conns=%d intact=%d unfinished=%d bytes_each_way=%zu seconds=%.2f\n",
+	       !bad && !left ? "OK" : "FAIL", conns, conns - bad - left, left, bytes, now_s() - start);
+	return !bad && !left ? 0 : 1;
+}
+
+
+/* COUNT new connections one after another: ms from connect() to the echo. */
+static int firstbyte(int count)
+{
+	double *ms = calloc((size_t)count, sizeof(double));
+	int i;
+
+	if (!ms)
+		die("calloc");
+	for (i = 0; i < count; i++) {
+		double t0 = now_s();
+		int fd = dial();
+
+		if (fd < 0 || exchange(fd, 1)) {
+			printf("FAIL connection %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		ms[i] = (now_s() - t0) * 1000;
+		close(fd);
+	}
+	qsort(ms, (size_t)count, sizeof(double), cmp_double);
+	printf("firstbyte count=%d p50_ms=%.2f max_ms=%.2f\n", count, ms[count / 2], ms[count - 1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the comment at the top of benchtool.c\n");
 		return 2;
 	}
+	raise_nofile();
 	target.sin_family = AF_INET;
 	target.sin_port = htons((uint16_t)atoi(argv[2]));
 	target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (!strcmp(argv[1], "echo"))
-		echo_server(atoi(argv[2]));
+		echo_server();
+	if (!strcmp(argv[1], "mesh") && argc == 6)
+		return mesh(atoi(argv[3]), (size_t)atoll(argv[4]), atof(argv[5]));
+	if (!strcmp(argv[1], "firstbyte") && argc == 4)
+		return firstbyte(atoi(argv[3]));
 	if (!strcmp(argv[1], "rtt") && argc == 4)
 		return rtt(atol(argv[3]));
 	if (!strcmp(argv[1], "rate") && argc == 5)
