@@ -153,7 +153,7 @@ static void connect_parse(int argc, char **argv)
 			       .acl = &cn.acl };
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:C:n:r:w:vh", long_opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":c:C:n:r:w:vh", long_opts)) != -1) {
 		switch (c) {
 		case 'c':
 			if (cn.relay.upstream_fd >= 0)

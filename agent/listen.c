@@ -150,7 +150,7 @@ static void listen_parse(int argc, char **argv)
 			       .acl = &ls.acl };
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:L:S:n:r:vh", long_opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":l:L:S:n:r:vh", long_opts)) != -1) {
 		switch (c) {
 		case 'l': {
 			struct addr first;

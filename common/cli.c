@@ -104,6 +104,42 @@ void cli_option(struct cli *cli, int c, char **argv)
 }
 
 /**
+ * cli_getopt() - getopt_long(), but long options only in full
+ * @argc:	argument count
+ * @argv:	the arguments
+ * @shortopts:	as for getopt_long()
+ * @longopts:	as for getopt_long()
+ *
+ * getopt_long() reads any unambiguous prefix of a long option as that
+ * option: "--allow" would be taken for "--allow-uid", so a mistyped
+ * security option could silently mean another.  A long option given only
+ * in part is refused with one line naming it (exit 2).
+ *
+ * Return: as getopt_long().
+ */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	int idx = -1, c = getopt_long(argc, argv, shortopts, longopts, &idx);
+	const char *text;
+	size_t len;
+
+	if (c == -1 || idx < 0 || optind < 1)
+		return c;
+	/* The option's own word: the one before its value, when that came apart. */
+	text = argv[optind - 1];
+	if (optarg && optarg == argv[optind - 1] && optind >= 2)
+		text = argv[optind - 2];
+	if (strncmp(text, "--", 2) != 0)
+		return c;
+	text += 2;
+	len = strcspn(text, "=");
+	if (len != strlen(longopts[idx].name) || strncmp(text, longopts[idx].name, len) != 0)
+		log_usage_error("unknown option '--%.*s': long options are taken in full only (--%s?)",
+				(int)len, text, longopts[idx].name);
+	return c;
+}
+
+/**
  * cli_finish() - after the getopt loop: leftovers, a missing rendezvous
  * @cli:	the program's state
  * @argc:	argument count

@@ -46,6 +46,7 @@ struct cli {
 	struct rdv_acl *acl;
 };
 
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 void cli_option(struct cli *cli, int c, char **argv);
 void cli_finish(struct cli *cli, int argc, char **argv);
 

@@ -207,7 +207,7 @@ static void bridge_parse(int argc, char **argv)
 	br.policy.role = POLICY_LAUNCHER;
 	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":hl:L:S:c:C:f:F:t:T:w:v", long_opts)) != -1) {
 		switch (c) {
 		case 'l':
 			once_only(br.preaccepted_fd >= 0, "-l or -L (any number), and -S");

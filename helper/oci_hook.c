@@ -23,6 +23,7 @@
  * input, starts the launchers (which sandbox themselves) and waits.
  */
 #include "addr.h"
+#include "cli.h"
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
@@ -430,7 +431,7 @@ int main(int argc, char **argv)
 	log_init("ntb-oci-hook");
 	deadline = util_now_ms() + HOOK_READY_MS;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":h", long_opts)) != -1) {
 		switch (c) {
 		case OPT_PUBLISH:
 			hook_add_spec(&hk.dirs[DIR_PUBLISH], optarg, "--publish");
