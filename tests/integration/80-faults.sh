@@ -273,16 +273,22 @@ t_keepalive() {
 	server "$NSB" 127.0.0.1 8811 echo
 	launched 8811 9811 --keepalive 7,3,4
 	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9811 probe 10
-	sleep 0.5
-	a=$(ip netns exec "$NSA" ss -Htno state established "( sport = :9811 )")
-	b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+	for _ in $(seq 1 100); do
+		a=$(ip netns exec "$NSA" ss -Htno state established "( sport = :9811 )")
+		b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+		[ -n "$a" ] && [ -n "$b" ] && break
+		sleep 0.05
+	done
 	assert_match "$a" "timer:\(keepalive" "client socket of the bridge"
 	assert_match "$b" "timer:\(keepalive" "target socket of the bridge"
 	kill "$BRIDGE_PID"; wait_gone "$BRIDGE_PID" 2
 	launched 8811 9812
 	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9812 probe 10
-	sleep 0.5
-	b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+	for _ in $(seq 1 100); do
+		b=$(ip netns exec "$NSB" ss -Htno state established "( dport = :8811 )")
+		[ -n "$b" ] && break
+		sleep 0.05
+	done
 	[ -n "$b" ] || fail "no target connection without --keepalive"
 	printf '%s' "$b" | grep -q keepalive && fail "keepalive without --keepalive: $b"
 	return 0

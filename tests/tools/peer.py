@@ -447,6 +447,8 @@ def cli_flood(addr, port, args):
             s.close()
         except ConnectionRefusedError:
             r = "REFUSED"
+        except ConnectionResetError:
+            r = "RESET"         # reset while connect() was being checked
         except OSError:
             r = "ERROR"
         seen[r] = seen.get(r, 0) + 1
