@@ -25,7 +25,7 @@ ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE \
              -Icommon -Ipolicy -Iagent $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
-COMMON_SRC = common/log.c common/addr.c common/msg.c common/fdpass.c common/notify.c \
+COMMON_SRC = common/log.c common/addr.c common/msg.c common/proxy.c common/fdpass.c common/notify.c \
              common/netns.c common/rendezvous.c common/util.c common/cli.c
 POLICY_SRC = policy/policy.c policy/syscalls.c
 LISTEN_SRC = agent/listen.c
@@ -36,7 +36,7 @@ HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
 PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook
-UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv
+UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
@@ -144,13 +144,14 @@ arm64:
 	done
 
 # libFuzzer on the wire-format decoder, the address parsers and the
-# namespace and rendezvous argument parsers (clang); FUZZ_SECONDS each.
+# namespace and rendezvous argument parsers, the PROXY protocol reader
+# (clang); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ipolicy \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
 	./tests/deps.sh --fuzz
-	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec
+	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec build-fuzz/corpus-proxy
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_addr tests/fuzz/fuzz_addr.c common/addr.c -lbsd
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_spec tests/fuzz/fuzz_spec.c common/netns.c \
@@ -158,7 +159,9 @@ fuzz:
 		common/msg.c -lbsd
 	build-fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus-msg
 	build-fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -max_len=128 build-fuzz/corpus-addr
+	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_proxy tests/fuzz/fuzz_proxy.c common/proxy.c common/addr.c -lbsd
 	build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=300 build-fuzz/corpus-spec
+	build-fuzz/fuzz_proxy -max_total_time=$(FUZZ_SECONDS) -max_len=1100 build-fuzz/corpus-proxy
 
 lint: cppcheck clang-tidy
 
