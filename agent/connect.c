@@ -109,6 +109,9 @@ static const char usage[] =
 "                             after COUNT unanswered (default: off)\n"
 "      --stats SEC            log a line of counters every SEC seconds (also\n"
 "                             on SIGUSR1)\n"
+"      --proxy-protocol v1|v2 send each client's address and the address it\n"
+"                             connected to as a PROXY protocol header before\n"
+"                             its first byte (the target must expect it)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
 "      --seccomp MODE         kill (default) or log: log violations instead\n"
 "                             of killing, for finding a missing syscall\n"
@@ -120,7 +123,8 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS };
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
+       OPT_PROXY };
 
 static const struct option long_opts[] = {
 	{ "connect", required_argument, NULL, 'c' },
@@ -132,6 +136,7 @@ static const struct option long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -195,6 +200,12 @@ static void connect_parse(int argc, char **argv)
 			break;
 		case OPT_STATS:
 			cn.stats_ms = (int)util_arg_number("--stats", optarg, 1, 86400) * 1000;
+			break;
+		case OPT_PROXY:
+			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
+				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
+						optarg);
+			cn.relay.proxy_version = optarg[1] - '0';
 			break;
 		default:
 			cli_option(&cn.cli, c, argv);
@@ -391,7 +402,8 @@ static void peer_conn(int fd, const struct msg *m)
 	if (cn.relay.upstream_fd >= 0)
 		cn.once_taken = 1;
 	log_debug("client %s: received", name);
-	relay_submit(fd, name, m->u.conn.index);
+	relay_submit(fd, name, m->u.conn.index, (const struct sockaddr *)&m->u.conn.client,
+		     (const struct sockaddr *)&m->u.conn.local);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "event.h"
 #include "guard.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #include <bsd/string.h>
@@ -78,6 +79,8 @@ struct conn {
 	struct conn *idle_next;	/* worker's idle list, least recently active first */
 	struct conn *idle_prev;
 	uint8_t idle_listed;
+	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
+	uint8_t *proxy_hdr;	/* the header to send first, or NULL */
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
 
@@ -365,6 +368,7 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 	}
 	guard_leave(g);
 	slot_release(w, c);
+	free(c->proxy_hdr);
 	free(c);
 	relay_count_drop();
 }
@@ -595,13 +599,23 @@ static void relay_arm_reset(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-/* syscalls: setsockopt */
+/* syscalls: setsockopt write */
 static void relay_established(struct worker *w, struct conn *c)
 {
 	int one = 1;
 
 	c->state = CONN_RELAYING;
 	tally_add(&w->tally.connect_ok, 1);
+	/*
+	 * The PROXY header goes first, before any byte of the client's.  A new
+	 * connection's send buffer holds it whole; anything less is a failure.
+	 */
+	if (c->proxy_hdr && write(c->fd[1], c->proxy_hdr, c->proxy_len) != c->proxy_len) {
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot send the PROXY header",
+				       c->name);
+		conn_end(w, c, 1);
+		return;
+	}
 	/* The client side has it already: ntb-listen sets it on its listener. */
 	setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (relay.keepalive[0]) {
@@ -653,6 +667,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		guard_enter(g);
 		util_abort_close(c->fd[0]);
 		guard_leave(g);
+		free(c->proxy_hdr);
 		free(c);
 		relay_count_drop();
 		return;
@@ -970,7 +985,8 @@ void relay_close_received(int fd)
  *
  * syscalls: write
  */
-void relay_submit(int client_fd, const char *client_name, unsigned int target)
+void relay_submit(int client_fd, const char *client_name, unsigned int target,
+		  const struct sockaddr *src, const struct sockaddr *dst)
 {
 	struct worker *w;
 	struct conn *c;
@@ -992,6 +1008,20 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target)
 		log_warn_limited(&refused, "client %s: out of memory", client_name);
 		relay_close_received(client_fd);
 		return;
+	}
+	if (relay.proxy_version) {
+		uint8_t hdr[PROXY_HEADER_MAX];
+		size_t n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, src, dst);
+
+		c->proxy_hdr = n ? malloc(n) : NULL;
+		if (!c->proxy_hdr) {
+			log_warn_limited(&refused, "client %s: cannot make its PROXY header", client_name);
+			free(c);
+			relay_close_received(client_fd);
+			return;
+		}
+		memcpy(c->proxy_hdr, hdr, n);
+		c->proxy_len = (uint8_t)n;
 	}
 	c->fd[0] = client_fd;
 	c->fd[1] = -1;

@@ -20,6 +20,7 @@ struct relay_opts {
 	int notify_fd;			/* eventfd written when the count drops to 0 */
 	int idle_timeout_ms;		/* --idle-timeout, 0: none */
 	int keepalive[3];		/* --keepalive IDLE,INTERVAL,COUNT; [0] 0: off */
+	int proxy_version;		/* --proxy-protocol: 1 or 2; 0: off */
 };
 
 /* Target connect failures are counted by errno: these, and the rest. */
@@ -44,7 +45,8 @@ void relay_start(void);
 int relay_main_fd(void);
 int relay_main_timeout(void);
 void relay_main_run(void);
-void relay_submit(int client_fd, const char *client_name, unsigned int target);
+void relay_submit(int client_fd, const char *client_name, unsigned int target,
+		  const struct sockaddr *src, const struct sockaddr *dst);
 void relay_close_received(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);

@@ -86,7 +86,7 @@ static const struct policy_syscall listen_calls[] = {
 
 static const struct policy_syscall connect_calls[] = {
 	POLICY_LIBC,
-	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_submit(), notify_send(): log lines, eventfd wake-ups, READY=1" },
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_submit(), notify_send(), relay_established(): log lines, eventfd wake-ups, READY=1, the PROXY header" },
 	{ "read", ARG_ANY, 0, "connect_serve(), relay_take_incoming(): signalfd and eventfd reads" },
 	{ "close", ARG_ANY, 0, "conn_end(), pipe_put(), util_abort_close(), peer_drop(), peer_add(): finished connections and peers" },
 	{ "exit", ARG_ANY, 0, "glibc: a thread's exit" },

@@ -31,8 +31,13 @@ def tags_of(path):
     lines = open(path).read().split("\n")
     found = {}
     for i, line in enumerate(lines):
+        # A signature may go on over more lines, until its parentheses close.
+        k = i
+        while line and not line[0].isspace() and line.count("(") > line.count(")") and k + 1 < len(lines):
+            k += 1
+            line += " " + lines[k].strip()
         m = DEF.match(line)
-        if not m or i + 1 >= len(lines) or not lines[i + 1].startswith("{"):
+        if not m or k + 1 >= len(lines) or not lines[k + 1].startswith("{"):
             continue
         calls = set()
         j = i - 1
