@@ -22,6 +22,7 @@
 #include "netns.h"
 #include "notify.h"
 #include "policy.h"
+#include "proxy.h"
 #include "rendezvous.h"
 #include "util.h"
 
@@ -47,6 +48,17 @@
 #define RECONNECT_MIN_MS	50	/* first pause between reconnect attempts */
 #define RECONNECT_MAX_MS	2000
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
+#define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
+#define PROXY_WAIT_MS	3000	/* and how long each may take to send it */
+
+/* --accept-proxy: a client whose PROXY header has not come in full yet. */
+struct pending {
+	int fd;				/* -1: slot free */
+	uint32_t gen;			/* moves on when the slot is freed */
+	unsigned int lst;		/* the listener it came from */
+	long long deadline;
+	struct sockaddr_storage peer;	/* from accept4(), for the log */
+};
 
 /* One listening socket; its index is the target's index in ntb-connect. */
 struct listener {
@@ -83,8 +95,12 @@ static struct {
 	unsigned int attempts;
 	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
+	int accept_proxy;		/* --accept-proxy */
+	struct pending pending[PENDING_MAX];
+	unsigned int npending;
+	unsigned long long refused_proxy;
 	unsigned long long accepted, handed, refused_nopeer, refused_fds, refused_handoff;
-	struct log_limit lim_fds, lim_accept, lim_nopeer;
+	struct log_limit lim_fds, lim_accept, lim_nopeer, lim_proxy;
 } ls = { .client_fd = -1, .spare = -1, .notify = -1 };
 
 static const char usage[] =
@@ -111,6 +127,10 @@ static const char usage[] =
 "                             takes, clients being reset meanwhile\n"
 "      --stats SEC            log a line of counters every SEC seconds (also\n"
 "                             on SIGUSR1)\n"
+"      --accept-proxy         each client starts with a PROXY protocol header\n"
+"                             (v1 or v2, from a front proxy): hand off the\n"
+"                             addresses it names; reset a client whose header\n"
+"                             is missing, malformed or not complete in 3 s\n"
 "      --allow-uid UID        also accept an ntb-connect running as UID\n"
 "                             (number or name; repeatable)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
@@ -124,7 +144,7 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS };
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -133,6 +153,7 @@ static const struct option long_opts[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -198,6 +219,9 @@ static void listen_parse(int argc, char **argv)
 		case OPT_STATS:
 			ls.stats_ms = (int)util_arg_number("--stats", optarg, 1, 86400) * 1000;
 			break;
+		case OPT_ACCEPT_PROXY:
+			ls.accept_proxy = 1;
+			break;
 		default:
 			cli_option(&ls.cli, c, argv);
 		}
@@ -216,6 +240,8 @@ static void listen_parse(int argc, char **argv)
 		}
 	}
 	modes += ls.nlst > 0;
+	if (ls.accept_proxy && ls.client_fd >= 0)
+		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
 	if (modes != 1 && !ls.cli.print_policy)
 		log_usage_error("give -l/--listen or -L/--listen-fd (any number), or one -S/--preaccepted-fd, or socket activation (see --help)");
 	cli_finish(&ls.cli, argc, argv);
@@ -331,19 +357,23 @@ static void listen_bind(void)
 /*
  * listen_handoff() - pass one client on; our copy is closed either way
  * @fd:		the client
- * @peer:	its address from accept4(), or NULL to ask the socket
+ * @peer:	its address from accept4() or its PROXY header, or NULL to
+ *		ask the socket
+ * @local:	the address it connected to, from its PROXY header, or NULL
+ *		for the socket's own
  * @l:		the listener it came from, or NULL for -S
  *
  * Return: 0, or -1 if the rendezvous is gone (fatal for the caller).
  *
  * syscalls: getsockname getpeername close
  */
-static int listen_handoff(int fd, const struct sockaddr_storage *peer, const struct listener *l)
+static int listen_handoff(int fd, const struct sockaddr_storage *peer,
+			  const struct sockaddr_storage *proxied, const struct listener *l)
 {
 	struct sockaddr_storage asked, local = { 0 };
 	socklen_t plen = sizeof(asked), llen = sizeof(local);
-	int known = l && l->local_known;
-	const struct sockaddr_storage *lp = known ? &l->local : &local;
+	int known = proxied || (l && l->local_known);
+	const struct sockaddr_storage *lp = proxied ? proxied : known ? &l->local : &local;
 	uint8_t buf[MSG_BUF_MAX];
 	size_t len = 0;
 
@@ -535,10 +565,141 @@ static void listen_greet_failed(const char *why)
 /* One line of counters: SIGUSR1, --stats. */
 static void listen_stats(void)
 {
-	log_notice("stats: accepted %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu), peer %s",
-		 ls.accepted, ls.handed, ls.refused_nopeer + ls.refused_fds + ls.refused_handoff,
-		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff,
+	log_notice("stats: accepted %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu, PROXY header %llu), peer %s",
+		 ls.accepted, ls.handed,
+		 ls.refused_nopeer + ls.refused_fds + ls.refused_handoff + ls.refused_proxy,
+		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff, ls.refused_proxy,
 		 ls.peerless ? "lost" : "connected");
+}
+
+/*
+ * --accept-proxy: clients wait here, out of the way of the others, until
+ * their PROXY header is in (edge-triggered: a header that comes in pieces
+ * wakes us once per piece, never in a loop).
+ *
+ * syscalls: epoll_ctl close
+ */
+static void listen_pending_end(struct pending *p, int reset)
+{
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, p->fd, NULL))
+		log_debug("cannot unwatch a client");
+	if (reset)
+		util_reset_close(p->fd);
+	p->fd = -1;
+	p->gen = (p->gen + 1) & EV_GEN_MASK;
+	ls.npending--;
+}
+
+/* A client that cannot be served as it is: reset, counted, one line. */
+static void listen_pending_refuse(struct pending *p, const char *why)
+{
+	char name[ADDR_STRLEN];
+
+	addr_format((struct sockaddr *)&p->peer, sizeof(p->peer), name, sizeof(name));
+	log_warn_limited(&ls.lim_proxy, "client %s: reset, %s", name, why);
+	ls.refused_proxy++;
+	listen_pending_end(p, 1);
+}
+
+/*
+ * Read the header without taking more: peek, parse, and take exactly the
+ * header's bytes, so the client's own data stays for the server.
+ *
+ * syscalls: recvmsg
+ */
+static void listen_pending_read(struct pending *p)
+{
+	uint8_t buf[PROXY_V2_MAX];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct proxy_info pi;
+	const char *why;
+	ssize_t n;
+	int rc, fd;
+
+	n = recvmsg(p->fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		listen_pending_refuse(p, n ? "its connection failed before its PROXY header" :
+					     "it closed before its PROXY header");
+		return;
+	}
+	rc = proxy_parse(buf, (size_t)n, &pi, &why);
+	if (rc < 0) {
+		listen_pending_refuse(p, why);
+		return;
+	}
+	if (rc == 0)
+		return;		/* more to come; the deadline stands */
+	iov.iov_len = pi.len;
+	if (recvmsg(p->fd, &mh, MSG_DONTWAIT) != (ssize_t)pi.len) {
+		listen_pending_refuse(p, "cannot take its PROXY header off the socket");
+		return;
+	}
+	if (ls.peerless) {
+		listen_pending_refuse(p, "no ntb-connect");
+		return;
+	}
+	fd = p->fd;
+	listen_pending_end(p, 0);
+	if (listen_handoff(fd, pi.local ? &p->peer : &pi.src, pi.local ? NULL : &pi.dst,
+			   &ls.lst[p->lst]))
+		listen_peer_lost("closed the rendezvous");
+	else if (ls.once)
+		exit(0);
+}
+
+/* syscalls: epoll_ctl */
+static void listen_pending_add(int fd, const struct sockaddr_storage *peer, const struct listener *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+	struct pending *p = NULL;
+	unsigned int i;
+
+	for (i = 0; i < PENDING_MAX && !p; i++)
+		if (ls.pending[i].fd < 0)
+			p = &ls.pending[i];
+	if (!p) {
+		log_warn_limited(&ls.lim_proxy, "a client is reset: %d clients already wait for their PROXY header",
+				 PENDING_MAX);
+		ls.refused_proxy++;
+		util_reset_close(fd);
+		return;
+	}
+	p->fd = fd;
+	p->lst = (unsigned int)(l - ls.lst);
+	p->peer = *peer;
+	p->deadline = util_now_ms() + PROXY_WAIT_MS;
+	ev.data.u64 = ev_tag(EV_PENDING, (uint32_t)(p - ls.pending), p->gen, 0);
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		log_warn_errno_limited(&ls.lim_proxy, errno, "cannot watch a client");
+		p->fd = -1;
+		ls.refused_proxy++;
+		util_reset_close(fd);
+		return;
+	}
+	ls.npending++;
+	listen_pending_read(p);
+}
+
+/* Clients whose header is late: reset.  Return: the earliest deadline left, or 0. */
+static long long listen_pending_expire(void)
+{
+	long long now = util_now_ms(), next = 0;
+	unsigned int i;
+
+	for (i = 0; i < PENDING_MAX && ls.npending; i++) {
+		struct pending *p = &ls.pending[i];
+
+		if (p->fd < 0)
+			continue;
+		if (p->deadline <= now)
+			listen_pending_refuse(p, "no complete PROXY header within 3 s");
+		else if (!next || p->deadline < next)
+			next = p->deadline;
+	}
+	return next;
 }
 
 /* syscalls: accept4 */
@@ -573,7 +734,11 @@ static void listen_accept(struct listener *l)
 			util_reset_close(fd);
 			continue;
 		}
-		if (listen_handoff(fd, &peer, l)) {
+		if (ls.accept_proxy) {
+			listen_pending_add(fd, &peer, l);
+			continue;
+		}
+		if (listen_handoff(fd, &peer, NULL, l)) {
 			listen_peer_lost("closed the rendezvous");
 			continue;
 		}
@@ -676,6 +841,8 @@ int main(int argc, char **argv)
 	util_raise_nofile();
 	log_init("ntb-listen");
 	listen_parse(argc, argv);
+	for (k = 0; k < PENDING_MAX; k++)
+		ls.pending[k].fd = -1;
 	ls.policy.keep_fds = keep;
 	ls.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 
@@ -728,7 +895,7 @@ int main(int argc, char **argv)
 
 	/* 6. Serve. */
 	if (ls.client_fd >= 0) {
-		if (listen_handoff(ls.client_fd, NULL, NULL))
+		if (listen_handoff(ls.client_fd, NULL, NULL, NULL))
 			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
 		exit(0);
 	}
@@ -745,6 +912,8 @@ int main(int argc, char **argv)
 		int n, i, timeout;
 
 		timeout = util_sooner(-1, ls.accept_resume);
+		if (ls.npending)
+			timeout = util_sooner(timeout, listen_pending_expire());
 		timeout = util_sooner(timeout, ls.stats_next);
 		if (ls.peerless)
 			timeout = util_sooner(timeout, ls.greeting ? ls.greet_deadline : ls.retry_at);
@@ -774,6 +943,14 @@ int main(int argc, char **argv)
 				if (ls.rdv_fd >= 0)
 					listen_rdv_event();
 				break;
+			case EV_PENDING: {
+				struct pending *p = &ls.pending[ev_index(ev[i].data.u64) % PENDING_MAX];
+
+				/* Ended earlier in this batch: a stale event. */
+				if (p->fd >= 0 && p->gen == ev_gen(ev[i].data.u64))
+					listen_pending_read(p);
+				break;
+			}
 			default:
 				break;
 			}

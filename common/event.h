@@ -21,6 +21,7 @@ enum ev_kind {
 	EV_LISTEN,	/* ntb-listen: the listening socket */
 	EV_WAKE,	/* a relay worker's eventfd: new connections queued */
 	EV_CONN,	/* a relayed connection; index, generation and side */
+	EV_PENDING,	/* ntb-listen: a client whose PROXY header is awaited */
 };
 
 #define EV_GEN_MASK	0x7fffffu

@@ -69,7 +69,7 @@ static const struct policy_syscall listen_calls[] = {
 	{ "epoll_ctl", ARG_ANY, 0, "listen_shed(), util_epoll_add(), listen_peer_lost(), listen_greet_failed(): pause and resume accepting; the rendezvous" },
 	{ "accept4", ARG_ANY, 0, "listen_accept(), listen_shed(): take clients off the listening socket" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(): hand a client to ntb-connect; HELLO after a reconnect" },
-	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(): notice the peer going away" },
+	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(), listen_pending_read(): notice the peer going away; a client's PROXY header" },
 	{ "getsockname", ARG_ANY, 0, "listen_handoff(): address the client connected to" },
 	{ "getpeername", ARG_ANY, 0, "listen_handoff(): client address" },
 	{ "setsockopt", ARG_VALUES2, 0, "util_reset_close(): SO_LINGER 0 to reset a client we cannot serve",
