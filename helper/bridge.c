@@ -80,7 +80,8 @@ static struct {
 	struct policy policy;
 	struct cli cli;
 	const char *workers, *connect_timeout, *max_conns;
-	const char *idle_timeout, *keepalive, *drain_timeout, *stats;
+	const char *idle_timeout, *keepalive, *drain_timeout, *stats, *proxy_protocol;
+	int accept_proxy;
 	int drain_ms;
 	struct agent agents[2];
 	int stopping, failed;
@@ -145,6 +146,12 @@ static const char usage[] =
 "                             SIGUSR1)\n"
 "      --watch-pid PID        stop when process PID ends (say, a container's\n"
 "                             first process)\n"
+"The client's address at the server:\n"
+"      --proxy-protocol v1|v2 send it to the target in a PROXY protocol header\n"
+"                             before the client's first byte\n"
+"      --accept-proxy         clients come through a front proxy that sends a\n"
+"                             PROXY header (v1 or v2): take their addresses\n"
+"                             from it; without a valid one, reset\n"
 "Safety and logging:\n"
 "      --user NAME            run as this user once the sockets are bound\n"
 "                             (when started as root)\n"
@@ -163,7 +170,8 @@ static const char usage[] =
 "socket activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both\n"
 "agents serve.\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS };
+enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
+       OPT_PROXY, OPT_ACCEPT_PROXY };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -183,6 +191,8 @@ static const struct option long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
+	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -297,12 +307,23 @@ static void bridge_parse(int argc, char **argv)
 			util_arg_number("--stats", optarg, 1, 86400);
 			br.stats = optarg;
 			break;
+		case OPT_PROXY:
+			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
+				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
+						optarg);
+			br.proxy_protocol = optarg;
+			break;
+		case OPT_ACCEPT_PROXY:
+			br.accept_proxy = 1;
+			break;
 		default:
 			cli_option(&br.cli, c, argv);
 		}
 	}
 	cli_finish(&br.cli, argc, argv);
 	policy_adopt(&br.policy, &br.cli);
+	if (br.accept_proxy && br.preaccepted_fd >= 0)
+		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
 	if (!br.nlistens && br.preaccepted_fd < 0) {
 		/* Socket activation: the listening sockets come from systemd. */
 		int *fds = calloc(MSG_MAX_FORWARDS, sizeof(int)), n, k;
@@ -731,6 +752,8 @@ int main(int argc, char **argv)
 	agent_arg_fd(l, "--rendezvous", "fd:", sp[0]);
 	if (lns >= 0)
 		agent_arg_fd(l, "--netns", "fd:", lns);
+	if (br.accept_proxy)
+		agent_arg(l, "--accept-proxy");
 	agent_common_args(l);
 
 	agent_arg(c, "ntb-connect");
@@ -767,6 +790,10 @@ int main(int argc, char **argv)
 	if (br.drain_timeout) {
 		agent_arg(c, "--drain-timeout");
 		agent_arg(c, br.drain_timeout);
+	}
+	if (br.proxy_protocol) {
+		agent_arg(c, "--proxy-protocol");
+		agent_arg(c, br.proxy_protocol);
 	}
 	agent_common_args(c);
 

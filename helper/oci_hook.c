@@ -69,6 +69,8 @@ static struct {
 	char status[32];
 	long pid;
 	int has_pid;
+	const char *proxy_protocol;	/* --proxy-protocol, passed on */
+	int accept_proxy;		/* --accept-proxy, passed on */
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
 };
@@ -88,18 +90,24 @@ static const char usage[] =
 "                             connect to TARGET in the hook's\n"
 "                             (ADDR is IPv4:port or [IPv6]:port; port ranges\n"
 "                             FIRST-LAST of equal length on both sides)\n"
+"      --proxy-protocol v1|v2 every forward sends its target a PROXY header\n"
+"                             with the client's address first\n"
+"      --accept-proxy         every forward's clients come with a PROXY\n"
+"                             header from a front proxy\n"
 "      --state-dir DIR        where the running forwards are recorded\n"
 "                             (default /run/netns-tcp-bridge/oci as root,\n"
 "                             else $XDG_RUNTIME_DIR/netns-tcp-bridge/oci)\n"
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION };
+enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY };
 
 static const struct option long_opts[] = {
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
 	{ "expose", required_argument, NULL, OPT_EXPOSE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
+	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -293,7 +301,7 @@ static void hook_launcher_path(char *path, size_t size)
 static void hook_start(struct hook_dir *d, const char *launcher, int ready, int errpipe)
 {
 	char ns[64], pid_text[32], fd_text[16];
-	const char *argv[12 + 4 * HOOK_MAX_SPECS];
+	const char *argv[16 + 4 * HOOK_MAX_SPECS];
 	unsigned int i;
 	int argc = 0, devnull;
 
@@ -311,6 +319,12 @@ static void hook_start(struct hook_dir *d, const char *launcher, int ready, int 
 	argv[argc++] = ns;
 	argv[argc++] = "--watch-pid";
 	argv[argc++] = pid_text;
+	if (hk.proxy_protocol) {
+		argv[argc++] = "--proxy-protocol";
+		argv[argc++] = hk.proxy_protocol;
+	}
+	if (hk.accept_proxy)
+		argv[argc++] = "--accept-proxy";
 	/* Once we are gone, nobody reads its stderr: syslog, where there is one. */
 	if (access("/dev/log", W_OK) == 0) {
 		argv[argc++] = "--log";
@@ -441,6 +455,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_STATE_DIR:
 			hk.state_dir = optarg;
+			break;
+		case OPT_PROXY:
+			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
+				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
+						optarg);
+			hk.proxy_protocol = optarg;
+			break;
+		case OPT_ACCEPT_PROXY:
+			hk.accept_proxy = 1;
 			break;
 		case 'h':
 			fputs(usage, stdout);

@@ -64,6 +64,19 @@ t_by_hand_publish_expose() {
 	state c1 stopped | "$HOOK" --state-dir "$T/st" || fail "second poststop failed"
 }
 
+t_by_hand_proxy() {
+	# --proxy-protocol reaches the launchers the hook starts: the target
+	# gets the client's addresses in a PROXY v1 line first.
+	holder
+	server "$NSB" 127.0.0.1 8911 firstline
+	state c3 creating "$HOLDER" |
+		in_a "$HOOK" --publish 127.0.0.1:9911=127.0.0.1:8911 --proxy-protocol v1 \
+			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	out=$(in_a $PEER client 127.0.0.1 9911 read) || fail "client: $out"
+	assert_match "$out" "^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 [0-9]+ 9911$" "what the target read first"
+	state c3 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
 t_poststop_stops() {
 	holder
 	state c2 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:9911=127.0.0.1:8911 \
@@ -170,6 +183,7 @@ t_runc() {
 run_test by_hand_publish_expose t_by_hand_publish_expose
 run_test by_hand_poststop_stops t_poststop_stops
 run_test by_hand_bad_input t_by_hand_bad_input
+run_test by_hand_proxy_protocol t_by_hand_proxy
 run_test runc_container t_runc
 [ -f "$T/cleanup" ] && bash "$T/cleanup" >/dev/null 2>&1
 exit 0

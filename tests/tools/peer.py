@@ -95,6 +95,18 @@ def srv_source(c, log):
         log_line(log, "RESET %d" % n)
 
 
+def srv_firstline(c, log):
+    """Send back the first line the client sent (a PROXY v1 header, say)."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 300:
+        b = c.recv(1)
+        if not b:
+            break
+        line += b
+    c.sendall(line)
+    c.shutdown(socket.SHUT_WR)
+
+
 def srv_sink(c, log):
     """Accept and never read: the relay must hold back, not buffer."""
     log_line(log, "ACCEPTED")
@@ -129,7 +141,7 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"echolog": srv_echolog, "sink": srv_sink, "source": srv_source, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
+SERVERS = {"firstline": srv_firstline, "echolog": srv_echolog, "sink": srv_sink, "source": srv_source, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 
