@@ -25,7 +25,7 @@ ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE \
              -Icommon -Ipolicy -Iagent $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
-COMMON_SRC = common/log.c common/addr.c common/msg.c common/proxy.c common/fdpass.c common/notify.c \
+COMMON_SRC = common/log.c common/addr.c common/msg.c common/proxy.c common/route.c common/fdpass.c common/notify.c \
              common/netns.c common/rendezvous.c common/util.c common/cli.c
 POLICY_SRC = policy/policy.c policy/syscalls.c
 LISTEN_SRC = agent/listen.c

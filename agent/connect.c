@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,10 @@ static const char usage[] =
 "      --proxy-protocol v1|v2 send each client's address and the address it\n"
 "                             connected to as a PROXY protocol header before\n"
 "                             its first byte (the target must expect it)\n"
+"      --transparent-source   connect to the target from each client's own\n"
+"                             address (IP_TRANSPARENT: keeps CAP_NET_ADMIN);\n"
+"                             needs a rule 'from TARGET' to a table with local\n"
+"                             routes for the clients in the target's namespace\n"
 "      --user NAME            switch to this user after binding (as root)\n"
 "      --seccomp MODE         kill (default) or log: log violations instead\n"
 "                             of killing, for finding a missing syscall\n"
@@ -124,7 +129,7 @@ static const char usage[] =
 "      --version              print the version\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY };
+       OPT_PROXY, OPT_TRANSPARENT };
 
 static const struct option long_opts[] = {
 	{ "connect", required_argument, NULL, 'c' },
@@ -137,6 +142,7 @@ static const struct option long_opts[] = {
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
+	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -207,6 +213,10 @@ static void connect_parse(int argc, char **argv)
 						optarg);
 			cn.relay.proxy_version = optarg[1] - '0';
 			break;
+		case OPT_TRANSPARENT:
+			cn.relay.transparent = 1;
+			cn.policy.transparent = 1;
+			break;
 		default:
 			cli_option(&cn.cli, c, argv);
 		}
@@ -215,6 +225,8 @@ static void connect_parse(int argc, char **argv)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
 	if (cn.relay.upstream_fd >= 0)
 		cn.relay.workers = 1;	/* one client: nothing to share */
+	if (cn.relay.transparent && cn.relay.upstream_fd >= 0)
+		log_usage_error("--transparent-source: not with -C/--connect-fd (that socket is connected already)");
 	cn.relay.targets = cn.targets;
 	cn.relay.ntargets = cn.relay.upstream_fd >= 0 ? 1 : cn.ntargets;
 	if (!cn.relay.workers)
@@ -570,6 +582,45 @@ static void connect_signal(uint32_t signo)
 	}
 }
 
+/*
+ * --transparent-source, in the target's namespace before the sandbox:
+ * IP_TRANSPARENT must be allowed, no target may be a loopback address
+ * (the kernel drops packets from a non-loopback source arriving on lo as
+ * martians), and replies from each target to clients must be routed back
+ * to us (route.c).  Any of these missing: one line, exit 1.
+ */
+static void connect_check_transparent(void)
+{
+	struct route_table *rt = calloc(cn.ntargets, sizeof(*rt));
+	unsigned int i;
+
+	if (!rt)
+		log_die("--transparent-source: out of memory");
+	for (i = 0; i < cn.ntargets; i++) {
+		const struct sockaddr *to = (const struct sockaddr *)&cn.targets[i].ss;
+		int v4 = to->sa_family == AF_INET, one = 1, fd;
+		char text[ADDR_STRLEN];
+
+		addr_format(to, cn.targets[i].len, text, sizeof(text));
+		if (v4 ? (ntohl(((const struct sockaddr_in *)(const void *)to)->sin_addr.s_addr) >> 24) == 127 :
+			 IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)to)->sin6_addr))
+			log_die("--transparent-source: target %s is a loopback address, and the kernel drops packets from other sources on lo as martians; give the server a non-loopback address in its namespace (a veth, say) and connect to that",
+				text);
+		fd = socket(to->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, v4 ? SOL_IP : SOL_IPV6, v4 ? IP_TRANSPARENT : IPV6_TRANSPARENT,
+					 &one, sizeof(one)))
+			log_die_errno(errno, "--transparent-source: IP_TRANSPARENT is refused in the target's namespace (it needs CAP_NET_ADMIN there)");
+		close(fd);
+		if (route_reply_table(to, &rt[i]))
+			log_die_errno(errno, "--transparent-source: cannot read the routing rules of the target's namespace");
+		if (!rt[i].table || !rt[i].n)
+			log_die("--transparent-source: replies from %s to clients would not come back: add a rule and local routes for the client prefixes in the target's namespace, e.g. 'ip rule add from %.*s lookup 100' and 'ip route add local CLIENT_PREFIX dev lo table 100'%s",
+				text, (int)strcspn(text + (text[0] == '['), text[0] == '[' ? "]" : ":"),
+				text + (text[0] == '['), rt[i].table ? " (its table has no local route)" : "");
+	}
+	cn.relay.routes = rt;
+}
+
 /* syscalls: read epoll_wait epoll_pwait */
 static void connect_serve(void)
 {
@@ -680,6 +731,9 @@ int main(int argc, char **argv)
 			rdv_acl_joined_userns(&cn.acl, cn.cli.netns_text);
 		close(netns);
 	}
+
+	if (cn.relay.transparent)
+		connect_check_transparent();
 
 	/* 4. Everything the serving process needs, created now. */
 	signal(SIGPIPE, SIG_IGN);

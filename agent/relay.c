@@ -81,6 +81,7 @@ struct conn {
 	uint8_t idle_listed;
 	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
 	uint8_t *proxy_hdr;	/* the header to send first, or NULL */
+	struct sockaddr_storage *src;	/* --transparent-source: the client's address */
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
 
@@ -369,6 +370,7 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 	guard_leave(g);
 	slot_release(w, c);
 	free(c->proxy_hdr);
+	free(c->src);
 	free(c);
 	relay_count_drop();
 }
@@ -652,6 +654,58 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 	relay_established(w, c);
 }
 
+/*
+ * --transparent-source: the target socket takes the client's own address,
+ * and its port unless that is in use here, before it connects.  A client
+ * outside the local routes of the reply table would never get its
+ * connection answered: it is reset at once, with a line saying what to add.
+ *
+ * Return: 0, or -1 (logged; the caller resets the client).
+ *
+ * syscalls: setsockopt bind
+ */
+static int relay_transparent(struct worker *w, struct conn *c, int fd)
+{
+	const struct addr *to = &relay.targets[c->target];
+	const struct route_table *rt = &relay.routes[c->target];
+	struct sockaddr_storage *a = c->src;
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			sizeof(struct sockaddr_in6);
+	int one = 1, v4 = a->ss_family == AF_INET, rc;
+	char target[ADDR_STRLEN];
+
+	addr_format((const struct sockaddr *)&to->ss, to->len, target, sizeof(target));
+	if (a->ss_family != to->ss.ss_family) {
+		log_warn_limited(&w->lines, "client %s: refused, its address family is not the one of target %s, so it cannot be the source",
+				 c->name, target);
+		return -1;
+	}
+	if (!route_covers(rt, (const struct sockaddr *)a)) {
+		log_warn_limited(&w->lines, "client %s: refused, replies from %s would not come back: table %u of the target's namespace has no local route for it (ip route add local PREFIX dev lo table %u)",
+				 c->name, target, rt->table, rt->table);
+		return -1;
+	}
+	if (setsockopt(fd, v4 ? SOL_IP : SOL_IPV6, v4 ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one,
+		       sizeof(one))) {
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot set IP_TRANSPARENT", c->name);
+		return -1;
+	}
+	rc = bind(fd, (struct sockaddr *)a, len);
+	if (rc && errno == EADDRINUSE) {
+		/* Its port is taken here: its address, any port. */
+		if (v4)
+			((struct sockaddr_in *)a)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)a)->sin6_port = 0;
+		rc = bind(fd, (struct sockaddr *)a, len);
+	}
+	if (rc) {
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot take its address", c->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* syscalls: fcntl socket connect */
 static void relay_begin(struct worker *w, struct conn *c)
 {
@@ -668,6 +722,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		util_abort_close(c->fd[0]);
 		guard_leave(g);
 		free(c->proxy_hdr);
+		free(c->src);
 		free(c);
 		relay_count_drop();
 		return;
@@ -709,6 +764,10 @@ static void relay_begin(struct worker *w, struct conn *c)
 	}
 	c->fd[1] = fd;
 	relay_arm_reset(fd);
+	if (c->src && relay_transparent(w, c, fd)) {
+		conn_end(w, c, 1);
+		return;
+	}
 	if (connect(fd, (struct sockaddr *)&to->ss, to->len) &&
 	    errno != EINPROGRESS) {
 		char target[ADDR_STRLEN];
@@ -975,6 +1034,30 @@ void relay_close_received(int fd)
 	guard_leave(&relay_guards[0]);
 }
 
+/*
+ * A copy of the client's address to connect from; an IPv4 client of a
+ * dual-stack listener (::ffff:a.b.c.d) as the IPv4 address it is.
+ */
+static struct sockaddr_storage *relay_client_source(const struct sockaddr *src)
+{
+	struct sockaddr_storage *a = calloc(1, sizeof(*a));
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)src;
+
+	if (!a)
+		return NULL;
+	if (src->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)a;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = s6->sin6_port;
+		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	} else {
+		memcpy(a, src, src->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+			       sizeof(struct sockaddr_in6));
+	}
+	return a;
+}
+
 /**
  * relay_submit() - give a received client socket to a worker
  * @client_fd:	the client; owned by the relay from now on
@@ -1022,6 +1105,13 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		}
 		memcpy(c->proxy_hdr, hdr, n);
 		c->proxy_len = (uint8_t)n;
+	}
+	if (relay.transparent && !(c->src = relay_client_source(src))) {
+		log_warn_limited(&refused, "client %s: out of memory", client_name);
+		free(c->proxy_hdr);
+		free(c);
+		relay_close_received(client_fd);
+		return;
 	}
 	c->fd[0] = client_fd;
 	c->fd[1] = -1;

@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "policy.h"
+#include "route.h"
 
 /* Most workers, the main thread included. */
 #define RELAY_MAX_WORKERS	64
@@ -21,6 +22,8 @@ struct relay_opts {
 	int idle_timeout_ms;		/* --idle-timeout, 0: none */
 	int keepalive[3];		/* --keepalive IDLE,INTERVAL,COUNT; [0] 0: off */
 	int proxy_version;		/* --proxy-protocol: 1 or 2; 0: off */
+	int transparent;		/* --transparent-source */
+	const struct route_table *routes;	/* with it: per target, the reply table */
 };
 
 /* Target connect failures are counted by errno: these, and the rest. */

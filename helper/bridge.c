@@ -81,7 +81,7 @@ static struct {
 	struct cli cli;
 	const char *workers, *connect_timeout, *max_conns;
 	const char *idle_timeout, *keepalive, *drain_timeout, *stats, *proxy_protocol;
-	int accept_proxy;
+	int accept_proxy, transparent;
 	int drain_ms;
 	struct agent agents[2];
 	int stopping, failed;
@@ -152,6 +152,9 @@ static const char usage[] =
 "      --accept-proxy         clients come through a front proxy that sends a\n"
 "                             PROXY header (v1 or v2): take their addresses\n"
 "                             from it; without a valid one, reset\n"
+"      --transparent-source   ntb-connect connects from each client's own\n"
+"                             address (IP_TRANSPARENT; it alone keeps\n"
+"                             CAP_NET_ADMIN); see the man page for the routes\n"
 "Safety and logging:\n"
 "      --user NAME            run as this user once the sockets are bound\n"
 "                             (when started as root)\n"
@@ -171,7 +174,7 @@ static const char usage[] =
 "agents serve.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_ACCEPT_PROXY };
+       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -193,6 +196,7 @@ static const struct option long_opts[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -315,6 +319,9 @@ static void bridge_parse(int argc, char **argv)
 			break;
 		case OPT_ACCEPT_PROXY:
 			br.accept_proxy = 1;
+			break;
+		case OPT_TRANSPARENT:
+			br.transparent = 1;
 			break;
 		default:
 			cli_option(&br.cli, c, argv);
@@ -795,6 +802,8 @@ int main(int argc, char **argv)
 		agent_arg(c, "--proxy-protocol");
 		agent_arg(c, br.proxy_protocol);
 	}
+	if (br.transparent)
+		agent_arg(c, "--transparent-source");
 	agent_common_args(c);
 
 	/*

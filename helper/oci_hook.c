@@ -71,6 +71,7 @@ static struct {
 	int has_pid;
 	const char *proxy_protocol;	/* --proxy-protocol, passed on */
 	int accept_proxy;		/* --accept-proxy, passed on */
+	int transparent;		/* --transparent-source, passed on */
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
 };
@@ -94,13 +95,15 @@ static const char usage[] =
 "                             with the client's address first\n"
 "      --accept-proxy         every forward's clients come with a PROXY\n"
 "                             header from a front proxy\n"
+"      --transparent-source   every forward connects from its client's own\n"
+"                             address (routes: see netns-tcp-bridge(1))\n"
 "      --state-dir DIR        where the running forwards are recorded\n"
 "                             (default /run/netns-tcp-bridge/oci as root,\n"
 "                             else $XDG_RUNTIME_DIR/netns-tcp-bridge/oci)\n"
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY };
+enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
 
 static const struct option long_opts[] = {
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
@@ -108,6 +111,7 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -325,6 +329,8 @@ static void hook_start(struct hook_dir *d, const char *launcher, int ready, int 
 	}
 	if (hk.accept_proxy)
 		argv[argc++] = "--accept-proxy";
+	if (hk.transparent)
+		argv[argc++] = "--transparent-source";
 	/* Once we are gone, nobody reads its stderr: syslog, where there is one. */
 	if (access("/dev/log", W_OK) == 0) {
 		argv[argc++] = "--log";
@@ -464,6 +470,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ACCEPT_PROXY:
 			hk.accept_proxy = 1;
+			break;
+		case OPT_TRANSPARENT:
+			hk.transparent = 1;
 			break;
 		case 'h':
 			fputs(usage, stdout);

@@ -115,19 +115,37 @@ static void policy_drop_bounding(void)
 		log_die("cannot drop capabilities: bounding set");
 }
 
-static void policy_drop_caps(void)
+/*
+ * Every capability goes, but for CAP_NET_ADMIN in ntb-connect with
+ * --transparent-source (IP_TRANSPARENT needs it, over the target's
+ * namespace), kept effective and permitted, never inheritable.
+ */
+static void policy_drop_caps(const struct policy *p)
 {
+	int keep = p->transparent;
+
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
 		log_die_errno(errno, "cannot drop capabilities: ambient set");
 	if (capng_get_caps_process())
 		log_die("cannot drop capabilities: cannot read them");
+	if (keep && !capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN))
+		log_die("--transparent-source needs CAP_NET_ADMIN over the target's network namespace: run as root, or join a namespace whose user namespace is ours");
 	capng_clear(CAPNG_SELECT_CAPS);
+	if (keep)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN);
 	if (capng_apply(CAPNG_SELECT_CAPS))
 		log_die("cannot drop capabilities: effective/permitted/inheritable sets");
 
 	/* Trust, but verify: a silent partial drop would be the worst case. */
-	if (capng_get_caps_process() || capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE)
+	if (capng_get_caps_process())
+		log_die("cannot drop capabilities: cannot read them again");
+	if (keep) {
+		capng_update(CAPNG_DROP, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN);
+		if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE)
+			log_die("cannot drop capabilities: more than CAP_NET_ADMIN is still held");
+	} else if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE) {
 		log_die("cannot drop capabilities: some are still held");
+	}
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -290,6 +308,13 @@ static void policy_seccomp(const struct policy *p)
 			log_die_errno(-rc, "cannot install seccomp filter: rule for %s",
 				      calls[i].name);
 	}
+	calls = policy_mode_syscalls(p, &n);
+	for (i = 0; i < n; i++) {
+		rc = policy_add_rule(ctx, &calls[i]);
+		if (rc)
+			log_die_errno(-rc, "cannot install seccomp filter: rule for %s",
+				      calls[i].name);
+	}
 	rc = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (rc)
@@ -309,8 +334,11 @@ static void policy_seccomp(const struct policy *p)
 void policy_apply(struct policy *p)
 {
 	policy_drop_bounding();
+	/* A kept capability must outlive the user switch. */
+	if (p->transparent && p->switch_user && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+		log_die_errno(errno, "cannot keep CAP_NET_ADMIN across the user switch");
 	policy_switch_user(p);
-	policy_drop_caps();
+	policy_drop_caps(p);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		log_die_errno(errno, "cannot set no_new_privs");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
@@ -318,7 +346,8 @@ void policy_apply(struct policy *p)
 	policy_close_fds(p);
 	policy_limits(p);
 	policy_seccomp(p);
-	log_info("sandboxed: no capabilities, no_new_privs, seccomp %s",
+	log_info("sandboxed: %s, no_new_privs, seccomp %s",
+		 p->transparent ? "CAP_NET_ADMIN only" : "no capabilities",
 		 p->seccomp_log ? "log" : "kill");
 }
 
@@ -353,14 +382,25 @@ void policy_print(const struct policy *p, FILE *out)
 	const struct policy_syscall *calls;
 	unsigned int i, n, allowed = 0;
 
+	const struct policy_syscall *extra;
+	unsigned int nextra;
+
 	calls = policy_syscalls(p->role, &n);
+	extra = policy_mode_syscalls(p, &nextra);
 	for (i = 0; i < n; i++)
 		if (calls[i].arg != ARG_ERRNO && seccomp_syscall_resolve_name(calls[i].name) >= 0)
 			allowed++;
+	for (i = 0; i < nextra; i++)
+		if (strcmp(extra[i].name, "setsockopt") != 0)	/* counted already */
+			allowed++;
 	fprintf(out, "role: %s\n", policy_role_name(p->role));
 	fprintf(out, "user: %s\n", p->switch_user ? p->user : "unchanged");
-	fprintf(out, "capabilities kept: none (effective, permitted, inheritable, ambient;"
-		     " bounding set too when CAP_SETPCAP is held)\n");
+	if (p->transparent)
+		fprintf(out, "capabilities kept: CAP_NET_ADMIN (effective, permitted; for IP_TRANSPARENT with --transparent-source), no other in any set;"
+			     " bounding set emptied when CAP_SETPCAP is held\n");
+	else
+		fprintf(out, "capabilities kept: none (effective, permitted, inheritable, ambient;"
+			     " bounding set too when CAP_SETPCAP is held)\n");
 	fprintf(out, "no_new_privs: 1\ndumpable: 0\n");
 	fprintf(out, "limits: RLIMIT_NOFILE soft=hard, RLIMIT_CORE 0%s\n",
 		p->threads ? "" : ", RLIMIT_NPROC 0");
@@ -372,4 +412,6 @@ void policy_print(const struct policy *p, FILE *out)
 			continue;
 		fprintf(out, "  %-18s %s%s\n", calls[i].name, calls[i].why, policy_arg_text(&calls[i]));
 	}
+	for (i = 0; i < nextra; i++)
+		fprintf(out, "  %-18s %s%s\n", extra[i].name, extra[i].why, policy_arg_text(&extra[i]));
 }

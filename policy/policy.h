@@ -44,10 +44,12 @@ struct policy {
 	uid_t uid;
 	gid_t gid;
 	const char *user;
+	int transparent;	/* ntb-connect --transparent-source: CAP_NET_ADMIN stays */
 };
 
 const char *policy_role_name(enum policy_role role);
 const struct policy_syscall *policy_syscalls(enum policy_role role, unsigned int *n);
+const struct policy_syscall *policy_mode_syscalls(const struct policy *p, unsigned int *n);
 void policy_adopt(struct policy *p, const struct cli *cli);
 void policy_keep_fd(struct policy *p, int fd);
 void policy_apply(struct policy *p);

@@ -41,6 +41,9 @@ static const int connect_getsockopt[] = {
 	SOL_SOCKET, SO_TYPE, SOL_SOCKET, SO_PROTOCOL, IPPROTO_TCP, TCP_INFO,
 };
 static const int connect_fcntl[] = { F_SETFL, F_SETPIPE_SZ };
+static const int transparent_setsockopt[] = {
+	SOL_IP, IP_TRANSPARENT, SOL_IPV6, IPV6_TRANSPARENT,
+};
 
 /* What glibc and the kernel do on their own in every role. */
 #define POLICY_LIBC							\
@@ -133,6 +136,26 @@ static const struct policy_syscall launcher_calls[] = {
 	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status (glibc on some arches)" },
 	{ "kill", ARG_ANY, 0, "bridge_stop_all(), bridge_signal(): pass a stop or SIGUSR1 on to the agents" },
 };
+
+/* ntb-connect --transparent-source, on top of connect_calls. */
+static const struct policy_syscall transparent_calls[] = {
+	{ "setsockopt", ARG_VALUES2, 0, "relay_transparent(): IP_TRANSPARENT, IPV6_TRANSPARENT on the target socket (--transparent-source)",
+	  VALS(transparent_setsockopt) },
+	{ "bind", ARG_ANY, 0, "relay_transparent(): the target socket takes the client's address (--transparent-source)" },
+};
+
+/**
+ * policy_mode_syscalls() - calls a role's options add to its allowlist
+ * @p:		the policy
+ * @n:		number of entries
+ *
+ * Return: the table (empty unless an option needs more).
+ */
+const struct policy_syscall *policy_mode_syscalls(const struct policy *p, unsigned int *n)
+{
+	*n = p->role == POLICY_CONNECT && p->transparent ? N(transparent_calls) : 0;
+	return transparent_calls;
+}
 
 /**
  * policy_syscalls() - the allowlist of a role

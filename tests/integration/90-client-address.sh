@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issue 10, the client's address at the server: PROXY protocol out of
-# ntb-connect (to nginx), and into ntb-listen from a front HAProxy.  The
+# ntb-connect (to nginx), and into ntb-listen from a front HAProxy; the
+# client's own address as the source (--transparent-source), as root and
+# as an ordinary user in user namespaces of its own.  The
 # clients come from addresses the test gives namespace A on a veth pair,
 # so the server can tell them from the bridge's own 127.0.0.1.
 . "$(dirname "$0")/../lib.sh"
@@ -17,6 +19,21 @@ ip -n "$NSA" addr add fd77::1/64 dev ntbva nodad
 ip -n "$NSA" addr add fd77::2/64 dev ntbvb nodad
 ip -n "$NSA" link set ntbva up
 ip -n "$NSA" link set ntbvb up
+
+# Servers in B on a veth: 10.88.0.1 and fd88::1 (10.88.0.3 has no rule);
+# replies from them to A's client prefixes are routed back locally.
+ip -n "$NSB" link add ntbwa type veth peer name ntbwb
+ip -n "$NSB" addr add 10.88.0.1/24 dev ntbwa
+ip -n "$NSB" addr add 10.88.0.3/24 dev ntbwa
+ip -n "$NSB" addr add fd88::1/64 dev ntbwa nodad
+ip -n "$NSB" link set ntbwa up
+ip -n "$NSB" link set ntbwb up
+ip -n "$NSB" rule add from 10.88.0.1 lookup 100
+ip -n "$NSB" route add local 10.77.0.0/24 dev lo table 100
+ip -n "$NSB" -6 rule add from fd88::1 lookup 100
+ip -n "$NSB" -6 route add local fd77::/64 dev lo table 100
+# A client prefix with no local route in table 100.
+ip -n "$NSA" addr add 10.66.0.2/24 dev ntbvb
 
 # nginx in B on 127.0.0.1:PORT and [::1]:PORT, expecting PROXY headers; it
 # answers with what the header told it and whom it really talks to.
@@ -150,6 +167,87 @@ t_accept_proxy_refusals() {
 	figure "refusals: $(echo $out)"
 }
 
+t_transparent_source() {
+	# The server sees the client's own address and port, IPv4 and IPv6.
+	server "$NSB" 10.88.0.1 8905 peer
+	server "$NSB" fd88::1 8915 peer
+	bridge -l 10.77.0.1:9905 -l "[fd77::1]:9905" -f "$A" -c 10.88.0.1:8905 -c "[fd88::1]:8915" \
+		-t "$NB" --transparent-source --user nobody
+	wait_listen "$NSA" 9905
+	out=$(in_a curl -sS --max-time 5 --interface 10.77.0.2 --local-port 44001 telnet://10.77.0.1:9905 </dev/null)
+	assert_eq "$out" "PEER 10.77.0.2 44001" "what the server saw over IPv4"
+	out=$(in_a curl -sS --max-time 5 --interface fd77::2 --local-port 44002 "telnet://[fd77::1]:9905" </dev/null)
+	assert_eq "$out" "PEER fd77::2 44002" "what the server saw over IPv6: $(cat "$T/bridge.err")"
+	for k in $(children "$BRIDGE_PID"); do grep -q ntb-connect /proc/"$k"/comm && cpid=$k; done
+	cap=$(awk '/^CapEff/ { print $2 }' /proc/"$cpid"/status)
+	assert_eq "$cap" 0000000000001000 "ntb-connect's effective capabilities (CAP_NET_ADMIN only)"
+	figure "transparent source: server saw 10.77.0.2:44001 and [fd77::2]:44002; ntb-connect CapEff $cap"
+}
+
+t_transparent_refusals() {
+	# Missing routes, a loopback target, a client outside the local routes:
+	# one clear line each, never a connection that hangs.
+	expect_exit() {
+		local rc
+		err=$(timeout 10 "$B/netns-tcp-bridge" -l 10.77.0.1:9906 -f "$A" -c "$1" -t "$NB" \
+			--transparent-source 2>&1 >/dev/null)
+		rc=$?
+		assert_eq "$rc" 1 "exit status for target $1"
+		assert_match "$err" "$2" "what the launcher said for target $1"
+	}
+	expect_exit 10.88.0.3:8906 "replies from 10.88.0.3:8906 to clients would not come back: add a rule"
+	expect_exit 127.0.0.1:8906 "target 127.0.0.1:8906 is a loopback address, and the kernel drops packets"
+	server "$NSB" 10.88.0.1 8906 peer
+	bridge -l 10.77.0.1:9906 -f "$A" -c 10.88.0.1:8906 -t "$NB" --transparent-source
+	wait_listen "$NSA" 9906
+	t0=$(date +%s%N)
+	out=$(in_a curl -sS --max-time 5 --interface 10.66.0.2 telnet://10.77.0.1:9906 </dev/null 2>&1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -lt 2000 ] || fail "a client outside the local routes waited $ms ms"
+	grep -q "client 10.66.0.2:[0-9]*: refused, replies from 10.88.0.1:8906 would not come back: table 100" \
+		"$T/bridge.err" || fail "no line for the client outside the routes: $(cat "$T/bridge.err")"
+	printf '%s' "$out" | grep -q PEER && fail "a client outside the routes was served: $out"
+	figure "client outside table 100's local routes: refused after $ms ms ($out)"
+}
+
+t_transparent_rootless() {
+	# As an ordinary user: both namespaces in user namespaces of its own,
+	# the agents started from outside; ntb-connect holds CAP_NET_ADMIN in
+	# the target's user namespace only.
+	mkdir -p "$T/u" && chmod 777 "$T/u"
+	out=$(cd "$T/u" && timeout -k 5 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env B="$B" PEER="$TOP/tests/tools/peer.py" bash -c '
+	set -u
+	unshare -Urn sleep 60 & HA=$!
+	unshare -Urn sleep 60 & HB=$!
+	sleep 0.3
+	na() { nsenter -t $HA -U -n --preserve-credentials "$@"; }
+	nb() { nsenter -t $HB -U -n --preserve-credentials "$@"; }
+	na ip link set lo up; nb ip link set lo up
+	na ip link add va type veth peer name vb
+	na ip addr add 10.77.0.1/24 dev va; na ip addr add 10.77.0.2/24 dev vb
+	na ip link set va up; na ip link set vb up
+	nb ip link add wa type veth peer name wb
+	nb ip addr add 10.88.0.1/24 dev wa; nb ip link set wa up; nb ip link set wb up
+	nb ip rule add from 10.88.0.1 lookup 100
+	nb ip route add local 10.77.0.0/24 dev lo table 100
+	nsenter -t $HB -U -n --preserve-credentials python3 $PEER server 10.88.0.1 8907 peer & S=$!
+	"$B/ntb-connect" -n pid:$HB -c 10.88.0.1:8907 -r @ntbt-rootless-$$ --transparent-source 2>c.err & C=$!
+	"$B/ntb-listen" -n pid:$HA -l 10.77.0.1:9907 -r @ntbt-rootless-$$ 2>l.err & L=$!
+	sleep 1
+	na curl -sS --max-time 5 --interface 10.77.0.2 --local-port 44007 telnet://10.77.0.1:9907 </dev/null
+	echo "CAP $(awk "/^CapEff/ { print \$2 }" /proc/$C/status)"
+	kill $C $L $S $HA $HB 2>/dev/null; wait 2>/dev/null
+	cat c.err l.err
+	' 2>&1)
+	assert_match "$out" "PEER 10.77.0.2 44007" "what the server saw (rootless): $out"
+	assert_match "$out" "CAP 0000000000001000" "ntb-connect's capabilities (rootless)"
+	figure "rootless transparent source: $(printf '%s' "$out" | head -n 2 | tr '\n' ' ')"
+}
+
+run_test transparent_source_v4_v6 t_transparent_source
+run_test transparent_source_refusals t_transparent_refusals
+run_test transparent_source_rootless t_transparent_rootless
 run_test proxy_v1_to_nginx t_proxy_v1_nginx
 run_test proxy_v2_to_nginx t_proxy_v2_nginx
 run_test accept_proxy_from_haproxy t_accept_proxy_haproxy

@@ -95,6 +95,14 @@ def srv_source(c, log):
         log_line(log, "RESET %d" % n)
 
 
+def srv_peer(c, log):
+    """Tell the client whom this server sees: PEER ADDR PORT."""
+    a = c.getpeername()
+    c.sendall(("PEER %s %d\n" % (a[0], a[1])).encode())
+    c.shutdown(socket.SHUT_WR)
+    recv_all(c)
+
+
 def srv_firstline(c, log):
     """Send back the first line the client sent (a PROXY v1 header, say)."""
     line = b""
@@ -141,7 +149,7 @@ def srv_replyeof(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-SERVERS = {"firstline": srv_firstline, "echolog": srv_echolog, "sink": srv_sink, "source": srv_source, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
+SERVERS = {"peer": srv_peer, "firstline": srv_firstline, "echolog": srv_echolog, "sink": srv_sink, "source": srv_source, "echo": srv_echo, "observe": srv_observe, "rst": srv_rst, "rstnow": srv_rstnow, "whoami": srv_whoami,
            "finfirst": srv_finfirst, "replyeof": srv_replyeof}
 
 

@@ -2,6 +2,7 @@
 /* Unit tests: ADDR parsing and formatting, NS forms. */
 #include "addr.h"
 #include "netns.h"
+#include "route.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -134,5 +135,29 @@ int main(void)
 	ns_bad("name:..");
 	ns_bad("fd:");
 	ns_bad("fd:-3");
+	{
+		/* route_covers(): the local prefixes of --transparent-source's reply table. */
+		struct route_table t = { .table = 100, .n = 3 };
+		struct addr probe;
+
+		t.local[0] = (struct route_prefix){ .family = AF_INET, .len = 24, .addr = { 10, 77, 0, 0 } };
+		t.local[1] = (struct route_prefix){ .family = AF_INET6, .len = 64,
+						    .addr = { 0xfd, 0x77 } };
+		t.local[2] = (struct route_prefix){ .family = AF_INET, .len = 0 };
+		t.n = 2;
+		CHECK(!addr_parse("10.77.0.9:1", &probe) && route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "10.77.0.9 is within local 10.77.0.0/24");
+		CHECK(!addr_parse("10.77.1.9:1", &probe) && !route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "10.77.1.9 is not");
+		CHECK(!addr_parse("[fd77::5]:1", &probe) && route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "fd77::5 is within local fd77::/64");
+		CHECK(!addr_parse("[fd78::5]:1", &probe) && !route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "fd78::5 is not");
+		t.n = 3;
+		CHECK(!addr_parse("192.0.2.1:1", &probe) && route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "a local 0.0.0.0/0 covers every IPv4 address");
+		CHECK(!addr_parse("[2001:db8::1]:1", &probe) && !route_covers(&t, (struct sockaddr *)&probe.ss),
+		      "but no IPv6 address");
+	}
 	return tap_done();
 }
