@@ -47,7 +47,7 @@ static int route_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int b
 {
 	unsigned int whole = bits / 8, rest = bits % 8;
 
-	if (memcmp(a, b, whole))
+	if (memcmp(a, b, whole) != 0)
 		return 0;
 	return !rest || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
