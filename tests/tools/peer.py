@@ -54,21 +54,8 @@ def srv_echo(c, log):
     c.shutdown(socket.SHUT_WR)
 
 
-def srv_observe(c, log):
-    n = 0
-    try:
-        while True:
-            b = c.recv(1 << 16)
-            if not b:
-                log_line(log, "EOF %d" % n)
-                return
-            n += len(b)
-    except ConnectionResetError:
-        log_line(log, "RESET %d" % n)
-
-
-def srv_echolog(c, log):
-    """Echo, then log how the connection ended: EOF N or RESET N."""
+def srv_watch(c, log, echo):
+    """Read (and echo, if asked) to the end; log how it ended: EOF N or RESET N."""
     n = 0
     try:
         while True:
@@ -77,10 +64,20 @@ def srv_echolog(c, log):
                 log_line(log, "EOF %d" % n)
                 break
             n += len(b)
-            c.sendall(b)
-        c.shutdown(socket.SHUT_WR)
+            if echo:
+                c.sendall(b)
+        if echo:
+            c.shutdown(socket.SHUT_WR)
     except (ConnectionResetError, BrokenPipeError):
         log_line(log, "RESET %d" % n)
+
+
+def srv_observe(c, log):
+    srv_watch(c, log, False)
+
+
+def srv_echolog(c, log):
+    srv_watch(c, log, True)
 
 
 def srv_source(c, log):
