@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 10, the client's address at the server: PROXY protocol out of
-# ntb-connect (to nginx), and into ntb-listen from a front HAProxy; the
+# ntb-connect (to HAProxy's accept-proxy), and into ntb-listen from a
+# front HAProxy; the
 # client's own address as the source (--transparent-source), as root and
 # as an ordinary user in user namespaces of its own.  The
 # clients come from addresses the test gives namespace A on a veth pair,
@@ -35,28 +36,25 @@ ip -n "$NSB" -6 route add local fd77::/64 dev lo table 100
 # A client prefix with no local route in table 100.
 ip -n "$NSA" addr add 10.66.0.2/24 dev ntbvb
 
-# nginx in B on 127.0.0.1:PORT and [::1]:PORT, expecting PROXY headers; it
-# answers with what the header told it and whom it really talks to.
-nginx_proxy() {
+# HAProxy in B on 127.0.0.1:PORT and [::1]:PORT, expecting PROXY headers
+# (accept-proxy): it answers with the client the header named (src,
+# src_port) and whom it really talks to (fc_src).
+proxy_reader() {
 	local port=$1
-	mkdir -p "$T/nginx"
-	cat >"$T/nginx/nginx.conf" <<-CONF
-	daemon off;
-	worker_processes 1;
-	pid $T/nginx/nginx.pid;
-	error_log $T/nginx/error.log;
-	events { worker_connections 64; }
-	http {
-	    access_log off;
-	    client_body_temp_path $T/nginx;
-	    server {
-	        listen 127.0.0.1:$port proxy_protocol;
-	        listen [::1]:$port proxy_protocol;
-	        location / { return 200 "\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr\n"; }
-	    }
-	}
+	cat >"$T/reader-$port.cfg" <<-CONF
+	global
+	    maxconn 64
+	defaults
+	    mode http
+	    timeout connect 5s
+	    timeout client 10s
+	    timeout server 10s
+	frontend f
+	    bind 127.0.0.1:$port accept-proxy
+	    bind [::1]:$port accept-proxy
+	    http-request return status 200 content-type text/plain lf-string "%[src] %[src_port] %[fc_src]\n"
 	CONF
-	bg ip netns exec "$NSB" nginx -c "$T/nginx/nginx.conf"
+	bg ip netns exec "$NSB" haproxy -db -f "$T/reader-$port.cfg"
 	wait_listen "$NSB" "$port"
 }
 
@@ -67,23 +65,23 @@ curl_from() {
 
 proxy_out() {
 	local v=$1 port=$2
-	nginx_proxy 89$port
+	proxy_reader 89$port
 	bridge -l 10.77.0.1:99$port -l "[fd77::1]:99$port" -f "$A" \
 		-c 127.0.0.1:89$port -c "[::1]:89$port" -t "$NB" --proxy-protocol "$v"
 	wait_listen "$NSA" 99$port
 	out=$(curl_from 10.77.0.2 41$port "http://10.77.0.1:99$port/") || fail "IPv4: $out $(cat "$T/bridge.err")"
-	assert_eq "$out" "10.77.0.2 41$port 127.0.0.1" "what nginx saw over IPv4 ($v)"
+	assert_eq "$out" "10.77.0.2 41$port 127.0.0.1" "what HAProxy (accept-proxy) saw over IPv4 ($v)"
 	out=$(curl_from fd77::2 42$port "http://[fd77::1]:99$port/") || fail "IPv6: $out $(cat "$T/bridge.err")"
-	assert_eq "$out" "fd77::2 42$port ::1" "what nginx saw over IPv6 ($v)"
+	assert_eq "$out" "fd77::2 42$port ::1" "what HAProxy (accept-proxy) saw over IPv6 ($v)"
 }
 
-t_proxy_v1_nginx() { proxy_out v1 01; }
-t_proxy_v2_nginx() { proxy_out v2 02; }
+t_proxy_v1() { proxy_out v1 01; }
+t_proxy_v2() { proxy_out v2 02; }
 
 t_accept_proxy_haproxy() {
 	# A front HAProxy in A sends PROXY (v1, then v2) to ntb-listen; the
-	# addresses it names go on to nginx in a v2 header of ntb-connect's.
-	nginx_proxy 8903
+	# addresses it names go on to the reader in B in ntb-connect's v2 header.
+	proxy_reader 8903
 	bridge -l 127.0.0.1:9903 -f "$A" -c 127.0.0.1:8903 -t "$NB" --accept-proxy --proxy-protocol v2
 	wait_listen "$NSA" 9903
 	cat >"$T/haproxy.cfg" <<-CONF
@@ -106,9 +104,9 @@ t_accept_proxy_haproxy() {
 	bg ip netns exec "$NSA" haproxy -db -f "$T/haproxy.cfg"
 	wait_listen "$NSA" 7002
 	out=$(curl_from 10.77.0.2 43001 http://10.77.0.1:7001/) || fail "v1 front: $out"
-	assert_eq "$out" "10.77.0.2 43001 127.0.0.1" "nginx behind HAProxy (v1) and the bridge"
+	assert_eq "$out" "10.77.0.2 43001 127.0.0.1" "the reader behind HAProxy (v1) and the bridge"
 	out=$(curl_from fd77::2 43002 "http://[fd77::1]:7002/") || fail "v2 front: $out"
-	assert_eq "$out" "fd77::2 43002 127.0.0.1" "nginx behind HAProxy (v2, IPv6) and the bridge"
+	assert_eq "$out" "fd77::2 43002 127.0.0.1" "the reader behind HAProxy (v2, IPv6) and the bridge"
 }
 
 t_accept_proxy_refusals() {
@@ -248,8 +246,8 @@ t_transparent_rootless() {
 run_test transparent_source_v4_v6 t_transparent_source
 run_test transparent_source_refusals t_transparent_refusals
 run_test transparent_source_rootless t_transparent_rootless
-run_test proxy_v1_to_nginx t_proxy_v1_nginx
-run_test proxy_v2_to_nginx t_proxy_v2_nginx
+run_test proxy_v1_to_haproxy t_proxy_v1
+run_test proxy_v2_to_haproxy t_proxy_v2
 run_test accept_proxy_from_haproxy t_accept_proxy_haproxy
 run_test accept_proxy_refusals t_accept_proxy_refusals
 exit 0
