@@ -328,6 +328,14 @@ static void relay_count_drop(void)
 	}
 }
 
+/* A connection's memory, with what only some modes allocate. */
+static void conn_free(struct conn *c)
+{
+	free(c->proxy_hdr);
+	free(c->src);
+	free(c);
+}
+
 /*
  * conn_end() - close a connection and free it
  * @reset_side: -1 for a clean close; otherwise the side whose peer reset
@@ -369,9 +377,7 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 	}
 	guard_leave(g);
 	slot_release(w, c);
-	free(c->proxy_hdr);
-	free(c->src);
-	free(c);
+	conn_free(c);
 	relay_count_drop();
 }
 
@@ -721,9 +727,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		guard_enter(g);
 		util_abort_close(c->fd[0]);
 		guard_leave(g);
-		free(c->proxy_hdr);
-		free(c->src);
-		free(c);
+		conn_free(c);
 		relay_count_drop();
 		return;
 	}
@@ -1034,6 +1038,20 @@ void relay_close_received(int fd)
 	guard_leave(&relay_guards[0]);
 }
 
+/* --proxy-protocol: the header for @c, made once, sent by relay_established(). */
+static int relay_proxy_header(struct conn *c, const struct sockaddr *src, const struct sockaddr *dst)
+{
+	uint8_t hdr[PROXY_HEADER_MAX];
+	size_t n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, src, dst);
+
+	c->proxy_hdr = n ? malloc(n) : NULL;
+	if (!c->proxy_hdr)
+		return -1;
+	memcpy(c->proxy_hdr, hdr, n);
+	c->proxy_len = (uint8_t)n;
+	return 0;
+}
+
 /*
  * A copy of the client's address to connect from; an IPv4 client of a
  * dual-stack listener (::ffff:a.b.c.d) as the IPv4 address it is.
@@ -1087,29 +1105,11 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (!c || (relay.transparent && !(c->src = relay_client_source(src))) ||
+	    (relay.proxy_version && relay_proxy_header(c, src, dst))) {
 		log_warn_limited(&refused, "client %s: out of memory", client_name);
-		relay_close_received(client_fd);
-		return;
-	}
-	if (relay.proxy_version) {
-		uint8_t hdr[PROXY_HEADER_MAX];
-		size_t n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, src, dst);
-
-		c->proxy_hdr = n ? malloc(n) : NULL;
-		if (!c->proxy_hdr) {
-			log_warn_limited(&refused, "client %s: cannot make its PROXY header", client_name);
-			free(c);
-			relay_close_received(client_fd);
-			return;
-		}
-		memcpy(c->proxy_hdr, hdr, n);
-		c->proxy_len = (uint8_t)n;
-	}
-	if (relay.transparent && !(c->src = relay_client_source(src))) {
-		log_warn_limited(&refused, "client %s: out of memory", client_name);
-		free(c->proxy_hdr);
-		free(c);
+		if (c)
+			conn_free(c);
 		relay_close_received(client_fd);
 		return;
 	}
