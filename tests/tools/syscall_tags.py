@@ -50,14 +50,19 @@ def tags_of(path):
     return found
 
 
+# Options that add calls to a role's list: the union is what its code may call.
+MODES = {"ntb-connect": [["--transparent-source"]]}
+
+
 def policy_of(build, prog):
-    out = subprocess.run([os.path.join(build, prog), "--print-policy"], capture_output=True,
-                         text=True, check=True).stdout
     rules = []
-    for line in out.split("\n"):
-        m = re.match(r"^  (\S+)\s+(.*)$", line)
-        if m:
-            rules.append((m.group(1), m.group(2)))
+    for extra in [[]] + MODES.get(prog, []):
+        out = subprocess.run([os.path.join(build, prog)] + extra + ["--print-policy"],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.split("\n"):
+            m = re.match(r"^  (\S+)\s+(.*)$", line)
+            if m and (m.group(1), m.group(2)) not in rules:
+                rules.append((m.group(1), m.group(2)))
     return rules
 
 
