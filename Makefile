@@ -27,7 +27,7 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 COMMON_SRC = common/log.c common/addr.c common/msg.c common/proxy.c common/route.c common/fdpass.c common/notify.c \
              common/netns.c common/rendezvous.c common/util.c common/cli.c
-POLICY_SRC = policy/policy.c policy/syscalls.c
+POLICY_SRC = policy/policy.c policy/syscalls.c policy/rules.c
 LISTEN_SRC = agent/listen.c
 CONNECT_SRC = agent/connect.c agent/relay.c agent/guard.c
 HELPER_SRC = helper/bridge.c
@@ -36,7 +36,7 @@ HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
 PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook
-UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy
+UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy $(B)/tests/unit_rules
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
@@ -151,7 +151,7 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ipolicy \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
 	./tests/deps.sh --fuzz
-	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec build-fuzz/corpus-proxy
+	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec build-fuzz/corpus-proxy build-fuzz/corpus-rules
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_addr tests/fuzz/fuzz_addr.c common/addr.c -lbsd
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_spec tests/fuzz/fuzz_spec.c common/netns.c \
@@ -161,7 +161,9 @@ fuzz:
 	build-fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -max_len=128 build-fuzz/corpus-addr
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_proxy tests/fuzz/fuzz_proxy.c common/proxy.c common/addr.c -lbsd
 	build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=300 build-fuzz/corpus-spec
+	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_rules tests/fuzz/fuzz_rules.c policy/rules.c common/addr.c -lbsd
 	build-fuzz/fuzz_proxy -max_total_time=$(FUZZ_SECONDS) -max_len=1100 build-fuzz/corpus-proxy
+	build-fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=200 build-fuzz/corpus-rules
 
 lint: cppcheck clang-tidy
 

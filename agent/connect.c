@@ -24,11 +24,13 @@
 #include "policy.h"
 #include "relay.h"
 #include "rendezvous.h"
+#include "rules.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,7 +66,8 @@ static struct {
 	int stats_ms;		/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
 	/* Counted here (the rendezvous side); the relay counts the rest. */
-	unsigned long long received, refused_stopping, refused_bad, truncated;
+	unsigned long long received, refused_stopping, refused_bad, truncated, refused_policy;
+	struct rule_set rules;	/* --connect-original: --allow, --deny, the built-in list */
 	int epfd, sigfd, notify, rdv_listener;
 	int manager;		/* service manager's readiness socket, or -1 */
 	struct peer peers[MAX_PEERS];
@@ -113,6 +116,16 @@ static const char usage[] =
 "      --proxy-protocol v1|v2 send each client's address and the address it\n"
 "                             connected to as a PROXY protocol header before\n"
 "                             its first byte (the target must expect it)\n"
+"      --connect-original     route mode: connect each client to the address\n"
+"                             it was going to (from an ntb-listen in route\n"
+"                             mode), if the rules allow it; no -c\n"
+"      --allow RULE, --deny RULE\n"
+"                             with --connect-original: tcp://ADDR[/LEN][:PORT\n"
+"                             [-PORT]] (IPv6 in [brackets]); deny wins, the\n"
+"                             default is deny; repeatable\n"
+"      --allow-builtin-denied let --allow cover loopback, link-local,\n"
+"                             multicast, broadcast, unspecified, mapped and\n"
+"                             NAT64 addresses and this namespace's own\n"
 "      --transparent-source   connect to the target from each client's own\n"
 "                             address (IP_TRANSPARENT: keeps CAP_NET_ADMIN);\n"
 "                             needs a rule 'from TARGET' to a table with local\n"
@@ -129,7 +142,7 @@ static const char usage[] =
 "      --version              print the version\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_TRANSPARENT };
+       OPT_PROXY, OPT_TRANSPARENT, OPT_ORIGINAL, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN };
 
 static const struct option long_opts[] = {
 	{ "connect", required_argument, NULL, 'c' },
@@ -143,6 +156,10 @@ static const struct option long_opts[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
+	{ "connect-original", no_argument, NULL, OPT_ORIGINAL },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "deny", required_argument, NULL, OPT_DENY },
+	{ "allow-builtin-denied", no_argument, NULL, OPT_ALLOW_BUILTIN },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -159,6 +176,7 @@ static void connect_parse(int argc, char **argv)
 	cn.relay.notify_fd = -1;
 	cn.drain_ms = 30000;
 	cn.policy.role = POLICY_CONNECT;
+	rules_init(&cn.rules);
 	rdv_acl_init(&cn.acl);
 	cn.cli = (struct cli){ .prog = "ntb-connect", .usage = usage, .rdv = &cn.rdv,
 			       .acl = &cn.acl };
@@ -217,11 +235,31 @@ static void connect_parse(int argc, char **argv)
 			cn.relay.transparent = 1;
 			cn.policy.transparent = 1;
 			break;
+		case OPT_ORIGINAL:
+			cn.relay.connect_original = 1;
+			break;
+		case OPT_ALLOW:
+		case OPT_DENY:
+			if (rules_add(&cn.rules, optarg, c == OPT_ALLOW, &why))
+				log_usage_error("bad rule '%s' for %s: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+						optarg, c == OPT_ALLOW ? "--allow" : "--deny", why);
+			break;
+		case OPT_ALLOW_BUILTIN:
+			cn.rules.allow_builtin_denied = 1;
+			break;
 		default:
 			cli_option(&cn.cli, c, argv);
 		}
 	}
-	if (!cn.ntargets && cn.relay.upstream_fd < 0 && !cn.cli.print_policy)
+	if (cn.relay.connect_original && (cn.ntargets || cn.relay.upstream_fd >= 0))
+		log_usage_error("--connect-original: the destination is each client's own; no -c/-C");
+	if (cn.relay.connect_original && cn.relay.transparent)
+		log_usage_error("--connect-original and --transparent-source: not both (yet)");
+	if (!cn.relay.connect_original && (cn.rules.n || cn.rules.allow_builtin_denied))
+		log_usage_error("--allow, --deny: only with --connect-original, where the client picks the destination");
+	if (cn.relay.connect_original && !cn.rules.n && !cn.cli.print_policy)
+		log_usage_error("--connect-original: give --allow rules (everything else is denied)");
+	if (!cn.ntargets && cn.relay.upstream_fd < 0 && !cn.relay.connect_original && !cn.cli.print_policy)
 		log_usage_error("missing -c/--connect ADDR or -C/--connect-fd FD (see --help)");
 	if (cn.relay.upstream_fd >= 0)
 		cn.relay.workers = 1;	/* one client: nothing to share */
@@ -377,6 +415,41 @@ static void peer_discard(struct fdpass_in *in)
 	in->nfds = 0;
 }
 
+/*
+ * --connect-original: may this client go where it asked?  A denied one is
+ * reset by the caller, with one (rate-limited) line here.
+ */
+static int connect_allowed(const char *name, const struct msg *m)
+{
+	struct sockaddr_storage dst = m->u.conn.local;
+	char text[ADDR_STRLEN];
+	const char *why;
+
+	addr_unmap(&dst);
+	if (rules_check(&cn.rules, (const struct sockaddr *)&dst, &why))
+		return 1;
+	addr_format((const struct sockaddr *)&dst, sizeof(dst), text, sizeof(text));
+	log_warn_limited(&cn.lim_client, "client %s: refused, destination %s is %s", name, text, why);
+	cn.refused_policy++;
+	return 0;
+}
+
+/*
+ * The addresses of the connecting namespace's own interfaces are on the
+ * built-in deny list: a client must not reach services bound there.
+ */
+static void connect_own_addresses(void)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (getifaddrs(&ifa))
+		log_die_errno(errno, "--connect-original: cannot list the namespace's addresses");
+	for (i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr)
+			rules_add_builtin(&cn.rules, i->ifa_addr);
+	freeifaddrs(ifa);
+}
+
 static void peer_conn(int fd, const struct msg *m)
 {
 	char name[ADDR_STRLEN];
@@ -404,7 +477,11 @@ static void peer_conn(int fd, const struct msg *m)
 		relay_close_received(fd);
 		return;
 	}
-	if (m->u.conn.index >= cn.relay.ntargets) {
+	if (cn.relay.connect_original && !connect_allowed(name, m)) {
+		relay_close_received(fd);
+		return;
+	}
+	if (!cn.relay.connect_original && m->u.conn.index >= cn.relay.ntargets) {
 		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: no target for listener %u",
 				 name, m->u.conn.index);
 		cn.refused_bad++;
@@ -414,7 +491,8 @@ static void peer_conn(int fd, const struct msg *m)
 	if (cn.relay.upstream_fd >= 0)
 		cn.once_taken = 1;
 	log_debug("client %s: received", name);
-	relay_submit(fd, name, m->u.conn.index, (const struct sockaddr *)&m->u.conn.client,
+	relay_submit(fd, name, cn.relay.connect_original ? 0 : m->u.conn.index,
+		     (const struct sockaddr *)&m->u.conn.client,
 		     (const struct sockaddr *)&m->u.conn.local);
 }
 
@@ -450,10 +528,12 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 			peer_drop(p, bad ? "no valid HELLO" : "CONN before HELLO");
 		else if (m.u.hello.role != MSG_ROLE_LISTEN)
 			peer_drop(p, "peer is not ntb-listen");
-		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT, cn.relay.ntargets))
+		/* Route mode: any number of listeners, all to their own destinations. */
+		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT, cn.relay.connect_original ?
+					m.u.hello.forwards : cn.relay.ntargets))
 			peer_drop(p, "cannot answer HELLO");
 		/* Answered first: ntb-listen then names the mismatch itself. */
-		else if (m.u.hello.forwards != cn.relay.ntargets)
+		else if (!cn.relay.connect_original && m.u.hello.forwards != cn.relay.ntargets)
 			peer_drop(p, "its count of listening sockets is not our count of targets");
 		else
 			p->hello_done = 1;
@@ -542,9 +622,11 @@ static void connect_stats(void)
 	for (e = 0; e < RELAY_NERRNOS; e++)
 		failed += t.connect_failed[e];
 	relay_errno_names(errs, sizeof(errs), t.connect_failed);
-	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
-		       cn.received, t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad,
-		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.truncated,
+	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
+		       cn.received,
+		       t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad + cn.refused_policy,
+		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.refused_policy,
+		       cn.truncated,
 		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(),
 		       t.idle_closed, t.bytes[0], t.bytes[1], t.resets);
 }
@@ -734,6 +816,8 @@ int main(int argc, char **argv)
 
 	if (cn.relay.transparent)
 		connect_check_transparent();
+	if (cn.relay.connect_original)
+		connect_own_addresses();
 
 	/* 4. Everything the serving process needs, created now. */
 	signal(SIGPIPE, SIG_IGN);

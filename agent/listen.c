@@ -96,6 +96,7 @@ static struct {
 	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
 	int accept_proxy;		/* --accept-proxy */
+	int transparent;		/* --transparent: IP_TRANSPARENT listeners */
 	struct pending pending[PENDING_MAX];
 	unsigned int npending;
 	unsigned long long refused_proxy;
@@ -127,6 +128,11 @@ static const char usage[] =
 "                             takes, clients being reset meanwhile\n"
 "      --stats SEC            log a line of counters every SEC seconds (also\n"
 "                             on SIGUSR1)\n"
+"      --transparent          route mode: IP_TRANSPARENT listening sockets (-l)\n"
+"                             that take connections to any address steered to\n"
+"                             them (nftables TPROXY); each client's original\n"
+"                             destination goes with its hand-off, for\n"
+"                             ntb-connect's route mode\n"
 "      --accept-proxy         each client starts with a PROXY protocol header\n"
 "                             (v1 or v2, from a front proxy): hand off the\n"
 "                             addresses it names; reset a client whose header\n"
@@ -144,7 +150,7 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY };
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -154,6 +160,7 @@ static const struct option long_opts[] = {
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "transparent", no_argument, NULL, OPT_TRANSPARENT },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -222,6 +229,9 @@ static void listen_parse(int argc, char **argv)
 		case OPT_ACCEPT_PROXY:
 			ls.accept_proxy = 1;
 			break;
+		case OPT_TRANSPARENT:
+			ls.transparent = 1;
+			break;
 		default:
 			cli_option(&ls.cli, c, argv);
 		}
@@ -240,6 +250,8 @@ static void listen_parse(int argc, char **argv)
 		}
 	}
 	modes += ls.nlst > 0;
+	if (ls.transparent && (ls.client_fd >= 0 || !ls.nlst))
+		log_usage_error("--transparent: give -l/--listen (the sockets it binds are made transparent)");
 	if (ls.accept_proxy && ls.client_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
 	if (modes != 1 && !ls.cli.print_policy)
@@ -288,7 +300,8 @@ static void listen_cache_local(struct listener *l)
 	socklen_t len = sizeof(l->local);
 
 	l->local_known = 0;
-	if (getsockname(l->fd, (struct sockaddr *)&l->local, &len))
+	/* Route mode: each client has its own destination, its getsockname(). */
+	if (ls.transparent || getsockname(l->fd, (struct sockaddr *)&l->local, &len))
 		return;
 	if (l->local.ss_family == AF_INET)
 		l->local_known = ((struct sockaddr_in *)&l->local)->sin_addr.s_addr != htonl(INADDR_ANY);
@@ -345,6 +358,12 @@ static void listen_bind(void)
 			log_die_errno(errno, "cannot create socket for %s", text);
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		listen_client_options(l->fd);
+		if (ls.transparent &&
+		    setsockopt(l->fd, l->addr.ss.ss_family == AF_INET ? SOL_IP : SOL_IPV6,
+			       l->addr.ss.ss_family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one,
+			       sizeof(one)))
+			log_die_errno(errno, "--transparent: cannot make %s transparent (IP_TRANSPARENT needs CAP_NET_ADMIN in the listening namespace, at start only)",
+				      text);
 		if (bind(l->fd, (struct sockaddr *)&l->addr.ss, l->addr.len))
 			log_die_errno(errno, "cannot bind %s", text);
 		if (listen(l->fd, SOMAXCONN))

@@ -82,6 +82,7 @@ struct conn {
 	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
 	uint8_t *proxy_hdr;	/* the header to send first, or NULL */
 	struct sockaddr_storage *src;	/* --transparent-source: the client's address */
+	struct addr *orig;	/* --connect-original: where the client was going */
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
 
@@ -333,7 +334,14 @@ static void conn_free(struct conn *c)
 {
 	free(c->proxy_hdr);
 	free(c->src);
+	free(c->orig);
 	free(c);
+}
+
+/* Where @c connects: its own destination (route mode) or its listener's target. */
+static const struct addr *conn_target(const struct conn *c)
+{
+	return c->orig ? c->orig : &relay.targets[c->target];
 }
 
 /*
@@ -648,8 +656,8 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 	if (err) {
 		char target[ADDR_STRLEN];
 
-		addr_format((struct sockaddr *)&relay.targets[c->target].ss,
-			    relay.targets[c->target].len, target, sizeof(target));
+		addr_format((struct sockaddr *)&conn_target(c)->ss, conn_target(c)->len, target,
+			    sizeof(target));
 		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
 				       target);
 		tally_connect_failed(w, err);
@@ -672,7 +680,7 @@ static void relay_connect_done(struct worker *w, struct conn *c)
  */
 static int relay_transparent(struct worker *w, struct conn *c, int fd)
 {
-	const struct addr *to = &relay.targets[c->target];
+	const struct addr *to = conn_target(c);
 	const struct route_table *rt = &relay.routes[c->target];
 	struct sockaddr_storage *a = c->src;
 	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
@@ -715,7 +723,7 @@ static int relay_transparent(struct worker *w, struct conn *c, int fd)
 /* syscalls: fcntl socket connect */
 static void relay_begin(struct worker *w, struct conn *c)
 {
-	const struct addr *to = &relay.targets[c->target];
+	const struct addr *to = conn_target(c);
 	int fd;
 
 	if (slot_take(w, c)) {
@@ -778,8 +786,8 @@ static void relay_begin(struct worker *w, struct conn *c)
 
 		tally_connect_failed(w, errno);
 
-		addr_format((struct sockaddr *)&relay.targets[c->target].ss,
-			    relay.targets[c->target].len, target, sizeof(target));
+		addr_format((struct sockaddr *)&conn_target(c)->ss, conn_target(c)->len, target,
+			    sizeof(target));
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot connect to %s", c->name,
 				       target);
 		conn_end(w, c, 1);
@@ -1052,28 +1060,35 @@ static int relay_proxy_header(struct conn *c, const struct sockaddr *src, const 
 	return 0;
 }
 
-/*
- * A copy of the client's address to connect from; an IPv4 client of a
- * dual-stack listener (::ffff:a.b.c.d) as the IPv4 address it is.
- */
-static struct sockaddr_storage *relay_client_source(const struct sockaddr *src)
+/* A copy of an address, IPv4-mapped ones as the IPv4 address they are. */
+static struct sockaddr_storage *relay_copy_addr(const struct sockaddr *sa)
 {
 	struct sockaddr_storage *a = calloc(1, sizeof(*a));
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)src;
 
 	if (!a)
 		return NULL;
-	if (src->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)a;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = s6->sin6_port;
-		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	} else {
-		memcpy(a, src, src->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
-			       sizeof(struct sockaddr_in6));
-	}
+	memcpy(a, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+		      sizeof(struct sockaddr_in6));
+	addr_unmap(a);
 	return a;
+}
+
+/* --connect-original: the client's destination as a target. */
+static struct addr *relay_original(const struct sockaddr *dst)
+{
+	struct sockaddr_storage *a = relay_copy_addr(dst);
+	struct addr *to;
+
+	if (!a)
+		return NULL;
+	to = calloc(1, sizeof(*to));
+	if (to) {
+		to->ss = *a;
+		to->len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+			  sizeof(struct sockaddr_in6);
+	}
+	free(a);
+	return to;
 }
 
 /**
@@ -1105,7 +1120,8 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c || (relay.transparent && !(c->src = relay_client_source(src))) ||
+	if (!c || (relay.transparent && !(c->src = relay_copy_addr(src))) ||
+	    (relay.connect_original && !(c->orig = relay_original(dst))) ||
 	    (relay.proxy_version && relay_proxy_header(c, src, dst))) {
 		log_warn_limited(&refused, "client %s: out of memory", client_name);
 		if (c)

@@ -23,6 +23,7 @@ struct relay_opts {
 	int keepalive[3];		/* --keepalive IDLE,INTERVAL,COUNT; [0] 0: off */
 	int proxy_version;		/* --proxy-protocol: 1 or 2; 0: off */
 	int transparent;		/* --transparent-source */
+	int connect_original;		/* --connect-original: each client's own destination */
 	const struct route_table *routes;	/* with it: per target, the reply table */
 };
 

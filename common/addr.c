@@ -68,6 +68,24 @@ int addr_parse_keepalive(const char *text, int out[3])
 }
 
 /**
+ * addr_unmap() - an IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a
+ * dual-stack socket gives an IPv4 peer) as the IPv4 address it is
+ * @ss:		the address, changed in place; others are left as they are
+ */
+void addr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
+/**
  * addr_parse_fd() - parse a file descriptor number
  * @text:	decimal fd number
  * @fd:		the number

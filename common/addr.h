@@ -20,6 +20,7 @@ unsigned int addr_port(const struct addr *a);
 void addr_set_port(struct addr *a, unsigned int port);
 void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 int addr_parse_keepalive(const char *text, int out[3]);
+void addr_unmap(struct sockaddr_storage *ss);
 int addr_parse_fd(const char *text, int *fd);
 int addr_parse_uint(const char *text, long long max, long long *out);
 

@@ -19,6 +19,7 @@
 #include "netns.h"
 #include "notify.h"
 #include "policy.h"
+#include "rules.h"
 #include "util.h"
 
 #include <errno.h>
@@ -82,6 +83,9 @@ static struct {
 	const char *workers, *connect_timeout, *max_conns;
 	const char *idle_timeout, *keepalive, *drain_timeout, *stats, *proxy_protocol;
 	int accept_proxy, transparent;
+	int route_mode, allow_builtin;	/* --transparent with --connect-original */
+	const char **rules;		/* --allow/--deny as given, in order: argc entries of room */
+	unsigned int nrules;
 	int drain_ms;
 	struct agent agents[2];
 	int stopping, failed;
@@ -152,6 +156,16 @@ static const char usage[] =
 "      --accept-proxy         clients come through a front proxy that sends a\n"
 "                             PROXY header (v1 or v2): take their addresses\n"
 "                             from it; without a valid one, reset\n"
+"      --route                route mode: -l sockets are transparent (nftables\n"
+"                             TPROXY steers connections to any address to\n"
+"                             them) and each client is connected to where it\n"
+"                             was going, if --allow lets it; no -c\n"
+"      --allow RULE, --deny RULE\n"
+"                             with --route: tcp://ADDR[/LEN][:PORT[-PORT]],\n"
+"                             IPv6 in [brackets]; deny wins, default deny\n"
+"      --allow-builtin-denied let --allow cover the built-in deny list\n"
+"                             (loopback, link-local, multicast, the connecting\n"
+"                             namespace's own addresses, ...)\n"
 "      --transparent-source   ntb-connect connects from each client's own\n"
 "                             address (IP_TRANSPARENT; it alone keeps\n"
 "                             CAP_NET_ADMIN); see the man page for the routes\n"
@@ -174,7 +188,7 @@ static const char usage[] =
 "agents serve.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
+       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -197,6 +211,10 @@ static const struct option long_opts[] = {
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
+	{ "route", no_argument, NULL, OPT_ROUTE },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "deny", required_argument, NULL, OPT_DENY },
+	{ "allow-builtin-denied", no_argument, NULL, OPT_ALLOW_BUILTIN },
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -216,7 +234,8 @@ static void bridge_parse(int argc, char **argv)
 
 	br.listens = calloc((size_t)argc, sizeof(*br.listens));
 	br.connects = calloc((size_t)argc, sizeof(*br.connects));
-	if (!br.listens || !br.connects)
+	br.rules = calloc((size_t)argc, sizeof(*br.rules));
+	if (!br.listens || !br.connects || !br.rules)
 		log_die("cannot parse the command line: out of memory");
 	br.policy.role = POLICY_LAUNCHER;
 	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
@@ -323,6 +342,24 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_TRANSPARENT:
 			br.transparent = 1;
 			break;
+		case OPT_ROUTE:
+			br.route_mode = 1;
+			break;
+		case OPT_ALLOW:
+		case OPT_DENY: {
+			struct rule r;
+
+			if (rule_parse(optarg, &r, &why))
+				log_usage_error("bad rule '%s' for %s: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+						optarg, c == OPT_ALLOW ? "--allow" : "--deny", why);
+			/* Kept with its option: the order is the user's. */
+			br.rules[br.nrules++] = c == OPT_ALLOW ? "--allow" : "--deny";
+			br.rules[br.nrules++] = optarg;
+			break;
+		}
+		case OPT_ALLOW_BUILTIN:
+			br.allow_builtin = 1;
+			break;
 		default:
 			cli_option(&br.cli, c, argv);
 		}
@@ -352,7 +389,13 @@ static void bridge_parse(int argc, char **argv)
 	}
 	if (!br.nlistens && br.preaccepted_fd < 0)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
-	if (!br.nconnects && br.connect_fd < 0)
+	if (br.route_mode && (br.nconnects || br.connect_fd >= 0 || br.preaccepted_fd >= 0))
+		log_usage_error("--route: each client goes where it was going; no -c, -C or -S");
+	if (br.route_mode && !br.nrules)
+		log_usage_error("--route: give --allow rules (everything else is denied)");
+	if (!br.route_mode && (br.nrules || br.allow_builtin))
+		log_usage_error("--allow, --deny: only with --route, where the client picks the destination");
+	if (!br.nconnects && br.connect_fd < 0 && !br.route_mode)
 		log_usage_error("missing -c/--connect or -C/--connect-fd (see --help)");
 	/* Forwards pair up by index: check the counts before anything is bound. */
 	if (br.nlisten_socks > MSG_MAX_FORWARDS)
@@ -761,6 +804,8 @@ int main(int argc, char **argv)
 		agent_arg_fd(l, "--netns", "fd:", lns);
 	if (br.accept_proxy)
 		agent_arg(l, "--accept-proxy");
+	if (br.route_mode)
+		agent_arg(l, "--transparent");
 	agent_common_args(l);
 
 	agent_arg(c, "ntb-connect");
@@ -804,6 +849,12 @@ int main(int argc, char **argv)
 	}
 	if (br.transparent)
 		agent_arg(c, "--transparent-source");
+	if (br.route_mode)
+		agent_arg(c, "--connect-original");
+	for (j = 0; j < br.nrules; j++)
+		agent_arg(c, br.rules[j]);
+	if (br.allow_builtin)
+		agent_arg(c, "--allow-builtin-denied");
 	agent_common_args(c);
 
 	/*

@@ -35,6 +35,15 @@ ip -n "$NSB" -6 rule add from fd88::1 lookup 100
 ip -n "$NSB" -6 route add local fd77::/64 dev lo table 100
 # A client prefix with no local route in table 100.
 ip -n "$NSA" addr add 10.66.0.2/24 dev ntbvb
+# Namespace C, beyond B on the veth (route mode's "outside"): 10.88.0.2, fd88::2.
+NSC=ntbt-$$-c
+ip netns add "$NSC" || { echo "FAIL $SUITE: cannot create a third namespace"; exit 1; }
+trap 'ip netns del "$NSC" 2>/dev/null; suite_cleanup' EXIT
+ip -n "$NSC" link set lo up
+ip -n "$NSB" link set ntbwb netns "$NSC"
+ip -n "$NSC" addr add 10.88.0.2/24 dev ntbwb
+ip -n "$NSC" addr add fd88::2/64 dev ntbwb nodad
+ip -n "$NSC" link set ntbwb up
 
 # HAProxy in B on 127.0.0.1:PORT and [::1]:PORT, expecting PROXY headers
 # (accept-proxy): it answers with the client the header named (src,
@@ -243,6 +252,85 @@ t_transparent_rootless() {
 	figure "rootless transparent source: $(printf '%s' "$out" | head -n 2 | tr '\n' ' ')"
 }
 
+t_route_mode() {
+	# Namespace A reaches out: outbound TCP to 10.88.0.0/24 and fd88::/64 is
+	# steered by nftables TPROXY to ntb-listen's transparent listeners, and
+	# ntb-connect connects each to its original destination in B, as the
+	# rules allow.
+	in_a ip route add 10.88.0.0/24 dev ntbva
+	in_a ip -6 route add fd88::/64 dev ntbva
+	in_a nft -f - <<-'NFT' || fail "nft failed"
+	table inet ntbroute {
+	    chain out {
+	        type route hook output priority mangle;
+	        ip daddr 10.88.0.0/24 meta l4proto tcp meta mark set 1
+	        ip6 daddr fd88::/64 meta l4proto tcp meta mark set 1
+	    }
+	    chain pre {
+	        type filter hook prerouting priority mangle;
+	        meta mark 1 meta l4proto tcp ip daddr 10.88.0.0/24 tproxy ip to 127.0.0.1:9950
+	        meta mark 1 meta l4proto tcp ip6 daddr fd88::/64 tproxy ip6 to [::1]:9951
+	    }
+	}
+	NFT
+	in_a ip rule add fwmark 1 lookup 100
+	in_a ip route add local 0.0.0.0/0 dev lo table 100
+	in_a ip -6 rule add fwmark 1 lookup 100
+	in_a ip -6 route add local ::/0 dev lo table 100
+	bg ip netns exec "$NSC" $PEER server 10.88.0.2 8921 whoami --last 8922
+	bg ip netns exec "$NSC" $PEER server fd88::2 8923 whoami
+	server "$NSB" 10.88.0.1 8924 whoami
+	wait_listen "$NSC" 8922
+	wait_listen "$NSC" 8923
+	bridge -l 127.0.0.1:9950 -l "[::1]:9951" -f "$A" -t "$NB" --route \
+		--allow tcp://10.88.0.0/24:8921-8925 --allow "tcp://[fd88::]/64:8923" \
+		--deny tcp://10.88.0.2/32:8922
+	wait_listen "$NSA" 9951
+	out=$(in_a $PEER client 10.88.0.2 8921 read) || fail "allowed IPv4 destination: $out $(cat "$T/bridge.err")"
+	assert_eq "$out" "PORT 8921" "A to 10.88.0.2:8921 in C, through the bridge and B"
+	out=$(in_a $PEER client fd88::2 8923 read) || fail "allowed IPv6 destination: $out $(cat "$T/bridge.err")"
+	assert_eq "$out" "PORT 8923" "A to [fd88::2]:8923 in C, through the bridge and B"
+	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924"; do
+		out=$(in_a $PEER client $dst probe 3)
+		assert_eq "$out" RESET "a client to $dst"
+	done
+	for why in "destination 10.88.0.2:8922 is denied by a --deny rule" \
+		"destination 10.88.0.2:8926 is no --allow rule covers it" \
+		"destination 10.88.0.1:8924 is on the built-in deny list"; do
+		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
+	done
+	kill -USR1 "$BRIDGE_PID"
+	wait_for_line "ntb-connect: stats: received 5, refused 3 \\(.*policy 3\\)"
+	in_a nft delete table inet ntbroute
+	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port and B's own address (built-in deny, though an --allow covers it) were reset"
+}
+
+# wait_for_line REGEX: until the launcher's log has it (5 s).
+wait_for_line() {
+	for _ in $(seq 1 100); do
+		grep -qE -e "$1" "$T/bridge.err" && return 0
+		sleep 0.05
+	done
+	fail "no line /$1/ in the log: $(tail -n 3 "$T/bridge.err")"
+}
+
+t_route_builtin_denied() {
+	# Loopback and the connecting namespace's own addresses are denied even
+	# when an --allow covers them, unless --allow-builtin-denied.
+	err=$(timeout 10 "$B/ntb-connect" -r @ntbt-$$-bi --connect-original -c 127.0.0.1:1 \
+		--allow tcp://0.0.0.0/0 2>&1 >/dev/null)
+	assert_match "$err" "--connect-original: the destination is each client's own; no -c/-C" "-c with --connect-original"
+	err=$(timeout 10 "$B/netns-tcp-bridge" -l 127.0.0.1:1 --route 2>&1 >/dev/null)
+	assert_match "$err" "--route: give --allow rules" "--route without rules"
+	err=$(timeout 10 "$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:2 --allow tcp://10.0.0.0/8 2>&1 >/dev/null)
+	assert_match "$err" "--allow, --deny: only with --route" "--allow without --route"
+	err=$(timeout 10 "$B/netns-tcp-bridge" -l 127.0.0.1:1 --route --allow tcp://10.0.0.1/8 2>&1 >/dev/null)
+	assert_match "$err" "bad rule 'tcp://10.0.0.1/8' for --allow: address has bits set beyond its prefix length" "a malformed rule"
+	return 0
+}
+
+run_test route_mode_tproxy t_route_mode
+run_test route_mode_arguments t_route_builtin_denied
 run_test transparent_source_v4_v6 t_transparent_source
 run_test transparent_source_refusals t_transparent_refusals
 run_test transparent_source_rootless t_transparent_rootless

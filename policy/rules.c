@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rules.c - where a client may reach when the destination is the client's
+ * choice (ntb-connect --connect-original): --allow and --deny rules, a
+ * built-in deny list, default deny.  Pure: no I/O; table-tested and fuzzed.
+ *
+ * A rule is tcp://ADDR[/LEN][:PORT[-PORT]], the address IPv4 or [IPv6]:
+ *     tcp://10.0.0.0/8:80-443   tcp://192.0.2.7   tcp://[2001:db8::]/32:443
+ * Deny wins over allow.  The built-in list (unspecified, loopback,
+ * link-local, multicast, broadcast, IPv4-mapped and NAT64 prefixes, and
+ * the addresses of the connecting namespace's own interfaces, which the
+ * caller adds) is denied even when an --allow covers it, unless
+ * --allow-builtin-denied.
+ */
+#include "rules.h"
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <bsd/string.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The built-in deny list: text, as a rule would give it. */
+static const char *const rules_builtin_text[] = {
+	"tcp://0.0.0.0/8", "tcp://127.0.0.0/8", "tcp://169.254.0.0/16", "tcp://224.0.0.0/4",
+	"tcp://255.255.255.255/32", "tcp://[::]/128", "tcp://[::1]/128", "tcp://[fe80::]/10",
+	"tcp://[ff00::]/8", "tcp://[::ffff:0:0]/96", "tcp://[64:ff9b::]/96",
+};
+
+/* Do the first @bits bits of @a and @b agree? */
+static int rules_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
+{
+	unsigned int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	return !rest || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+/**
+ * rule_parse() - parse one tcp://ADDR[/LEN][:PORT[-PORT]]
+ * @text:	the rule
+ * @out:	the rule (allow is left to the caller)
+ * @why:	on failure, what is wrong
+ *
+ * Return: 0, or -1.
+ */
+int rule_parse(const char *text, struct rule *out, const char **why)
+{
+	char addr[INET6_ADDRSTRLEN + 2];
+	const char *p, *rest;
+	long long v;
+	size_t n;
+	int v6;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(text, "tcp://", 6) != 0) {
+		*why = "a rule starts with tcp://";
+		return -1;
+	}
+	p = text + 6;
+	v6 = *p == '[';
+	if (v6) {
+		const char *end = strchr(p, ']');
+
+		if (!end) {
+			*why = "an IPv6 address goes in [brackets]";
+			return -1;
+		}
+		n = (size_t)(end - p - 1);
+		p++;
+		rest = end + 1;
+	} else {
+		n = strcspn(p, "/:");
+		rest = p + n;
+	}
+	if (!n || n >= sizeof(addr)) {
+		*why = "no address, or too long a one";
+		return -1;
+	}
+	memcpy(addr, p, n);
+	addr[n] = '\0';
+	out->family = v6 ? AF_INET6 : AF_INET;
+	if (inet_pton(out->family, addr, out->addr) != 1) {
+		*why = v6 ? "not an IPv6 address" : "not an IPv4 address (IPv6 goes in [brackets])";
+		return -1;
+	}
+	out->len = v6 ? 128 : 32;
+	if (*rest == '/') {
+		char num[8];
+
+		rest++;
+		n = strcspn(rest, ":");
+		if (!n || n >= sizeof(num)) {
+			*why = "bad prefix length";
+			return -1;
+		}
+		memcpy(num, rest, n);
+		num[n] = '\0';
+		if (addr_parse_uint(num, out->len, &v)) {
+			*why = "bad prefix length";
+			return -1;
+		}
+		out->len = (unsigned int)v;
+		rest += n;
+	}
+	out->port_lo = 1;
+	out->port_hi = 65535;
+	if (*rest == ':') {
+		struct addr dummy;
+		char spec[32];
+		unsigned int count;
+
+		/* The port part as addr_parse_range() reads it, on a stand-in address. */
+		if (snprintf(spec, sizeof(spec), "0.0.0.0:%s", rest + 1) >= (int)sizeof(spec) ||
+		    addr_parse_range(spec, &dummy, &count)) {
+			*why = "bad port or port range (1-65535, FIRST-LAST)";
+			return -1;
+		}
+		out->port_lo = (uint16_t)addr_port(&dummy);
+		out->port_hi = (uint16_t)(out->port_lo + count - 1);
+	} else if (*rest) {
+		*why = "unexpected text after the address";
+		return -1;
+	}
+	/* The host bits of the prefix must be zero: 10.1.2.3/8 is a typo. */
+	{
+		uint8_t masked[16];
+		unsigned int i;
+
+		memcpy(masked, out->addr, sizeof(masked));
+		for (i = out->len; i < (v6 ? 128u : 32u); i++)
+			masked[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		if (memcmp(masked, out->addr, v6 ? 16 : 4) != 0) {
+			*why = "address has bits set beyond its prefix length";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Does @r cover @dst? */
+static int rule_covers(const struct rule *r, const struct sockaddr *dst)
+{
+	const uint8_t *b;
+	unsigned int port;
+
+	if (dst->sa_family != r->family)
+		return 0;
+	if (r->family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)dst;
+
+		b = (const uint8_t *)&s->sin_addr;
+		port = ntohs(s->sin_port);
+	} else {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)dst;
+
+		b = (const uint8_t *)&s->sin6_addr;
+		port = ntohs(s->sin6_port);
+	}
+	return port >= r->port_lo && port <= r->port_hi && rules_prefix_match(r->addr, b, r->len);
+}
+
+/**
+ * rules_init() - an empty set with the built-in deny list
+ * @rs:		the set
+ */
+void rules_init(struct rule_set *rs)
+{
+	unsigned int i;
+	const char *why;
+
+	memset(rs, 0, sizeof(*rs));
+	for (i = 0; i < sizeof(rules_builtin_text) / sizeof(rules_builtin_text[0]); i++)
+		if (!rule_parse(rules_builtin_text[i], &rs->builtin[rs->nbuiltin], &why))
+			rs->nbuiltin++;
+}
+
+/**
+ * rules_add() - add an --allow or --deny rule
+ * @rs:		the set
+ * @text:	the rule
+ * @allow:	1 for --allow, 0 for --deny
+ * @why:	on failure, what is wrong
+ *
+ * Return: 0, or -1.
+ */
+int rules_add(struct rule_set *rs, const char *text, int allow, const char **why)
+{
+	if (rs->n >= RULES_MAX) {
+		*why = "too many rules";
+		return -1;
+	}
+	if (rule_parse(text, &rs->r[rs->n], why))
+		return -1;
+	rs->r[rs->n++].allow = allow;
+	return 0;
+}
+
+/**
+ * rules_add_builtin() - deny an address of the connecting namespace itself
+ * @rs:		the set
+ * @sa:		an interface address (AF_INET or AF_INET6; others ignored)
+ */
+void rules_add_builtin(struct rule_set *rs, const struct sockaddr *sa)
+{
+	struct rule *r;
+
+	if (rs->nbuiltin >= RULES_BUILTIN_MAX || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return;
+	r = &rs->builtin[rs->nbuiltin++];
+	memset(r, 0, sizeof(*r));
+	r->family = sa->sa_family;
+	r->len = sa->sa_family == AF_INET ? 32 : 128;
+	r->port_lo = 1;
+	r->port_hi = 65535;
+	if (sa->sa_family == AF_INET)
+		memcpy(r->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else
+		memcpy(r->addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+}
+
+/**
+ * rules_check() - may a client reach @dst?
+ * @rs:		the set
+ * @dst:	the destination it asked for
+ * @why:	if not, why
+ *
+ * Return: 1 if allowed, 0 if denied.
+ */
+int rules_check(const struct rule_set *rs, const struct sockaddr *dst, const char **why)
+{
+	unsigned int i;
+	int allowed = 0;
+
+	if (!rs->allow_builtin_denied)
+		for (i = 0; i < rs->nbuiltin; i++)
+			if (rule_covers(&rs->builtin[i], dst)) {
+				*why = "on the built-in deny list";
+				return 0;
+			}
+	for (i = 0; i < rs->n; i++) {
+		if (!rule_covers(&rs->r[i], dst))
+			continue;
+		if (!rs->r[i].allow) {
+			*why = "denied by a --deny rule";
+			return 0;
+		}
+		allowed = 1;
+	}
+	if (!allowed)
+		*why = "no --allow rule covers it";
+	return allowed;
+}
