@@ -233,23 +233,31 @@ t_transparent_rootless() {
 	na ip link set lo up; nb ip link set lo up
 	na ip link add va type veth peer name vb
 	na ip addr add 10.77.0.1/24 dev va; na ip addr add 10.77.0.2/24 dev vb
+	na ip addr add fd77::1/64 dev va nodad; na ip addr add fd77::2/64 dev vb nodad
 	na ip link set va up; na ip link set vb up
 	nb ip link add wa type veth peer name wb
-	nb ip addr add 10.88.0.1/24 dev wa; nb ip link set wa up; nb ip link set wb up
+	nb ip addr add 10.88.0.1/24 dev wa; nb ip addr add fd88::1/64 dev wa nodad
+	nb ip link set wa up; nb ip link set wb up
 	nb ip rule add from 10.88.0.1 lookup 100
 	nb ip route add local 10.77.0.0/24 dev lo table 100
+	nb ip -6 rule add from fd88::1 lookup 100
+	nb ip -6 route add local fd77::/64 dev lo table 100
 	nsenter -t $HB -U -n --preserve-credentials python3 $PEER server 10.88.0.1 8907 peer & S=$!
-	"$B/ntb-connect" -n pid:$HB -c 10.88.0.1:8907 -r @ntbt-rootless-$$ --transparent-source 2>c.err & C=$!
-	"$B/ntb-listen" -n pid:$HA -l 10.77.0.1:9907 -r @ntbt-rootless-$$ 2>l.err & L=$!
+	nsenter -t $HB -U -n --preserve-credentials python3 $PEER server fd88::1 8917 peer & S6=$!
+	"$B/ntb-connect" -n pid:$HB -c 10.88.0.1:8907 -c "[fd88::1]:8917" -r @ntbt-rootless-$$ \
+		--transparent-source 2>c.err & C=$!
+	"$B/ntb-listen" -n pid:$HA -l 10.77.0.1:9907 -l "[fd77::1]:9907" -r @ntbt-rootless-$$ 2>l.err & L=$!
 	sleep 1
 	na curl -sS --max-time 5 --interface 10.77.0.2 --local-port 44007 telnet://10.77.0.1:9907 </dev/null
+	na curl -sS --max-time 5 --interface fd77::2 --local-port 44017 "telnet://[fd77::1]:9907" </dev/null
 	echo "CAP $(awk "/^CapEff/ { print \$2 }" /proc/$C/status)"
-	kill $C $L $S $HA $HB 2>/dev/null; wait 2>/dev/null
+	kill $C $L $S $S6 $HA $HB 2>/dev/null; wait 2>/dev/null
 	cat c.err l.err
 	' 2>&1)
 	assert_match "$out" "PEER 10.77.0.2 44007" "what the server saw (rootless): $out"
+	assert_match "$out" "PEER fd77::2 44017" "what the server saw over IPv6 (rootless): $out"
 	assert_match "$out" "CAP 0000000000001000" "ntb-connect's capabilities (rootless)"
-	figure "rootless transparent source: $(printf '%s' "$out" | head -n 2 | tr '\n' ' ')"
+	figure "rootless transparent source: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 }
 
 t_route_mode() {
