@@ -226,10 +226,7 @@ static void connect_parse(int argc, char **argv)
 			cn.stats_ms = (int)util_arg_number("--stats", optarg, 1, 86400) * 1000;
 			break;
 		case OPT_PROXY:
-			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
-				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
-						optarg);
-			cn.relay.proxy_version = optarg[1] - '0';
+			cn.relay.proxy_version = cli_proxy_version(optarg);
 			break;
 		case OPT_TRANSPARENT:
 			cn.relay.transparent = 1;

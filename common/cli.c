@@ -140,6 +140,19 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 }
 
 /**
+ * cli_proxy_version() - the version --proxy-protocol names, or exit 2
+ * @text:	the value: v1 or v2
+ *
+ * Return: 1 or 2.
+ */
+int cli_proxy_version(const char *text)
+{
+	if (strcmp(text, "v1") != 0 && strcmp(text, "v2") != 0)
+		log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2", text);
+	return text[1] - '0';
+}
+
+/**
  * cli_finish() - after the getopt loop: leftovers, a missing rendezvous
  * @cli:	the program's state
  * @argc:	argument count

@@ -47,6 +47,7 @@ struct cli {
 };
 
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+int cli_proxy_version(const char *text);
 void cli_option(struct cli *cli, int c, char **argv);
 void cli_finish(struct cli *cli, int argc, char **argv);
 

@@ -331,9 +331,7 @@ static void bridge_parse(int argc, char **argv)
 			br.stats = optarg;
 			break;
 		case OPT_PROXY:
-			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
-				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
-						optarg);
+			cli_proxy_version(optarg);
 			br.proxy_protocol = optarg;
 			break;
 		case OPT_ACCEPT_PROXY:

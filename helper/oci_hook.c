@@ -463,9 +463,7 @@ int main(int argc, char **argv)
 			hk.state_dir = optarg;
 			break;
 		case OPT_PROXY:
-			if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
-				log_usage_error("bad value '%s' for --proxy-protocol: expected v1 or v2",
-						optarg);
+			cli_proxy_version(optarg);
 			hk.proxy_protocol = optarg;
 			break;
 		case OPT_ACCEPT_PROXY:

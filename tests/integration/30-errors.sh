@@ -116,14 +116,18 @@ t_agent_arguments() {
 	expect 2 "bad value '3601' for --drain-timeout" \
 		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:1 --drain-timeout 3601
 	# A long option only in part is refused, never read as another one.
-	expect 2 "unknown option '--allow': long options are taken in full only" \
-		"$B/ntb-connect" -c 127.0.0.1:1 -r @x --allow tcp://10.0.0.1
+	expect 2 "unknown option '--allow-u': long options are taken in full only \\(--allow-uid\\?\\)" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r @x --allow-u 0
 	expect 2 "unknown option '--rendezvous-time': long options are taken in full only" \
 		"$B/ntb-listen" -l 127.0.0.1:1 -r @x --rendezvous-time 3
 	expect 2 "unknown option '--max-conn': long options are taken in full only" \
 		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:1 --max-conn=5
 	expect 2 "unknown option '--pub': long options are taken in full only" \
 		"$B/ntb-oci-hook" --pub 1=2
+	expect 2 "bad value 'v3' for --proxy-protocol: expected v1 or v2" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:1 --proxy-protocol v3
+	expect 2 "bad value 'v0' for --proxy-protocol: expected v1 or v2" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r @x --proxy-protocol v0
 }
 
 t_busy_port() {
