@@ -68,6 +68,53 @@ int addr_parse_keepalive(const char *text, int out[3])
 }
 
 /**
+ * addr_bytes() - the address bytes of an AF_INET or AF_INET6 socket address
+ * @sa:		the address
+ * @n:		their count: 4, 16, or 0 for another family
+ * @port:	if not NULL, the port, host order
+ *
+ * Return: the bytes, or NULL for another family.
+ */
+const uint8_t *addr_bytes(const struct sockaddr *sa, unsigned int *n, unsigned int *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
+
+		*n = 4;
+		if (port)
+			*port = ntohs(s->sin_port);
+		return (const uint8_t *)&s->sin_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)sa;
+
+		*n = 16;
+		if (port)
+			*port = ntohs(s->sin6_port);
+		return (const uint8_t *)&s->sin6_addr;
+	}
+	*n = 0;
+	return NULL;
+}
+
+/**
+ * addr_prefix_match() - do the first @bits bits of @a and @b agree?
+ * @a:		address bytes
+ * @b:		address bytes, as many
+ * @bits:	the prefix length, within their size
+ *
+ * Return: 1 or 0.
+ */
+int addr_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
+{
+	unsigned int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	return !rest || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+/**
  * addr_unmap() - an IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a
  * dual-stack socket gives an IPv4 peer) as the IPv4 address it is
  * @ss:		the address, changed in place; others are left as they are

@@ -16,6 +16,7 @@
  * local prefixes; per client, route_covers() is a pure lookup.
  */
 #include "route.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,31 +28,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The address bytes of an AF_INET or AF_INET6 socket address, and their count. */
-static const uint8_t *route_bytes(const struct sockaddr *sa, unsigned int *n)
-{
-	if (sa->sa_family == AF_INET) {
-		*n = 4;
-		return (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	}
-	if (sa->sa_family == AF_INET6) {
-		*n = 16;
-		return (const uint8_t *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	}
-	*n = 0;
-	return NULL;
-}
-
-/* Do the first @bits bits of @a and @b agree? */
-static int route_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
-{
-	unsigned int whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, whole) != 0)
-		return 0;
-	return !rest || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
-}
-
 /**
  * route_covers() - is @addr within one of @t's local prefixes?
  * @t:		from route_reply_table()
@@ -62,13 +38,13 @@ static int route_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int b
 int route_covers(const struct route_table *t, const struct sockaddr *addr)
 {
 	unsigned int i, n;
-	const uint8_t *b = route_bytes(addr, &n);
+	const uint8_t *b = addr_bytes(addr, &n, NULL);
 
 	if (!b)
 		return 0;
 	for (i = 0; i < t->n; i++)
 		if (t->local[i].family == addr->sa_family && t->local[i].len <= n * 8 &&
-		    route_prefix_match(t->local[i].addr, b, t->local[i].len))
+		    addr_prefix_match(t->local[i].addr, b, t->local[i].len))
 			return 1;
 	return 0;
 }
@@ -143,7 +119,7 @@ static void route_rule(const struct nlmsghdr *nh, void *arg)
 		else if (rta->rta_type == FRA_TABLE && RTA_PAYLOAD(rta) == 4)
 			memcpy(&table, RTA_DATA(rta), 4);
 	}
-	if (src && frh->src_len <= rs->bytes * 8 && route_prefix_match(src, rs->target, frh->src_len))
+	if (src && frh->src_len <= rs->bytes * 8 && addr_prefix_match(src, rs->target, frh->src_len))
 		rs->table = table;
 }
 
@@ -189,7 +165,7 @@ int route_reply_table(const struct sockaddr *target, struct route_table *t)
 	struct rule_search rs = { 0 };
 
 	memset(t, 0, sizeof(*t));
-	rs.target = route_bytes(target, &rs.bytes);
+	rs.target = addr_bytes(target, &rs.bytes, NULL);
 	if (!rs.target) {
 		errno = EAFNOSUPPORT;
 		return -1;

@@ -29,16 +29,6 @@ static const char *const rules_builtin_text[] = {
 	"tcp://[ff00::]/8", "tcp://[::ffff:0:0]/96", "tcp://[64:ff9b::]/96",
 };
 
-/* Do the first @bits bits of @a and @b agree? */
-static int rules_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
-{
-	unsigned int whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, whole) != 0)
-		return 0;
-	return !rest || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
-}
-
 /**
  * rule_parse() - parse one tcp://ADDR[/LEN][:PORT[-PORT]]
  * @text:	the rule
@@ -144,23 +134,11 @@ int rule_parse(const char *text, struct rule *out, const char **why)
 /* Does @r cover @dst? */
 static int rule_covers(const struct rule *r, const struct sockaddr *dst)
 {
-	const uint8_t *b;
-	unsigned int port;
+	unsigned int n, port;
+	const uint8_t *b = addr_bytes(dst, &n, &port);
 
-	if (dst->sa_family != r->family)
-		return 0;
-	if (r->family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)dst;
-
-		b = (const uint8_t *)&s->sin_addr;
-		port = ntohs(s->sin_port);
-	} else {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)dst;
-
-		b = (const uint8_t *)&s->sin6_addr;
-		port = ntohs(s->sin6_port);
-	}
-	return port >= r->port_lo && port <= r->port_hi && rules_prefix_match(r->addr, b, r->len);
+	return b && dst->sa_family == r->family && port >= r->port_lo && port <= r->port_hi &&
+	       addr_prefix_match(r->addr, b, r->len);
 }
 
 /**

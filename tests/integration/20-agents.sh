@@ -120,13 +120,18 @@ t_allow_uid() {
 	[ "$(stat -c %a "$T/shared.sock")" = 666 ] || fail "socket file mode is not 666"
 }
 
-t_drain_on_sigquit() {
-	name=@ntbt-$$-drain
-	server "$NSB" 127.0.0.1 8110 echo
-	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8110 -r "$name" 2>>"$T/c.err"
+# lone_pair NAME SRVPORT PORT: an echo server in B and the two agents on
+# @NAME, started on their own; sets cpid (ntb-connect).
+lone_pair() {
+	server "$NSB" 127.0.0.1 "$2" echo
+	bg "$B/ntb-connect" -n "name:$NSB" -c "127.0.0.1:$2" -r "@$1" 2>>"$T/c.err"
 	cpid=$LAST_PID
-	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9110 -r "$name" 2>>"$T/l.err"
-	wait_listen "$NSA" 9110
+	bg "$B/ntb-listen" -n "name:$NSA" -l "127.0.0.1:$3" -r "@$1" 2>>"$T/l.err"
+	wait_listen "$NSA" "$3"
+}
+
+t_drain_on_sigquit() {
+	lone_pair ntbt-$$-drain 8110 9110
 	# A paced transfer: 3 s long, so the signal surely lands inside it.
 	in_a $PEER client 127.0.0.1 9110 paced 30 100000 >"$T/paced.out" 2>&1 &
 	client=$!
@@ -142,12 +147,7 @@ t_drain_on_sigquit() {
 
 t_fast_stop_alone() {
 	# SIGTERM to a lone ntb-connect: gone at once, the client sees a reset.
-	name=@ntbt-$$-fast
-	server "$NSB" 127.0.0.1 8112 echo
-	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8112 -r "$name" 2>>"$T/c.err"
-	cpid=$LAST_PID
-	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9112 -r "$name" 2>>"$T/l.err"
-	wait_listen "$NSA" 9112
+	lone_pair ntbt-$$-fast 8112 9112
 	in_a $PEER client 127.0.0.1 9112 stream 20 >"$T/stream.out" 2>&1 &
 	client=$!
 	for _ in $(seq 1 50); do grep -q STARTED "$T/stream.out" && break; sleep 0.1; done
