@@ -330,6 +330,8 @@ static void peer_drop(struct peer *p, const char *why)
 		log_info("rendezvous peer left");
 	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, p->fd, NULL))
 		log_debug("cannot unwatch a rendezvous peer");
+	/* Its listening sockets go with it: ntb-listen takes their clients back. */
+	relay_listeners_drop((int)(p - cn.peers));
 	close(p->fd);
 	p->fd = -1;
 	p->gen = (p->gen + 1) & EV_GEN_MASK;
@@ -454,7 +456,7 @@ static void peer_conn(int fd, const struct msg *m)
 
 	addr_format((const struct sockaddr *)&m->u.conn.client, m->u.conn.len, name, sizeof(name));
 	/* The peer could send any fd: only a connected TCP socket is a client. */
-	if (!util_is_tcp_socket(fd, &why)) {
+	if (!util_is_tcp_socket(fd, 0, &why)) {
 		log_warn_limited(&cn.lim_record, "refused client %s from the rendezvous: its fd is %s",
 				 name, why);
 		cn.refused_bad++;
@@ -494,6 +496,45 @@ static void peer_conn(int fd, const struct msg *m)
 }
 
 /*
+ * A listening socket of ntb-listen's: from now on the workers accept its
+ * clients themselves.  It stays the peer's: when the peer goes, so does
+ * the socket (peer_drop()), and ntb-listen takes its clients back.  Not
+ * in the modes that take one client (-C) or need each client's
+ * destination checked against the rules (--connect-original).
+ *
+ * syscalls: fcntl
+ */
+static void peer_listener(struct peer *p, int fd, const struct msg *m)
+{
+	const char *why;
+
+	if (!util_is_tcp_socket(fd, 1, &why)) {
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: its fd is %s",
+				 why);
+	} else if (fcntl(fd, F_SETFL, O_NONBLOCK)) {
+		/* Made blocking again later, it meets the guard (relay_accept()). */
+		log_warn_errno_limited(&cn.lim_record, errno, "refused a listening socket from the rendezvous: cannot make it non-blocking");
+	} else if (cn.relay.upstream_fd >= 0 || cn.relay.connect_original) {
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: %s takes clients one by one (start ntb-listen with --hand-off client)",
+				 cn.relay.upstream_fd >= 0 ? "--connect-fd" : "--connect-original");
+	} else if (m->u.listener.index >= cn.relay.ntargets) {
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: no target for listener %u",
+				 m->u.listener.index);
+	} else if (cn.draining) {
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: stopping");
+	} else {
+		if (relay_listener_add(fd, m->u.listener.index, (int)(p - cn.peers)))
+			log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: %d are in use already",
+					 RELAY_LISTENERS);
+		else
+			log_info("accepting on listening socket %u of ntb-listen", m->u.listener.index);
+		return;
+	}
+	cn.refused_bad++;
+	relay_close_received(fd);
+}
+
+/*
  * One record from a peer that has said HELLO, or its first record.  The
  * rule, as ntb-rendezvous(7) states it: before HELLO, any fault ends the
  * peer; after it, a HELLO of any kind ends the peer, and a faulty CONN is
@@ -527,7 +568,10 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 			peer_drop(p, "peer is not ntb-listen");
 		/* Route mode: any number of listeners, all to their own destinations. */
 		else if (rdv_hello_send(p->fd, MSG_ROLE_CONNECT, cn.relay.connect_original ?
-					m.u.hello.forwards : cn.relay.ntargets))
+					m.u.hello.forwards : cn.relay.ntargets,
+					/* -C serves one client; route mode checks each one's destination. */
+					cn.relay.upstream_fd < 0 && !cn.relay.connect_original ?
+					MSG_HELLO_TAKES_LISTENERS : 0))
 			peer_drop(p, "cannot answer HELLO");
 		/* Answered first: ntb-listen then names the mismatch itself. */
 		else if (!cn.relay.connect_original && m.u.hello.forwards != cn.relay.ntargets)
@@ -548,6 +592,10 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		if (!in->truncated)
 			cn.refused_bad++;
 		peer_discard(in);
+		return;
+	}
+	if (m.type == MSG_LISTENER) {
+		peer_listener(p, in->fds[0], &m);
 		return;
 	}
 	cn.received++;
@@ -594,6 +642,7 @@ static void connect_drain_begin(void)
 		return;
 	cn.draining = 1;
 	cn.drain_deadline = util_now_ms() + cn.drain_ms;
+	relay_listeners_drop(-1);
 	notify_send(cn.manager, "STOPPING=1");
 	if (cn.rdv_listener >= 0) {
 		close(cn.rdv_listener);
@@ -619,8 +668,8 @@ static void connect_stats(void)
 	for (e = 0; e < RELAY_NERRNOS; e++)
 		failed += t.connect_failed[e];
 	relay_errno_names(errs, sizeof(errs), t.connect_failed);
-	log_notice("stats: received %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
-		       cn.received,
+	log_notice("stats: received %llu, accepted %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
+		       cn.received, t.accepted,
 		       t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad + cn.refused_policy,
 		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.refused_policy,
 		       cn.truncated,

@@ -11,7 +11,13 @@
  *   3. join the namespace;
  *   4. bind and listen (-l), or take the inherited sockets (-L, -S);
  *   5. policy_apply(): no capabilities, no_new_privs, seccomp;
- *   6. serve: accept, hand off, close our copy.
+ *   6. serve: hand each listening socket over once, if ntb-connect takes
+ *      them (its workers then accept for themselves, and we only watch
+ *      the rendezvous); otherwise accept, hand off, close our copy.
+ *
+ * Either way the listening sockets stay ours too: when ntb-connect goes,
+ * its copies go with it, and we take the clients back (resetting them
+ * until it is back).
  */
 #include "addr.h"
 #include "cli.h"
@@ -63,6 +69,7 @@ struct pending {
 /* One listening socket; its index is the target's index in ntb-connect. */
 struct listener {
 	int fd;				/* -L, or bound by us; -1 before */
+	int bound;			/* ours (-l): shut down when we stop */
 	struct addr addr;		/* -l */
 	struct sockaddr_storage local;	/* getsockname(), if not a wildcard */
 	int local_known;
@@ -97,12 +104,18 @@ static struct {
 	long long stats_next;
 	int accept_proxy;		/* --accept-proxy */
 	int transparent;		/* --transparent: IP_TRANSPARENT listeners */
+	int handoff;			/* --hand-off: HANDOFF_* */
+	int lend;			/* the listeners are with the current peer */
+	int watching;			/* the listeners are ours to accept on */
+	unsigned long long lent;	/* listening sockets handed over, all peers */
 	struct pending pending[PENDING_MAX];
 	unsigned int npending;
 	unsigned long long refused_proxy;
 	unsigned long long accepted, handed, refused_nopeer, refused_fds, refused_handoff;
 	struct log_limit lim_fds, lim_accept, lim_nopeer, lim_proxy;
 } ls = { .client_fd = -1, .spare = -1, .notify = -1 };
+
+enum { HANDOFF_AUTO, HANDOFF_LISTENER, HANDOFF_CLIENT };
 
 static const char usage[] =
 "Usage: ntb-listen (-l ADDR | -L FD)... | -S FD) -r RENDEZVOUS [OPTIONS]\n"
@@ -121,6 +134,12 @@ static const char usage[] =
 "                             name:NAME or fd:N\n"
 "  -r, --rendezvous R         fd:N (inherited socket), @name (abstract socket,\n"
 "                             looked up before joining NS) or /path\n"
+"      --hand-off MODE        listener (default): hand each listening socket\n"
+"                             over once, and ntb-connect accepts its clients\n"
+"                             itself; client: accept here and hand over each\n"
+"                             client (always so with -S, --once,\n"
+"                             --accept-proxy, --transparent, and with an\n"
+"                             ntb-connect that takes no listening sockets)\n"
 "      --once                 hand off one client, then exit 0\n"
 "      --rendezvous-timeout SEC  keep retrying to reach ntb-connect this long\n"
 "                             at start (default 10); on @name or /path a lost\n"
@@ -150,7 +169,7 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_HAND_OFF };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -161,6 +180,7 @@ static const struct option long_opts[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	{ "transparent", no_argument, NULL, OPT_TRANSPARENT },
+	{ "hand-off", required_argument, NULL, OPT_HAND_OFF },
 	CLI_AGENT_OPTS,
 	CLI_COMMON_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -232,6 +252,15 @@ static void listen_parse(int argc, char **argv)
 		case OPT_TRANSPARENT:
 			ls.transparent = 1;
 			break;
+		case OPT_HAND_OFF:
+			if (!strcmp(optarg, "listener"))
+				ls.handoff = HANDOFF_LISTENER;
+			else if (!strcmp(optarg, "client"))
+				ls.handoff = HANDOFF_CLIENT;
+			else
+				log_usage_error("bad value '%s' for --hand-off: expected listener or client",
+						optarg);
+			break;
 		default:
 			cli_option(&ls.cli, c, argv);
 		}
@@ -254,6 +283,14 @@ static void listen_parse(int argc, char **argv)
 		log_usage_error("--transparent: give -l/--listen (the sockets it binds are made transparent)");
 	if (ls.accept_proxy && ls.client_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
+	/* These need each client here: one client, its header, its own destination. */
+	if (ls.client_fd >= 0 || ls.once || ls.accept_proxy || ls.transparent) {
+		if (ls.handoff == HANDOFF_LISTENER)
+			log_usage_error("--hand-off listener: not with %s (each client is handed off on its own)",
+					ls.client_fd >= 0 ? "-S/--preaccepted-fd" : ls.once ? "--once" :
+					ls.accept_proxy ? "--accept-proxy" : "--transparent");
+		ls.handoff = HANDOFF_CLIENT;
+	}
 	if (modes != 1 && !ls.cli.print_policy)
 		log_usage_error("give -l/--listen or -L/--listen-fd (any number), or one -S/--preaccepted-fd, or socket activation (see --help)");
 	cli_finish(&ls.cli, argc, argv);
@@ -262,7 +299,7 @@ static void listen_parse(int argc, char **argv)
 
 static void listen_open_rendezvous(void)
 {
-	unsigned int ours = ls.client_fd >= 0 ? 1 : ls.nlst, theirs = 0;
+	unsigned int ours = ls.client_fd >= 0 ? 1 : ls.nlst, theirs = 0, flags = 0;
 	char reason[128];
 	const char *why;
 
@@ -280,15 +317,16 @@ static void listen_open_rendezvous(void)
 	/* Never hand a client to a stranger who grabbed the name first. */
 	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
 		log_die("cannot use rendezvous %s: its owner %s", ls.cli.rdv_text, reason);
-	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN, ours))
+	if (rdv_hello_send(ls.rdv_fd, MSG_ROLE_LISTEN, ours, 0))
 		log_die_errno(errno, "cannot greet ntb-connect on %s", ls.cli.rdv_text);
 	if (rdv_hello_wait(ls.rdv_fd, MSG_ROLE_CONNECT, ls.rdv_timeout_ms ? ls.rdv_timeout_ms : 1000,
-			   &theirs, &why))
+			   &theirs, &flags, &why))
 		log_die("cannot greet ntb-connect on %s: %s", ls.cli.rdv_text, why);
 	/* Forwards pair up by index: the counts must agree. */
 	if (theirs != ours)
 		log_die("cannot use rendezvous %s: ntb-connect has %u targets for our %u listening sockets",
 			ls.cli.rdv_text, theirs, ours);
+	ls.lend = ls.handoff != HANDOFF_CLIENT && (flags & MSG_HELLO_TAKES_LISTENERS);
 }
 
 /*
@@ -356,6 +394,7 @@ static void listen_bind(void)
 		l->fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (l->fd < 0)
 			log_die_errno(errno, "cannot create socket for %s", text);
+		l->bound = 1;
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		listen_client_options(l->fd);
 		if (ls.transparent &&
@@ -466,22 +505,66 @@ static int listen_shed(struct listener *l, int err)
 	return 1;
 }
 
-/* Every listener in the one epoll set, tagged with its index. */
-static void listen_watch_all(void)
+/*
+ * Accept on our listeners (@on), or leave them to ntb-connect's workers.
+ * While accepting is paused they are out of the epoll set anyway, and
+ * listen_resume() puts them back if we still want them.
+ *
+ * syscalls: epoll_ctl
+ */
+static void listen_set_watch(int on)
 {
 	unsigned int i;
 
-	for (i = 0; i < ls.nlst; i++)
-		util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
+	if (on == ls.watching)
+		return;
+	ls.watching = on;
+	if (ls.accept_resume)
+		return;
+	for (i = 0; i < ls.nlst; i++) {
+		if (on)
+			util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
+		else if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+			log_die_errno(errno, "cannot unwatch the listening sockets");
+	}
 }
 
 /* syscalls: dup */
 static void listen_resume(void)
 {
+	unsigned int i;
+
 	ls.accept_resume = 0;
 	if (ls.spare < 0)
 		ls.spare = dup(STDIN_FILENO);
-	listen_watch_all();
+	for (i = 0; ls.watching && i < ls.nlst; i++)
+		util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
+}
+
+/*
+ * Listener hand-off: every listening socket goes to ntb-connect once, as
+ * a LISTENER record, and its workers accept on it from then on.  Ours
+ * stays open, unwatched, for when this peer goes (listen_peer_lost()).
+ *
+ * Return: 0, or -1 if the rendezvous is gone.
+ *
+ * syscalls: sendmsg
+ */
+static int listen_lend(void)
+{
+	uint8_t buf[MSG_BUF_MAX];
+	unsigned int i;
+
+	listen_set_watch(0);
+	for (i = 0; i < ls.nlst; i++) {
+		size_t len = msg_encode_listener(buf, sizeof(buf), i);
+
+		if (fdpass_send(ls.rdv_fd, buf, len, ls.lst[i].fd) != (ssize_t)len)
+			return -1;
+		ls.lent++;
+	}
+	log_info("handed %u listening sockets over to ntb-connect: it accepts their clients", ls.nlst);
+	return 0;
 }
 
 /*
@@ -506,6 +589,8 @@ static void listen_peer_lost(const char *why)
 		log_warn("lost ntb-connect on %s (%s); resetting clients until it is back",
 			 ls.cli.rdv_text, why);
 	ls.peerless = 1;
+	ls.lend = 0;
+	listen_set_watch(1);
 	ls.greeting = 0;
 	ls.attempts = 0;
 	ls.retry_ms = RECONNECT_MIN_MS;
@@ -557,7 +642,7 @@ static void listen_reconnect(void)
 	}
 	/* Blocking, as the first rendezvous: see listen_open_rendezvous(). */
 	if (fcntl(fd, F_SETFL, 0) ||
-	    rdv_hello_send(fd, MSG_ROLE_LISTEN, ls.nlst)) {
+	    rdv_hello_send(fd, MSG_ROLE_LISTEN, ls.nlst, 0)) {
 		close(fd);
 		listen_retry_later();
 		return;
@@ -584,8 +669,8 @@ static void listen_greet_failed(const char *why)
 /* One line of counters: SIGUSR1, --stats. */
 static void listen_stats(void)
 {
-	log_notice("stats: accepted %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu, PROXY header %llu), peer %s",
-		 ls.accepted, ls.handed,
+	log_notice("stats: listening sockets handed over %llu, clients accepted here %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu, PROXY header %llu), peer %s",
+		 ls.lent, ls.accepted, ls.handed,
 		 ls.refused_nopeer + ls.refused_fds + ls.refused_handoff + ls.refused_proxy,
 		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff, ls.refused_proxy,
 		 ls.peerless ? "lost" : "connected");
@@ -770,7 +855,7 @@ static void listen_rdv_event(void)
 {
 	uint8_t buf[MSG_BUF_MAX];
 	struct fdpass_in in;
-	unsigned int theirs = 0;
+	unsigned int theirs = 0, flags = 0;
 	const char *why;
 	ssize_t n;
 	int rc;
@@ -781,7 +866,7 @@ static void listen_rdv_event(void)
 			fdpass_close_all(&in);
 			return;
 		}
-		rc = rdv_hello_check(buf, n, &in, MSG_ROLE_CONNECT, &theirs, &why);
+		rc = rdv_hello_check(buf, n, &in, MSG_ROLE_CONNECT, &theirs, &flags, &why);
 		fdpass_close_all(&in);
 		if (!rc && theirs != ls.nlst)
 			why = "its count of targets is not our count of listening sockets";
@@ -793,6 +878,9 @@ static void listen_rdv_event(void)
 		ls.peerless = 0;
 		log_notice("ntb-connect is back on %s (attempt %u); handing off clients again",
 			 ls.cli.rdv_text, ls.attempts);
+		ls.lend = ls.handoff != HANDOFF_CLIENT && (flags & MSG_HELLO_TAKES_LISTENERS);
+		if (ls.lend && listen_lend())
+			listen_peer_lost("closed the rendezvous");
 		return;
 	}
 	fdpass_close_all(&in);
@@ -806,9 +894,12 @@ static void listen_rdv_event(void)
  * SIGTERM, SIGINT, SIGHUP: the fast stop; SIGQUIT: the graceful one, which
  * for ntb-listen is the same: it holds no connection, and closing the
  * listening sockets refuses new clients (those queued in the backlog are
- * reset).  Open connections are ntb-connect's to finish.
+ * reset).  Open connections are ntb-connect's to finish.  A listening
+ * socket we bound is shut down first: ntb-connect may hold a copy, and
+ * our close alone would leave that one accepting.  An inherited one is
+ * not: its owner (systemd, say) keeps it for our next start.
  *
- * syscalls: read
+ * syscalls: read shutdown
  */
 static void listen_signal(void)
 {
@@ -819,6 +910,9 @@ static void listen_signal(void)
 			listen_stats();
 			continue;
 		}
+		for (unsigned int i = 0; i < ls.nlst; i++)
+			if (ls.lst[i].bound && shutdown(ls.lst[i].fd, SHUT_RD))
+				log_debug("cannot shut a listening socket down");
 		log_info("stopping on signal %u; listening sockets closed", si.ssi_signo);
 		notify_send(ls.notify, "STOPPING=1");
 		exit(0);
@@ -922,8 +1016,11 @@ int main(int argc, char **argv)
 	/* A spare fd to give up when out of them (listen_shed()). */
 	ls.spare = dup(STDIN_FILENO);
 	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
-	listen_watch_all();
 	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
+	if (!ls.lend)
+		listen_set_watch(1);
+	else if (listen_lend())
+		listen_peer_lost("closed the rendezvous");
 	if (ls.stats_ms)
 		ls.stats_next = util_now_ms() + ls.stats_ms;
 	for (;;) {
@@ -955,7 +1052,7 @@ int main(int argc, char **argv)
 				listen_signal();
 				break;
 			case EV_LISTEN:
-				if (!ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)
+				if (ls.watching && !ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)
 					listen_accept(&ls.lst[ev_index(ev[i].data.u64)]);
 				break;
 			case EV_RDV:

@@ -23,6 +23,16 @@
  * other: the socket is disconnected (connect AF_UNSPEC, which sends RST)
  * and closed, so the peer sees RST, not FIN.
  *
+ * Listener hand-off: ntb-listen may instead send its listening sockets,
+ * once each (relay_listener_add()).  A socket keeps the namespace it was
+ * made in, so every worker then accepts clients of namespace A itself,
+ * from one shared listener registered in each worker's epoll set with
+ * EPOLLEXCLUSIVE (one worker woken per arrival, not all): no record, no
+ * cross-thread wake-up, no extra copy of the client fd per connection.
+ * The main thread never touches a worker's listeners directly: it queues
+ * "add" and "drop" commands, and the last worker to drop a listener
+ * closes it, so no worker can accept on an fd that was closed under it.
+ *
  * The client socket is shared with the rendezvous peer that sent it (see
  * guard.c).  Epoll knows a connection only by slot index and generation
  * (common/event.h), never by pointer, and the client socket leaves the
@@ -58,6 +68,26 @@
 #define RELAY_PIPE_SIZE		(256L * 1024)
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
+#define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
+#define RELAY_PAUSE_MIN_MS	50	/* accepting paused after EMFILE, then doubled */
+#define RELAY_PAUSE_MAX_MS	2000
+
+/*
+ * A listening socket handed over by ntb-listen.  Written by the main
+ * thread while no worker watches it (refs 0) or before the commands that
+ * make workers watch it; freed by the last worker that drops it.
+ */
+struct relay_listener {
+	int fd;
+	uint16_t target;	/* index into relay.targets */
+	uint32_t gen;		/* moves on with each new socket in this slot */
+	int owner;		/* the caller's name for who sent it (a peer slot) */
+	uint8_t dropping;	/* main thread: drop commands are queued */
+	atomic_uint refs;	/* workers still watching it; 0: the slot is free */
+};
+
+/* A command for a worker about listener slot idx. */
+#define RELAY_CMD_ADD	0x80000000u
 
 enum conn_state { CONN_CONNECTING, CONN_RELAYING };
 
@@ -79,6 +109,7 @@ struct conn {
 	struct conn *idle_next;	/* worker's idle list, least recently active first */
 	struct conn *idle_prev;
 	uint8_t idle_listed;
+	uint8_t ours;		/* accepted by this process: nobody else holds the client */
 	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
 	uint8_t *proxy_hdr;	/* the header to send first, or NULL */
 	struct sockaddr_storage *src;	/* --transparent-source: the client's address */
@@ -97,7 +128,7 @@ struct slot {
  * them for the stats line, so they are atomics read and written relaxed.
  */
 struct tally {
-	atomic_ullong conns, refused_limit, refused_fds, connect_ok;
+	atomic_ullong accepted, conns, refused_limit, refused_fds, connect_ok;
 	atomic_ullong connect_failed[RELAY_NERRNOS];
 	atomic_ullong idle_closed, bytes[2], resets;
 };
@@ -116,6 +147,12 @@ struct worker {
 	uint32_t nslots;		/* slots made so far */
 	uint32_t free_slot;		/* head of the free list, or UINT32_MAX */
 	struct log_limit lines;		/* this worker's per-connection lines */
+	/* Listener commands from the main thread, under lock: a ring. */
+	uint32_t cmds[2 * RELAY_LISTENERS];
+	unsigned int cmd_head, cmd_len;
+	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
+	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
+	int pause_ms;
 	struct conn *idle_head, *idle_tail;	/* relaying connections, --idle-timeout */
 	struct tally tally;
 };
@@ -140,6 +177,7 @@ static void tally_connect_failed(struct worker *w, int err)
 
 static struct relay_opts relay;
 static struct worker relay_workers[RELAY_MAX_WORKERS];
+static struct relay_listener relay_listeners[RELAY_LISTENERS];
 /* One per worker: guard.c watches them. */
 static struct guard relay_guards[RELAY_MAX_WORKERS];
 static unsigned int relay_nworkers;
@@ -743,7 +781,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 	 * ntb-listen accepts non-blocking; a peer that sent a blocking
 	 * socket, or makes it blocking later, meets the guard.
 	 */
-	if (fcntl(c->fd[0], F_SETFL, O_NONBLOCK)) {
+	if (!c->ours && fcntl(c->fd[0], F_SETFL, O_NONBLOCK)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot make the socket non-blocking",
 				       c->name);
 		conn_end(w, c, 1);
@@ -810,6 +848,10 @@ static void relay_begin(struct worker *w, struct conn *c)
 	}
 }
 
+static void listener_command(struct worker *w, uint32_t cmd);
+static void relay_accept(struct worker *w, uint32_t idx);
+static void relay_accept_resume(struct worker *w);
+
 /* syscalls: read */
 static void relay_take_incoming(struct worker *w)
 {
@@ -821,6 +863,14 @@ static void relay_take_incoming(struct worker *w)
 	pthread_mutex_lock(&w->lock);
 	list = w->incoming;
 	w->incoming = NULL;
+	/* In order: a listener's drop follows its add. */
+	while (w->cmd_len) {
+		uint32_t cmd = w->cmds[w->cmd_head];
+
+		w->cmd_head = (w->cmd_head + 1) % (2 * RELAY_LISTENERS);
+		w->cmd_len--;
+		listener_command(w, cmd);
+	}
 	pthread_mutex_unlock(&w->lock);
 	/* The list is newest first; order does not matter for correctness. */
 	while (list) {
@@ -835,6 +885,8 @@ static void relay_expire(struct worker *w)
 {
 	long long now = util_now_ms();
 
+	if (w->accept_resume && now >= w->accept_resume)
+		relay_accept_resume(w);
 	while (w->connecting && w->connecting->deadline <= now) {
 		struct conn *c = w->connecting;
 
@@ -862,6 +914,8 @@ static int relay_timeout(struct worker *w)
 		when = w->connecting->deadline;
 	if (w->idle_head && (when < 0 || w->idle_head->last_active + relay.idle_timeout_ms < when))
 		when = w->idle_head->last_active + relay.idle_timeout_ms;
+	if (w->accept_resume && (when < 0 || w->accept_resume < when))
+		when = w->accept_resume;
 	if (when < 0)
 		return -1;
 	left = when - util_now_ms();
@@ -884,6 +938,13 @@ static void relay_poll(struct worker *w, int timeout)
 
 		if (ev_kind_of(tag) == EV_WAKE) {
 			relay_take_incoming(w);
+			continue;
+		}
+		if (ev_kind_of(tag) == EV_LISTEN) {
+			/* Dropped earlier in this batch, or an older socket in its slot: stale. */
+			if (ev_index(tag) < RELAY_LISTENERS &&
+			    w->lwatch[ev_index(tag)] == ev_gen(tag) + 1)
+				relay_accept(w, ev_index(tag));
 			continue;
 		}
 		/* Ended earlier in this batch, or never ours: drop it. */
@@ -1091,6 +1152,39 @@ static struct addr *relay_original(const struct sockaddr *dst)
 	return to;
 }
 
+/*
+ * conn_new() - a connection for a client socket, not yet any worker's
+ * @client_fd:	the client
+ * @name:	its address, for the log
+ * @target:	index into relay.targets
+ * @src:	its address, @dst: the one it connected to (for the modes
+ *		that need them)
+ *
+ * Return: the connection, counted in relay_active(); or NULL when out of
+ * memory (the caller disposes of @client_fd).
+ */
+static struct conn *conn_new(int client_fd, const char *name, unsigned int target,
+			     const struct sockaddr *src, const struct sockaddr *dst)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c || (relay.transparent && !(c->src = relay_copy_addr(src))) ||
+	    (relay.connect_original && !(c->orig = relay_original(dst))) ||
+	    (relay.proxy_version && relay_proxy_header(c, src, dst))) {
+		if (c)
+			conn_free(c);
+		return NULL;
+	}
+	c->fd[0] = client_fd;
+	c->fd[1] = -1;
+	c->target = (uint16_t)target;
+	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
+	c->state = CONN_RELAYING;	/* until relay_begin() decides */
+	strlcpy(c->name, name, sizeof(c->name));
+	atomic_fetch_add(&relay_count, 1);
+	return c;
+}
+
 /**
  * relay_submit() - give a received client socket to a worker
  * @client_fd:	the client; owned by the relay from now on
@@ -1119,23 +1213,12 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		relay_close_received(client_fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || (relay.transparent && !(c->src = relay_copy_addr(src))) ||
-	    (relay.connect_original && !(c->orig = relay_original(dst))) ||
-	    (relay.proxy_version && relay_proxy_header(c, src, dst))) {
+	c = conn_new(client_fd, client_name, target, src, dst);
+	if (!c) {
 		log_warn_limited(&refused, "client %s: out of memory", client_name);
-		if (c)
-			conn_free(c);
 		relay_close_received(client_fd);
 		return;
 	}
-	c->fd[0] = client_fd;
-	c->fd[1] = -1;
-	c->target = (uint16_t)target;
-	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
-	c->state = CONN_RELAYING;	/* until relay_begin() decides */
-	strlcpy(c->name, client_name, sizeof(c->name));
-	atomic_fetch_add(&relay_count, 1);
 
 	w = &relay_workers[relay_next++ % relay_nworkers];
 	if (w == &relay_workers[0]) {
@@ -1145,12 +1228,265 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	}
 	pthread_mutex_lock(&w->lock);
 	/* A worker with work already queued will see this one too: no wake-up. */
-	wake = !w->incoming;
+	wake = !w->incoming && !w->cmd_len;
 	c->next = w->incoming;
 	w->incoming = c;
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");
+}
+
+/*
+ * Listener hand-off.  A worker watches listener slot idx while
+ * w->lwatch[idx] holds the slot's generation + 1; events carry the
+ * generation, so one for a socket that has since left is dropped.
+ */
+
+/* syscalls: epoll_ctl */
+static int listener_epoll(struct worker *w, uint32_t idx, int op)
+{
+	struct epoll_event ev = {
+		/* One worker woken per client, not every worker. */
+		.events = EPOLLIN | EPOLLEXCLUSIVE,
+		.data.u64 = ev_tag(EV_LISTEN, idx, w->lwatch[idx] - 1, 0),
+	};
+
+	return epoll_ctl(w->epfd, op, relay_listeners[idx].fd, op == EPOLL_CTL_DEL ? NULL : &ev);
+}
+
+/*
+ * @w lets go of listener @idx; the last worker to do so closes it and so
+ * frees its slot.  A worker may let go on its own (the socket was shut
+ * down or made blocking), and then again on the main thread's command:
+ * the second time does nothing.
+ *
+ * syscalls: close
+ */
+static void listener_unwatch(struct worker *w, uint32_t idx)
+{
+	struct relay_listener *l = &relay_listeners[idx];
+	int fd = l->fd;		/* read before the slot can be taken again */
+
+	if (!w->lwatch[idx])
+		return;
+	if (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_DEL))
+		log_debug("cannot unwatch a listening socket");
+	w->lwatch[idx] = 0;
+	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+		close(fd);
+}
+
+/* What the main thread asked of @w: watch a listener, or let it go. */
+static void listener_command(struct worker *w, uint32_t cmd)
+{
+	uint32_t idx = cmd & ~RELAY_CMD_ADD;
+
+	if (!(cmd & RELAY_CMD_ADD)) {
+		listener_unwatch(w, idx);
+		return;
+	}
+	w->lwatch[idx] = (relay_listeners[idx].gen & EV_GEN_MASK) + 1;
+	/* While accepting is paused, relay_accept_resume() adds it. */
+	if (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_ADD)) {
+		log_warn_errno(errno, "cannot watch a handed-over listening socket");
+		w->accept_resume = 1;	/* nothing to remove from the epoll set */
+		listener_unwatch(w, idx);
+		w->accept_resume = 0;
+	}
+}
+
+/* Send @cmd to @w; worker 0 is the main thread itself, so it runs at once. */
+/* syscalls: write */
+static void listener_post(struct worker *w, uint32_t cmd)
+{
+	uint64_t one = 1;
+	int wake;
+
+	if (w == &relay_workers[0]) {
+		listener_command(w, cmd);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	wake = !w->incoming && !w->cmd_len;
+	/* Room for an add and a drop per slot: a slot is not reused before its drop is done. */
+	w->cmds[(w->cmd_head + w->cmd_len) % (2 * RELAY_LISTENERS)] = cmd;
+	w->cmd_len++;
+	pthread_mutex_unlock(&w->lock);
+	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
+		log_debug("cannot wake worker");
+}
+
+/*
+ * Out of fds: the client stays in the backlog, and the listener would
+ * wake this worker at once again.  Its listeners leave its epoll set for
+ * a while, longer each time, then come back (relay_accept_resume()).
+ *
+ * syscalls: epoll_ctl
+ */
+static void relay_accept_pause(struct worker *w, int err)
+{
+	uint32_t i;
+
+	w->pause_ms = w->pause_ms ? w->pause_ms * 2 : RELAY_PAUSE_MIN_MS;
+	if (w->pause_ms > RELAY_PAUSE_MAX_MS)
+		w->pause_ms = RELAY_PAUSE_MAX_MS;
+	log_warn_errno_limited(&w->lines, err, "cannot accept clients; this worker pauses accepting for %d ms",
+			       w->pause_ms);
+	if (err == EMFILE || err == ENFILE)
+		tally_add(&w->tally.refused_fds, 1);
+	for (i = 0; i < RELAY_LISTENERS; i++)
+		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_DEL))
+			log_debug("cannot pause a listening socket");
+	w->accept_resume = util_now_ms() + w->pause_ms;
+}
+
+static void relay_accept_resume(struct worker *w)
+{
+	uint32_t i;
+
+	w->accept_resume = 0;
+	for (i = 0; i < RELAY_LISTENERS; i++)
+		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_ADD)) {
+			log_warn_errno(errno, "cannot watch a handed-over listening socket again");
+			w->accept_resume = 1;
+			listener_unwatch(w, i);
+			w->accept_resume = 0;
+		}
+}
+
+/*
+ * relay_accept() - take clients off a handed-over listener, each into this
+ * worker
+ *
+ * The listener's open file is shared with the peer that sent it: it can
+ * make it blocking (accept4() then sleeps until the guard interrupts it)
+ * or shut it down.  Either way this worker stops accepting on it, with a
+ * line; the others find out for themselves.
+ *
+ * syscalls: accept4 getsockname close
+ */
+static void relay_accept(struct worker *w, uint32_t idx)
+{
+	struct guard *g = &relay_guards[w - relay_workers];
+	struct relay_listener *l = &relay_listeners[idx];
+	int n;
+
+	for (n = 0; n < RELAY_ACCEPT_BATCH; n++) {
+		struct sockaddr_storage peer, local = { 0 };
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		char name[ADDR_STRLEN];
+		struct conn *c;
+		int fd;
+
+		guard_enter(g);
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		guard_leave(g);
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+				return;		/* another worker took it */
+			case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
+			case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
+			case EPERM:
+				continue;	/* that client's own failure (accept(2)) */
+			case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+				relay_accept_pause(w, errno);
+				return;
+			case EINTR:
+				log_warn_limited(&w->lines, "a handed-over listening socket blocked the relay (the rendezvous peer made it blocking); no longer accepting on it");
+				break;
+			case EINVAL:
+				log_notice("a handed-over listening socket was shut down; no longer accepting on it");
+				break;
+			default:
+				log_warn_errno_limited(&w->lines, errno, "cannot accept on a handed-over listening socket; no longer accepting on it");
+				break;
+			}
+			listener_unwatch(w, idx);
+			return;
+		}
+		w->pause_ms = 0;
+		tally_add(&w->tally.accepted, 1);
+		addr_format((struct sockaddr *)&peer, plen, name, sizeof(name));
+		if (relay.max_conns && relay_active() >= relay.max_conns) {
+			log_warn_limited(&w->lines, "client %s: refused, %u connections already open", name,
+					 relay.max_conns);
+			tally_add(&w->tally.refused_limit, 1);
+			util_reset_close(fd);
+			continue;
+		}
+		/* --proxy-protocol: the address it connected to (a wildcard listener has many). */
+		if (relay.proxy_version && getsockname(fd, (struct sockaddr *)&local, &llen)) {
+			log_debug("client %s: left before it was relayed", name);
+			close(fd);
+			continue;
+		}
+		c = conn_new(fd, name, l->target, (struct sockaddr *)&peer, (struct sockaddr *)&local);
+		if (!c) {
+			log_warn_limited(&w->lines, "client %s: out of memory", name);
+			util_reset_close(fd);
+			continue;
+		}
+		c->ours = 1;
+		relay_begin(w, c);
+	}
+}
+
+/**
+ * relay_listener_add() - let every worker accept on a handed-over
+ * listening socket
+ * @fd:		the socket (checked: listening TCP); the relay's from now on
+ * @target:	index into opts->targets
+ * @owner:	who sent it, for relay_listeners_drop()
+ *
+ * Return: 0; or -1 if RELAY_LISTENERS are in use already (@fd is closed).
+ *
+ * syscalls: close
+ */
+int relay_listener_add(int fd, unsigned int target, int owner)
+{
+	struct relay_listener *l = NULL;
+	uint32_t i;
+
+	for (i = 0; i < RELAY_LISTENERS && !l; i++)
+		if (!atomic_load_explicit(&relay_listeners[i].refs, memory_order_acquire))
+			l = &relay_listeners[i];
+	if (!l) {
+		close(fd);
+		return -1;
+	}
+	i = (uint32_t)(l - relay_listeners);
+	l->fd = fd;
+	l->target = (uint16_t)target;
+	l->owner = owner;
+	l->gen = (l->gen + 1) & EV_GEN_MASK;
+	l->dropping = 0;
+	atomic_store_explicit(&l->refs, relay_nworkers, memory_order_release);
+	for (unsigned int k = 0; k < relay_nworkers; k++)
+		listener_post(&relay_workers[k], RELAY_CMD_ADD | i);
+	return 0;
+}
+
+/**
+ * relay_listeners_drop() - stop accepting on the listening sockets of
+ * @owner, or on all of them (@owner -1)
+ *
+ * The workers let go in their own time; the last one closes the socket.
+ */
+void relay_listeners_drop(int owner)
+{
+	uint32_t i;
+
+	for (i = 0; i < RELAY_LISTENERS; i++) {
+		struct relay_listener *l = &relay_listeners[i];
+
+		if (l->dropping || (owner >= 0 && l->owner != owner) ||
+		    !atomic_load_explicit(&l->refs, memory_order_acquire))
+			continue;
+		l->dropping = 1;
+		for (unsigned int k = 0; k < relay_nworkers; k++)
+			listener_post(&relay_workers[k], i);
+	}
 }
 
 /**
@@ -1165,6 +1501,7 @@ void relay_totals(struct relay_totals *t)
 	for (i = 0; i < relay_nworkers; i++) {
 		struct tally *y = &relay_workers[i].tally;
 
+		t->accepted += atomic_load_explicit(&y->accepted, memory_order_relaxed);
 		t->conns += atomic_load_explicit(&y->conns, memory_order_relaxed);
 		t->refused_limit += atomic_load_explicit(&y->refused_limit, memory_order_relaxed);
 		t->refused_fds += atomic_load_explicit(&y->refused_fds, memory_order_relaxed);

@@ -10,6 +10,8 @@
 
 /* Most workers, the main thread included. */
 #define RELAY_MAX_WORKERS	64
+/* Handed-over listening sockets, all peers together. */
+#define RELAY_LISTENERS		1024
 
 struct relay_opts {
 	const struct addr *targets;	/* -c, in order; the i-th serves listener i */
@@ -34,6 +36,7 @@ struct relay_opts {
 
 /* What the relay has done so far, summed over the workers. */
 struct relay_totals {
+	unsigned long long accepted;		/* on handed-over listening sockets */
 	unsigned long long conns;		/* taken by a worker */
 	unsigned long long refused_limit;	/* --max-connections */
 	unsigned long long refused_fds;		/* no fd for a socket or pipe */
@@ -52,6 +55,8 @@ void relay_main_run(void);
 void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		  const struct sockaddr *src, const struct sockaddr *dst);
 void relay_close_received(int fd);
+int relay_listener_add(int fd, unsigned int target, int owner);
+void relay_listeners_drop(int owner);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
 void relay_totals(struct relay_totals *t);

@@ -48,11 +48,11 @@ static void put_hdr(uint8_t *buf, enum msg_type type, uint16_t len)
  * msg_fds_expected() - how many fds a record of @type carries
  * @type:	record type
  *
- * Return: 1 for MSG_CONN, 0 otherwise.
+ * Return: 1 for MSG_CONN and MSG_LISTENER, 0 otherwise.
  */
 unsigned int msg_fds_expected(enum msg_type type)
 {
-	return type == MSG_CONN ? 1 : 0;
+	return type == MSG_CONN || type == MSG_LISTENER ? 1 : 0;
 }
 
 /**
@@ -61,20 +61,23 @@ unsigned int msg_fds_expected(enum msg_type type)
  * @size:	size of @buf
  * @role:	the sender's role
  * @forwards:	ntb-listen: its listening sockets; ntb-connect: its targets
+ * @flags:	MSG_HELLO_* (ntb-connect only)
  *
- * Return: record length, or 0 if @buf is too small or @forwards is not
- * from 1 to MSG_MAX_FORWARDS.
+ * Return: record length, or 0 if @buf is too small, @forwards is not
+ * from 1 to MSG_MAX_FORWARDS or @flags has unknown bits.
  */
-size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role, unsigned int forwards)
+size_t msg_encode_hello(uint8_t *buf, size_t size, enum msg_role role, unsigned int forwards,
+			unsigned int flags)
 {
-	if (size < MSG_HDR_LEN + MSG_HELLO_LEN || !forwards || forwards > MSG_MAX_FORWARDS)
+	if (size < MSG_HDR_LEN + MSG_HELLO_LEN || !forwards || forwards > MSG_MAX_FORWARDS ||
+	    (flags & ~MSG_HELLO_TAKES_LISTENERS))
 		return 0;
 	put_hdr(buf, MSG_HELLO, MSG_HELLO_LEN);
 	put32(buf + 4, MSG_MAGIC);
 	put16(buf + 8, MSG_VERSION);
 	put16(buf + 10, (uint16_t)role);
 	put16(buf + 12, (uint16_t)forwards);
-	put16(buf + 14, 0);
+	put16(buf + 14, (uint16_t)flags);
 	return MSG_HDR_LEN + MSG_HELLO_LEN;
 }
 
@@ -122,6 +125,24 @@ size_t msg_encode_conn(uint8_t *buf, size_t size, const struct sockaddr *client,
 		return 0;
 	}
 	return MSG_HDR_LEN + MSG_CONN_LEN;
+}
+
+/**
+ * msg_encode_listener() - build a LISTENER record (the fd goes alongside)
+ * @buf:	output
+ * @size:	size of @buf
+ * @index:	the forward it serves, below MSG_MAX_FORWARDS
+ *
+ * Return: record length, or 0 if @buf is too small or @index too large.
+ */
+size_t msg_encode_listener(uint8_t *buf, size_t size, unsigned int index)
+{
+	if (size < MSG_HDR_LEN + MSG_LISTENER_LEN || index >= MSG_MAX_FORWARDS)
+		return 0;
+	put_hdr(buf, MSG_LISTENER, MSG_LISTENER_LEN);
+	put16(buf + 4, (uint16_t)index);
+	put16(buf + 6, 0);
+	return MSG_HDR_LEN + MSG_LISTENER_LEN;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -211,6 +232,9 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 	case MSG_CONN:
 		want = MSG_CONN_LEN;
 		break;
+	case MSG_LISTENER:
+		want = MSG_LISTENER_LEN;
+		break;
 	default:
 		*why = "unknown record type";
 		return -1;
@@ -250,12 +274,25 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 			*why = "HELLO counts no forwards, or too many";
 			return -1;
 		}
-		if (get16(buf + 14)) {
-			*why = "reserved bytes of HELLO are not zero";
+		out->u.hello.flags = get16(buf + 14);
+		if (out->u.hello.flags & ~MSG_HELLO_TAKES_LISTENERS) {
+			*why = "HELLO has unknown flags";
 			return -1;
 		}
 		if (out->u.hello.role != MSG_ROLE_LISTEN && out->u.hello.role != MSG_ROLE_CONNECT) {
 			*why = "HELLO has an unknown role";
+			return -1;
+		}
+		return 0;
+	}
+	if (out->type == MSG_LISTENER) {
+		out->u.listener.index = get16(buf + 4);
+		if (get16(buf + 6)) {
+			*why = "reserved bytes of LISTENER are not zero";
+			return -1;
+		}
+		if (out->u.listener.index >= MSG_MAX_FORWARDS) {
+			*why = "LISTENER names a forward past the largest index";
 			return -1;
 		}
 		return 0;

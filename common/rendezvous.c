@@ -383,13 +383,14 @@ int rdv_inherited(const struct rdv_spec *spec, const char *text)
  * @sock:	connected rendezvous
  * @role:	our role
  * @forwards:	our listeners (ntb-listen) or targets (ntb-connect)
+ * @flags:	MSG_HELLO_*
  *
  * Return: 0, or -1 with errno set.
  */
-int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards)
+int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards, unsigned int flags)
 {
 	uint8_t buf[MSG_BUF_MAX];
-	size_t len = msg_encode_hello(buf, sizeof(buf), role, forwards);
+	size_t len = msg_encode_hello(buf, sizeof(buf), role, forwards, flags);
 
 	return fdpass_send(sock, buf, len, -1) == (ssize_t)len ? 0 : -1;
 }
@@ -400,12 +401,13 @@ int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards)
  * @want:	the role the peer must have
  * @timeout_ms:	how long to wait
  * @forwards:	the count of forwards the peer's HELLO gives
+ * @flags:	and its flags
  * @why:	on failure, what went wrong
  *
  * Return: 0, or -1.
  */
 int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *forwards,
-		   const char **why)
+		   unsigned int *flags, const char **why)
 {
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	uint8_t buf[MSG_BUF_MAX];
@@ -421,7 +423,7 @@ int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *f
 		return -1;
 	}
 	n = fdpass_recv(sock, buf, sizeof(buf), &in);
-	rc = rdv_hello_check(buf, n, &in, want, forwards, why);
+	rc = rdv_hello_check(buf, n, &in, want, forwards, flags, why);
 	fdpass_close_all(&in);
 	return rc;
 }
@@ -433,12 +435,13 @@ int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *f
  * @in:		the fds that came with it (the caller closes them)
  * @want:	the role the peer must have
  * @forwards:	the count of forwards the peer's HELLO gives
+ * @flags:	and its flags
  * @why:	if not, what is wrong
  *
  * Return: 0, or -1.
  */
 int rdv_hello_check(const uint8_t *buf, ssize_t n, const struct fdpass_in *in, enum msg_role want,
-		    unsigned int *forwards, const char **why)
+		    unsigned int *forwards, unsigned int *flags, const char **why)
 {
 	struct msg m;
 
@@ -461,5 +464,6 @@ int rdv_hello_check(const uint8_t *buf, ssize_t n, const struct fdpass_in *in, e
 		return -1;
 	}
 	*forwards = m.u.hello.forwards;
+	*flags = m.u.hello.flags;
 	return 0;
 }

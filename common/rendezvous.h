@@ -39,11 +39,11 @@ int rdv_check_peer(int sock, const struct rdv_acl *acl, char *why, size_t size);
 int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_acl *acl);
 int rdv_connect(const struct rdv_spec *spec, const char *text, int timeout_ms);
 int rdv_inherited(const struct rdv_spec *spec, const char *text);
-int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards);
+int rdv_hello_send(int sock, enum msg_role role, unsigned int forwards, unsigned int flags);
 int rdv_hello_check(const uint8_t *buf, ssize_t n, const struct fdpass_in *in, enum msg_role want,
-		    unsigned int *forwards, const char **why);
+		    unsigned int *forwards, unsigned int *flags, const char **why);
 socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun);
 int rdv_hello_wait(int sock, enum msg_role want, int timeout_ms, unsigned int *forwards,
-		   const char **why);
+		   unsigned int *flags, const char **why);
 
 #endif

@@ -194,8 +194,10 @@ void util_abort_close(int fd)
 }
 
 /**
- * util_is_tcp_socket() - is @fd a connected TCP socket (IPv4 or IPv6)?
+ * util_is_tcp_socket() - is @fd a connected (or a listening) TCP socket,
+ * IPv4 or IPv6?
  * @fd:		the fd
+ * @listening:	0: must be connected; 1: must be listening
  * @why:	if not, what it is instead
  *
  * Family, type and protocol together: SO_PROTOCOL 6 alone is also a raw
@@ -207,7 +209,7 @@ void util_abort_close(int fd)
  *
  * syscalls: getsockopt
  */
-int util_is_tcp_socket(int fd, const char **why)
+int util_is_tcp_socket(int fd, int listening, const char **why)
 {
 	int domain = 0, type = 0, proto = 0;
 	struct tcp_info ti;
@@ -230,8 +232,15 @@ int util_is_tcp_socket(int fd, const char **why)
 	}
 	/* Only the state byte: the kernel copies no more than we ask for. */
 	len = sizeof(ti.tcpi_state);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
-	    (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT)) {
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len)) {
+		*why = "a TCP socket whose state cannot be read";
+		return 0;
+	}
+	if (listening && ti.tcpi_state != TCP_LISTEN) {
+		*why = "a TCP socket that is not listening";
+		return 0;
+	}
+	if (!listening && ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT) {
 		*why = "a TCP socket that is not connected";
 		return 0;
 	}

@@ -13,7 +13,7 @@ int util_signalfd(const sigset_t *set);
 long long util_now_ms(void);
 int util_cpu_count(void);
 void util_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
-int util_is_tcp_socket(int fd, const char **why);
+int util_is_tcp_socket(int fd, int listening, const char **why);
 void util_reset_close(int fd);
 void util_abort_close(int fd);
 void util_linger_off(int fd);

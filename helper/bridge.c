@@ -95,6 +95,7 @@ static struct {
 	int ready_in[2];	/* [0] ours, [1] the agents' readiness channel */
 	unsigned int readies;	/* READY=1 heard from agents */
 	pid_t watch_pid;	/* --watch-pid */
+	const char *hand_off;	/* --hand-off, for ntb-listen */
 	int watch_fd;		/* its pidfd, or -1 */
 } br = {
 	.preaccepted_fd = -1, .connect_fd = -1, .manager = -1, .ready_in = { -1, -1 }, .watch_fd = -1,
@@ -150,6 +151,10 @@ static const char usage[] =
 "                             SIGUSR1)\n"
 "      --watch-pid PID        stop when process PID ends (say, a container's\n"
 "                             first process)\n"
+"      --hand-off MODE        listener (default): ntb-connect accepts on the\n"
+"                             listening sockets itself; client: ntb-listen\n"
+"                             accepts and hands over each client (always so\n"
+"                             with -S, -C, --accept-proxy, --route)\n"
 "The client's address at the server:\n"
 "      --proxy-protocol v1|v2 send it to the target in a PROXY protocol header\n"
 "                             before the client's first byte\n"
@@ -188,7 +193,8 @@ static const char usage[] =
 "agents serve.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN };
+       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN,
+       OPT_HAND_OFF };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -204,6 +210,7 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
+	{ "hand-off", required_argument, NULL, OPT_HAND_OFF },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
@@ -337,6 +344,12 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_ACCEPT_PROXY:
 			br.accept_proxy = 1;
 			break;
+		case OPT_HAND_OFF:
+			if (strcmp(optarg, "listener") && strcmp(optarg, "client"))
+				log_usage_error("bad value '%s' for --hand-off: expected listener or client",
+						optarg);
+			br.hand_off = optarg;
+			break;
 		case OPT_TRANSPARENT:
 			br.transparent = 1;
 			break;
@@ -366,6 +379,11 @@ static void bridge_parse(int argc, char **argv)
 	policy_adopt(&br.policy, &br.cli);
 	if (br.accept_proxy && br.preaccepted_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
+	if (br.hand_off && !strcmp(br.hand_off, "listener") &&
+	    (br.preaccepted_fd >= 0 || br.connect_fd >= 0 || br.accept_proxy || br.route_mode))
+		log_usage_error("--hand-off listener: not with %s (each client is handed off on its own)",
+				br.preaccepted_fd >= 0 ? "-S/--preaccepted-fd" : br.connect_fd >= 0 ?
+				"-C/--connect-fd" : br.accept_proxy ? "--accept-proxy" : "--route");
 	if (!br.nlistens && br.preaccepted_fd < 0) {
 		/* Socket activation: the listening sockets come from systemd. */
 		int *fds = calloc(MSG_MAX_FORWARDS, sizeof(int)), n, k;
@@ -802,6 +820,8 @@ int main(int argc, char **argv)
 		agent_arg_fd(l, "--netns", "fd:", lns);
 	if (br.accept_proxy)
 		agent_arg(l, "--accept-proxy");
+	if (br.hand_off && br.preaccepted_fd < 0 && br.connect_fd < 0)
+		agent_arg(l, "--hand-off"), agent_arg(l, br.hand_off);
 	if (br.route_mode)
 		agent_arg(l, "--transparent");
 	agent_common_args(l);

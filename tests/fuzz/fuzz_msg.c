@@ -29,7 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (m.type == MSG_HELLO)
 		len = msg_encode_hello(again, sizeof(again), (enum msg_role)m.u.hello.role,
-				       m.u.hello.forwards);
+				       m.u.hello.forwards, m.u.hello.flags);
+	else if (m.type == MSG_LISTENER)
+		len = msg_encode_listener(again, sizeof(again), m.u.listener.index);
 	else
 		len = msg_encode_conn(again, sizeof(again), (struct sockaddr *)&m.u.conn.client,
 				      (struct sockaddr *)&m.u.conn.local, m.u.conn.index);

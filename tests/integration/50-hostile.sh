@@ -37,7 +37,7 @@ t_listen_emfile() {
 	# not left in the backlog, and ntb-listen neither spins nor floods.
 	connect_agent ntbt-$$-lmf 8509 echo
 	bg prlimit --nofile=8:8 "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9509 -r @ntbt-$$-lmf \
-		2>>"$T/l.err"
+		--hand-off client 2>>"$T/l.err"
 	lpid=$LAST_PID
 	wait_listen "$NSA" 9509
 	a=$(cpu_ticks "$lpid")
@@ -94,7 +94,7 @@ t_non_tcp_refused() {
 	out=$($RDVPEER @ntbt-$$-bad garbage) || fail "valid hand-off after garbage: $out"
 	sent=$(sed -n 's/^SENT //p' <<<"$out")
 	sleep 0.3
-	n=$(grep -c "refused a rendezvous record\|refused client" "$T/c.err")
+	n=$(grep -c "refused a rendezvous record\|refused client\|refused a listening socket" "$T/c.err")
 	assert_eq "$n" "$sent" "refusal lines: $(cat "$T/c.err")"
 	for why in "its fd is not an IPv4 or IPv6 socket" "its fd is not a stream socket" \
 		"its fd is a TCP socket that is not connected" "unknown record type" \
@@ -102,7 +102,8 @@ t_non_tcp_refused() {
 		"record truncated" "leftover bytes" "header flags are not zero" \
 		"reserved bytes of CONN are not zero" "unknown address family" \
 		"length field does not match" "it or its control data was truncated" \
-		"no target for listener 1"; do
+		"no target for listener 1" "reserved bytes of LISTENER are not zero" \
+		"its fd is a TCP socket that is not listening"; do
 		grep -q "$why" "$T/c.err" || fail "no refusal saying '$why'"
 	done
 	pipe=$(sed -n 's/^PIPE //p' <<<"$out")
@@ -114,7 +115,7 @@ t_non_tcp_refused() {
 t_peer_ending_records() {
 	# Each of these ends that peer's connection, and only that.
 	connect_agent ntbt-$$-end 8505 echo
-	for kind in conn-before-hello bad-hello v1-hello truncated-hello second-hello hello-with-fd empty; do
+	for kind in conn-before-hello bad-hello v1-hello v2-hello truncated-hello second-hello hello-with-fd empty; do
 		out=$($RDVPEER @ntbt-$$-end ending $kind) || fail "$kind: $out"
 		assert_eq "$out" "ENDED" "$kind"
 	done
@@ -166,7 +167,44 @@ t_emfile_no_spin() {
 	still_serving ntbt-$$-mf
 }
 
+t_listener_blocking() {
+	# A handed-over listening socket made blocking by its sender: the
+	# worker's accept4() must not hang; the clients before and after are
+	# served, and the socket is given up with a line.
+	connect_agent ntbt-$$-lb 8511 echo
+	out=$(timeout 20 $RDVPEER @ntbt-$$-lb lsn-block) || fail "attack failed: $out"
+	assert_eq "$out" "ECHO first second" "clients of the tampered listening socket"
+	grep -q "listening socket blocked the relay" "$T/c.err" || fail "no line about it: $(cat "$T/c.err")"
+	still_serving ntbt-$$-lb
+}
+
+t_listener_shutdown() {
+	# Its sender shuts the listening socket down: ntb-connect stops
+	# accepting on it and closes its copy; the open client goes on.
+	connect_agent ntbt-$$-ls 8512 echo
+	before=$(ls -l /proc/"$CPID"/fd | grep -c socket:)
+	out=$(timeout 20 $RDVPEER @ntbt-$$-ls lsn-shutdown) || fail "attack failed: $out"
+	assert_eq "$out" "ECHO ab" "the open client"
+	grep -q "listening socket was shut down" "$T/c.err" || fail "no line about it: $(cat "$T/c.err")"
+	sleep 0.3
+	after=$(ls -l /proc/"$CPID"/fd | grep -c socket:)
+	assert_eq "$after" "$before" "ntb-connect's sockets after the listening socket and its peer left"
+	still_serving ntbt-$$-ls
+}
+
+t_listener_leaves_with_peer() {
+	# The peer that sent a listening socket goes: so does ntb-connect's
+	# copy, and its clients are the sender's again.
+	connect_agent ntbt-$$-ll 8513 echo
+	out=$(timeout 20 $RDVPEER @ntbt-$$-ll lsn-leave) || fail "listening socket kept: $out"
+	assert_eq "$out" "ECHO first TAKEN-BACK" "after the peer left"
+	still_serving ntbt-$$-ll
+}
+
 run_test listen_emfile_resets t_listen_emfile
+run_test listener_made_blocking t_listener_blocking
+run_test listener_shut_down t_listener_shutdown
+run_test listener_leaves_with_its_peer t_listener_leaves_with_peer
 run_test use_after_free_kept_copies t_use_after_free
 run_test blocking_splice_o_nonblock_cleared t_blocking_splice
 run_test blocking_close_linger t_blocking_close

@@ -16,7 +16,7 @@ pair() {
 	shift 3
 	bg "$B/ntb-connect" -n "$NB" -c "127.0.0.1:$sp" -r "$r" "$@" 2>>"$T/c.err"
 	CPID=$LAST_PID
-	bg "$B/ntb-listen" -n "$A" -l "127.0.0.1:$lp" -r "$r" 2>>"$T/l.err"
+	bg "$B/ntb-listen" -n "$A" -l "127.0.0.1:$lp" -r "$r" ${LISTEN_ARGS:-} 2>>"$T/l.err"
 	LPID=$LAST_PID
 	wait_listen "$NSA" "$lp"
 }
@@ -231,7 +231,7 @@ t_handoff_emfile() {
 	# ntb-connect out of fds when a client arrives: the kernel drops the
 	# client's fd from the record, and the client sees a reset, not a FIN.
 	server "$NSB" 127.0.0.1 8809 echo
-	pair "@ntbt-$$-hf" 8809 9809 -w 1
+	LISTEN_ARGS="--hand-off client" pair "@ntbt-$$-hf" 8809 9809 -w 1
 	out=$(in_a $PEER client 127.0.0.1 9809 bulk 1000) || fail "before: $out"
 	sleep 0.2
 	n=$(lowest_free_fd "$CPID")
@@ -247,7 +247,7 @@ t_handoff_emfile() {
 	prlimit --pid "$CPID" --nofile=4096: || fail "prlimit failed"
 	out=$(in_a $PEER client 127.0.0.1 9809 bulk 100000) || fail "after fds are free again: $out"
 	kill -USR1 "$CPID"
-	wait_for "$T/c.err" "stats: received 3, refused 1 \\(limit 0, fds 1, .*lost in hand-off 1,"
+	wait_for "$T/c.err" "stats: received 3, accepted 0, refused 1 \\(limit 0, fds 1, .*lost in hand-off 1,"
 	figure "$(grep 'stats:' "$T/c.err")"
 }
 
@@ -313,10 +313,11 @@ t_counters() {
 	wait_for "$T/bridge.err" "ntb-listen: stats:"
 	c=$(grep "ntb-connect: stats:" "$T/bridge.err")
 	l=$(grep "ntb-listen: stats:" "$T/bridge.err")
-	assert_match "$c" "received 7, refused 0 " "ntb-connect's counts"
+	# Its workers accepted all 7 on the two listening sockets handed over.
+	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
 	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
 	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
-	assert_match "$l" "accepted 7, handed off 7, refused 0 " "ntb-listen's counts"
+	assert_match "$l" "listening sockets handed over 2, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
 	figure "$l"
 }
@@ -369,15 +370,19 @@ t_fd_levels() {
 }
 
 t_accept_emfile() {
-	# ntb-listen out of fds while clients keep coming: little CPU, the
-	# transfer in flight finishes, service comes back by itself.
+	# The accepting agent out of fds while clients keep coming: little CPU,
+	# the transfer in flight finishes, service comes back by itself.
+	# $1: client (ntb-listen accepts) or listener (ntb-connect's workers do).
+	local who
 	server "$NSB" 127.0.0.1 8817 echo
-	pair "@ntbt-$$-af" 8817 9817
+	LISTEN_ARGS="--hand-off $1" pair "@ntbt-$$-af" 8817 9817
 	in_a $PEER client 127.0.0.1 9817 paced 30 100000 >"$T/paced.out" 2>&1 &
 	busy=$!
 	wait_for "$T/paced.out" STARTED
-	n=$(lowest_free_fd "$LPID")
-	prlimit --pid "$LPID" --nofile="$n:" || fail "prlimit failed"
+	who=$LPID
+	[ "$1" = listener ] && who=$CPID
+	n=$(lowest_free_fd "$who")
+	prlimit --pid "$who" --nofile="$n:" || fail "prlimit failed"
 	in_a $PEER client 127.0.0.1 9817 flood 150 3 >"$T/flood.out" &
 	flood=$!
 	sleep 0.5
@@ -388,7 +393,9 @@ t_accept_emfile() {
 	# 5 % of 2 s is 10 ticks (USER_HZ 100), for both agents together.
 	[ $((b - a)) -le 10 ] || fail "the pair used $((b - a)) ticks in 2 s with accepts failing"
 	wait "$busy" || fail "the transfer in flight was cut: $(cat "$T/paced.out")"
-	prlimit --pid "$LPID" --nofile=4096: || fail "prlimit failed"
+	grep -q "cannot accept" "$T/$([ "$1" = listener ] && echo c || echo l).err" ||
+		fail "no line about the fd limit"
+	prlimit --pid "$who" --nofile=4096: || fail "prlimit failed"
 	sleep 2.5	# the longest pause of accepting, BACKOFF_MAX_MS
 	out=$(in_a $PEER client 127.0.0.1 9817 bulk 100000) || fail "after fds are free again: $out"
 	figure "accepts failing (EMFILE), clients arriving ($(cat "$T/flood.out")): pair CPU $((b - a)) ticks in 2 s; served again after the limit was raised"
@@ -476,7 +483,8 @@ run_test keepalive t_keepalive
 run_test counters_exact t_counters
 run_test floods_rate_limited t_flood_rate_limited
 run_test fd_levels_500_connections t_fd_levels
-run_test accept_emfile_low_cpu t_accept_emfile
+run_test accept_emfile_low_cpu t_accept_emfile client
+run_test accept_emfile_low_cpu_listener_mode t_accept_emfile listener
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test target_never_reads t_never_reads

@@ -308,7 +308,7 @@ t_route_mode() {
 		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
 	done
 	kill -USR1 "$BRIDGE_PID"
-	wait_for_line "ntb-connect: stats: received 5, refused 3 \\(.*policy 3\\)"
+	wait_for_line "ntb-connect: stats: received 5, accepted 0, refused 3 \\(.*policy 3\\)"
 	in_a nft delete table inet ntbroute
 	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port and B's own address (built-in deny, though an --allow covers it) were reset"
 }

@@ -14,6 +14,12 @@ linger         a refused hand-off of a socket with SO_LINGER {1, 3600}
                and unsent data, our copy closed first
 silent N SEC   N connections that never say HELLO, held SEC seconds
 flood N        N connections opened and closed at once
+lsn-block      a listening socket handed over, then made blocking; a client
+               before and one after must be served
+lsn-shutdown   a listening socket handed over and shut down while a client
+               of it is open; that client must still be served
+lsn-leave      a listening socket handed over, then the rendezvous closed:
+               the next client must be ours to accept, not ntb-connect's
 
 The sockets it hands over are TCP connections it makes to itself on
 loopback.  Prints what it saw; exits 0 when that is what it expected.
@@ -25,9 +31,36 @@ import struct
 import sys
 import time
 
-HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 2, 1, 1, 0)
-BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 2, 1, 1, 0)
+HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 3, 1, 1, 0)
+BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 3, 1, 1, 0)
 HELLO_V1 = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)        # an older peer
+HELLO_V2 = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 2, 1, 1, 0)  # no LISTENER records
+
+
+def listener_record(index=0, reserved=0):
+    return struct.pack("!BBHHH", 3, 0, 4, index, reserved)
+
+
+def listening():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+def echo_once(addr, text):
+    """Connect to addr, send text, half-close, return what comes back."""
+    c = socket.create_connection(addr, timeout=10)
+    c.sendall(text)
+    c.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        b = c.recv(100)
+        if not b:
+            break
+        data += b
+    c.close()
+    return data
 
 
 def conn_record(c, l, index=0):
@@ -104,6 +137,7 @@ def m_garbage(rdv, args):
             return spoiled[-1].acc.fileno()
     p = Pair()
     fd = Fresh()
+    lsn = listening()
     bad = [
         (b"\x07\x00\x00\x00", ()),                     # unknown type
         (p.rec, ()),                                   # CONN without fd
@@ -123,6 +157,11 @@ def m_garbage(rdv, args):
         (b"\x02\x00\x00\x28" + b"\0" * 200, (fd,)),  # oversize: MSG_TRUNC
         (p.rec, (fd, fd, fd, fd, fd)),                 # five fds: MSG_CTRUNC
         (conn_record(p.acc.getpeername(), p.acc.getsockname(), 1), (fd,)),  # no target 1
+        (listener_record(), ()),                       # LISTENER without fd
+        (listener_record(reserved=1), (lsn.fileno(),)),    # reserved bytes set
+        (listener_record(), (fd,)),                    # a connected socket, not listening
+        (listener_record(), (udp.fileno(),)),          # UDP socket
+        (listener_record(1), (lsn.fileno(),)),         # no target 1
     ]
     print("SENT %d" % len(bad))
     for data, fds in bad:
@@ -153,6 +192,9 @@ def m_ending(rdv, args):
     elif kind == "v1-hello":
         s = rendezvous(rdv, hello=False)
         send(s, HELLO_V1)
+    elif kind == "v2-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, HELLO_V2)
     else:
         s = rendezvous(rdv)
         if kind == "second-hello":
@@ -270,7 +312,59 @@ def m_flood(rdv, args):
     return True
 
 
-MODES = {"garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
+def m_lsn_block(rdv, args):
+    s = rendezvous(rdv)
+    lsn = listening()
+    send(s, listener_record(), (lsn.fileno(),))
+    first = echo_once(lsn.getsockname(), b"first\n")
+    lsn.setblocking(True)       # clears O_NONBLOCK on the file ntb-connect shares
+    second = echo_once(lsn.getsockname(), b"second\n")
+    print("ECHO %s %s" % (first.decode().strip(), second.decode().strip()))
+    time.sleep(0.5)
+    s.close()
+    return first == b"first\n" and second == b"second\n"
+
+
+def m_lsn_shutdown(rdv, args):
+    s = rendezvous(rdv)
+    lsn = listening()
+    send(s, listener_record(), (lsn.fileno(),))
+    c = socket.create_connection(lsn.getsockname(), timeout=10)
+    c.sendall(b"a")
+    got = c.recv(10)
+    lsn.shutdown(socket.SHUT_RD)    # stops it for every holder
+    time.sleep(0.5)
+    c.sendall(b"b")
+    got += c.recv(10)
+    c.close()
+    print("ECHO %s" % got.decode())
+    time.sleep(0.3)
+    s.close()
+    return got == b"ab"
+
+
+def m_lsn_leave(rdv, args):
+    s = rendezvous(rdv)
+    lsn = listening()
+    send(s, listener_record(), (lsn.fileno(),))
+    first = echo_once(lsn.getsockname(), b"first\n")
+    s.close()
+    time.sleep(0.5)
+    c = socket.create_connection(lsn.getsockname(), timeout=5)
+    lsn.settimeout(3)
+    try:
+        lsn.accept()
+        print("ECHO %s TAKEN-BACK" % first.decode().strip())
+        return first == b"first\n"
+    except socket.timeout:
+        print("ECHO %s STILL-ACCEPTED-BY-NTB-CONNECT" % first.decode().strip())
+        return False
+    finally:
+        c.close()
+
+
+MODES = {"lsn-block": m_lsn_block, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
+         "garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
          "linger": m_linger, "silent": m_silent, "flood": m_flood}
 
 

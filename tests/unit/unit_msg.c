@@ -42,18 +42,18 @@ int main(void)
 	inet_pton(AF_INET6, "::1", &l6.sin6_addr);
 
 	/* HELLO round trip. */
-	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7);
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7, 0);
 	CHECK(len == MSG_HDR_LEN + MSG_HELLO_LEN, "HELLO is %zu bytes", len);
 	CHECK(decode(buf, len, 0, &m, &why) == 0 && m.type == MSG_HELLO &&
 	      m.u.hello.version == MSG_VERSION && m.u.hello.role == MSG_ROLE_LISTEN &&
 	      m.u.hello.forwards == 7, "HELLO decodes, with its count of forwards");
-	CHECK(msg_encode_hello(buf, 5, MSG_ROLE_LISTEN, 1) == 0, "HELLO needs room");
-	CHECK(msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 0) == 0 &&
-	      msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, MSG_MAX_FORWARDS + 1) == 0,
+	CHECK(msg_encode_hello(buf, 5, MSG_ROLE_LISTEN, 1, 0) == 0, "HELLO needs room");
+	CHECK(msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 0, 0) == 0 &&
+	      msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, MSG_MAX_FORWARDS + 1, 0) == 0,
 	      "HELLO counts 1 to MSG_MAX_FORWARDS forwards");
-	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7);
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_LISTEN, 7, 0);
 	refused(buf, len, 1, "HELLO with an fd");
-	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 1);
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 1, 0);
 	memcpy(tmp, buf, len);
 	tmp[4] ^= 1;
 	refused(tmp, len, 0, "HELLO with a bad magic");
@@ -68,8 +68,17 @@ int main(void)
 	tmp[13] = 0x01;
 	refused(tmp, len, 0, "HELLO counting 1025 forwards");
 	memcpy(tmp, buf, len);
-	tmp[15] = 1;
-	refused(tmp, len, 0, "HELLO with a reserved byte set");
+	tmp[15] = 2;
+	refused(tmp, len, 0, "HELLO with an unknown flag");
+	memcpy(tmp, buf, len);
+	tmp[14] = 0x80;
+	refused(tmp, len, 0, "HELLO with an unknown flag in the high byte");
+	CHECK(msg_encode_hello(tmp, sizeof(tmp), MSG_ROLE_CONNECT, 1, 2) == 0,
+	      "HELLO is not encoded with an unknown flag");
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 3, MSG_HELLO_TAKES_LISTENERS);
+	CHECK(decode(buf, len, 0, &m, &why) == 0 && m.u.hello.flags == MSG_HELLO_TAKES_LISTENERS &&
+	      m.u.hello.forwards == 3, "HELLO carries the takes-listeners flag");
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 1, 0);
 	{
 		/* What a version 1 peer sends: 8 bytes, no count. */
 		static const uint8_t v1[] = { 1, 0, 0, 8, 0x4e, 0x54, 0x42, 0x21, 0, 1, 0, 1 };
@@ -79,6 +88,33 @@ int main(void)
 	memcpy(tmp, buf, len);
 	tmp[11] = 9;
 	refused(tmp, len, 0, "HELLO with an unknown role");
+	len = msg_encode_hello(buf, sizeof(buf), MSG_ROLE_CONNECT, 1, 0);
+	memcpy(tmp, buf, len);
+	tmp[9] = 2;
+	refused(tmp, len, 0, "HELLO of version 2 (no LISTENER records)");
+
+	/* LISTENER: an index, two reserved bytes, one fd. */
+	len = msg_encode_listener(buf, sizeof(buf), 1023);
+	CHECK(len == MSG_HDR_LEN + MSG_LISTENER_LEN, "LISTENER is %zu bytes", len);
+	CHECK(decode(buf, len, 1, &m, &why) == 0 && m.type == MSG_LISTENER &&
+	      m.u.listener.index == 1023, "LISTENER carries its forward's index");
+	CHECK(msg_encode_listener(tmp, sizeof(tmp), MSG_MAX_FORWARDS) == 0 &&
+	      msg_encode_listener(tmp, MSG_HDR_LEN + 3, 0) == 0,
+	      "LISTENER refuses an index past the last, and a short buffer");
+	refused(buf, len, 0, "LISTENER without its fd");
+	refused(buf, len, 2, "LISTENER with two fds");
+	refused(buf, len - 1, 1, "truncated LISTENER");
+	refused(buf, len + 1, 1, "LISTENER with a leftover byte");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 3] = 1;
+	refused(tmp, len, 1, "LISTENER with a reserved byte set");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN] = 0x04;
+	tmp[MSG_HDR_LEN + 1] = 0x00;
+	refused(tmp, len, 1, "LISTENER naming forward 1024");
+	memcpy(tmp, buf, len);
+	tmp[3] = MSG_CONN_LEN;
+	refused(tmp, len, 1, "LISTENER whose length field says CONN");
 
 	/* CONN round trips, v4 and v6. */
 	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4, 1023);
