@@ -97,6 +97,7 @@ struct conn {
 	size_t inpipe[2];	/* bytes in direction d's pipe */
 	uint8_t state;
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
+	uint8_t readable[2];	/* fd[d] may have bytes: an event said so, no EAGAIN since */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
 	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */
@@ -402,7 +403,8 @@ static void conn_end(struct worker *w, struct conn *c, int reset_side)
 	if (c->state == CONN_CONNECTING)
 		connecting_unlink(w, c);
 	idle_unlink(w, c);
-	if (c->watched[0] && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
+	/* A client we accepted ourselves is ours alone: its close unwatches it. */
+	if (c->watched[0] && !c->ours && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
 		log_debug("client %s: cannot unwatch its socket", c->name);
 	for (d = 0; d < 2; d++)
 		pipe_put(w, c, d);
@@ -460,7 +462,13 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		 * while the destination is full, and every extra read would
 		 * cost a failed write.  Backpressure belongs to TCP.
 		 */
-		if (!c->rd_eof[d] && c->inpipe[d] < (size_t)relay_chunk) {
+		/*
+		 * Only a socket that may have bytes is read: one that said
+		 * EAGAIN stays quiet until its next event (edge-triggered, so
+		 * one comes with any new byte).  That spares a failed splice of
+		 * the idle direction on every event of the busy one.
+		 */
+		if (!c->rd_eof[d] && c->readable[d] && c->inpipe[d] < (size_t)relay_chunk) {
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
 				if (errno == EMFILE || errno == ENFILE)
 					tally_add(&w->tally.refused_fds, 1);
@@ -481,7 +489,9 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			} else if (errno == EINTR) {
 				relay_blocked(w, c);
 				return d;
-			} else if (errno != EAGAIN) {
+			} else if (errno == EAGAIN) {
+				c->readable[d] = 0;
+			} else {
 				if (errno != ECONNRESET)
 					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
 							       d ? "reading from the target" : "reading from the client");
@@ -572,6 +582,9 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 {
 	int moved, bad, d;
 
+	/* Anything but "writable" may mean bytes or an end to read. */
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable[side] = 1;
 	if (events & EPOLLERR) {
 		int err = sock_error(c->fd[side]);
 
@@ -684,13 +697,17 @@ static void relay_established(struct worker *w, struct conn *c)
 		return;
 	}
 	log_debug("client %s: relaying", c->name);
-	relay_conn_event(w, c, 0, 0);
+	/* The client may have sent its first bytes already. */
+	relay_conn_event(w, c, 0, EPOLLIN);
 }
 
-static void relay_connect_done(struct worker *w, struct conn *c)
+static void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 {
-	int err = sock_error(c->fd[1]);
+	/* A connect that worked says EPOLLOUT alone: no SO_ERROR to ask for. */
+	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->fd[1]) : 0;
 
+	if (!err && (events & (EPOLLERR | EPOLLHUP)))
+		err = ECONNRESET;
 	if (err) {
 		char target[ADDR_STRLEN];
 
@@ -703,6 +720,8 @@ static void relay_connect_done(struct worker *w, struct conn *c)
 		return;
 	}
 	connecting_unlink(w, c);
+	/* The target may have spoken first, in the same event. */
+	c->readable[1] = !!(events & (EPOLLIN | EPOLLRDHUP));
 	relay_established(w, c);
 }
 
@@ -792,6 +811,7 @@ static void relay_begin(struct worker *w, struct conn *c)
 		/* -C: one pre-connected target, used by the first client only. */
 		c->fd[1] = relay.upstream_fd;
 		relay.upstream_fd = -1;
+		c->readable[1] = 1;
 		relay_arm_reset(c->fd[1]);
 		if (fcntl(c->fd[1], F_SETFL, O_NONBLOCK) || relay_watch(w, c, 1, 0)) {
 			log_warn_errno(errno, "client %s: cannot use the --connect-fd socket", c->name);
@@ -953,7 +973,7 @@ static void relay_poll(struct worker *w, int timeout)
 			continue;
 		if (c->state == CONN_CONNECTING) {
 			if (ev_side(tag) == 1)
-				relay_connect_done(w, c);
+				relay_connect_done(w, c, ev[i].events);
 			continue;
 		}
 		relay_conn_event(w, c, (int)ev_side(tag), ev[i].events);

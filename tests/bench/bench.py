@@ -11,7 +11,9 @@ Metrics: iperf3 single-stream and 4-stream throughput; forwarder CPU
 seconds per GiB (utime+stime of all its processes, from /proc, over the
 single-stream run); 64-byte round trip p50/p99, unpinned and with client,
 forwarder and server pinned to CPU 0; new connections per second with one
-16-byte exchange each; memory per idle connection with 2,000 open
+16-byte exchange each, with the forwarder's CPU per connection over that
+run and its syscalls per connection (strace -c -f over a separate 1 s
+rate run, first round only); memory per idle connection with 2,000 open
 (userspace: RssAnon of the forwarder's processes; total: its memory
 cgroup, which counts kernel memory, plus the cgroup's TCP buffer usage).
 All loops are bounded; every process is stopped by its PID.
@@ -150,16 +152,6 @@ class Direct(Peer):
         return NS_B, target
 
 
-class Bridge(Peer):
-    name = "bridge"
-
-    def up(self, target):
-        self.running = [start(os.path.join(self.args.build, "netns-tcp-bridge"),
-                              "-l", "127.0.0.1:%d" % FWD_PORT, "-f", "/run/netns/" + NS_A,
-                              "-c", "127.0.0.1:%d" % target, "-t", "/run/netns/" + NS_B)]
-        return NS_A, FWD_PORT
-
-
 class Agents(Peer):
     name = "bridge-agents"
 
@@ -172,6 +164,94 @@ class Agents(Peer):
             start("nsenter", "--net=/run/netns/" + NS_A, os.path.join(b, "ntb-listen"),
                   "-l", "127.0.0.1:%d" % FWD_PORT, "-r", sock)]
         return NS_A, FWD_PORT
+
+
+class Bridge(Peer):
+    name = "bridge"
+    extra = ()
+
+    def up(self, target):
+        self.running = [start(os.path.join(self.args.build, "netns-tcp-bridge"),
+                              "-l", "127.0.0.1:%d" % FWD_PORT, "-f", "/run/netns/" + NS_A,
+                              "-c", "127.0.0.1:%d" % target, "-t", "/run/netns/" + NS_B,
+                              *self.extra)]
+        return NS_A, FWD_PORT
+
+
+class BridgeClientHandoff(Bridge):
+    """The launcher with ntb-listen accepting and handing over each client."""
+    name = "bridge (client hand-off)"
+    extra = ("--hand-off", "client")
+
+
+class Pasta(Peer):
+    """pasta, rootless, on its splice path: it binds 127.0.0.1:FWD_PORT in A
+    and forwards to the loopback of a namespace of its own, where our own
+    copies of the servers run.  It runs as nobody in a user namespace it
+    makes; it needs /dev/net/tun open to that user (set for the run, put
+    back after) and an interface with a default route in A (a veth)."""
+    name = "pasta"
+    user = 65534
+
+    def __init__(self, args, tmp):
+        super().__init__(args, tmp)
+        self.servers, self.echo_pid, self.tun_mode = [], None, None
+        if not shutil.which("pasta"):
+            self.skip = "pasta (Debian package passt) not installed"
+
+    def setup(self):
+        if self.tun_mode is None:
+            self.tun_mode = os.stat("/dev/net/tun").st_mode & 0o777
+            os.chmod("/dev/net/tun", 0o666)
+        sh("ip", "-n", NS_A, "link", "add", "ntbv0", "type", "veth", "peer", "name", "ntbv1",
+           check=False)
+        sh("ip", "-n", NS_A, "addr", "add", "192.0.2.1/24", "dev", "ntbv0", check=False)
+        sh("ip", "-n", NS_A, "link", "set", "ntbv0", "up", check=False)
+        sh("ip", "-n", NS_A, "link", "set", "ntbv1", "up", check=False)
+        sh("ip", "-n", NS_A, "route", "replace", "default", "via", "192.0.2.254", "dev",
+           "ntbv0", "onlink", check=False)
+
+    def up(self, target):
+        self.setup()
+        holder = start("setpriv", "--reuid=%d" % self.user, "--regid=%d" % self.user,
+                       "--clear-groups", "pasta", "-f", "-4", "--config-net",
+                       "-t", "127.0.0.1/%d:%d" % (FWD_PORT, target), "-T", "none",
+                       "-u", "none", "-U", "none", "--", "sleep", "100000", ns=NS_A)
+        self.running = [holder]
+        child = None
+        for _ in range(100):
+            kids = [p for p in tree([holder.pid]) if p != holder.pid and
+                    open("/proc/%d/comm" % p).read().strip() == "sleep"]
+            if kids:
+                child = kids[0]
+                break
+            time.sleep(0.05)
+        if child is None:
+            raise RuntimeError("pasta did not start its namespace")
+        enter = ["nsenter", "-t", str(child), "-n"]
+        if target == IPERF_PORT:
+            srv = start(*enter, "iperf3", "-s", "-p", str(target))
+        else:
+            srv = start(*enter, BENCHTOOL, "echo", str(target))
+            self.echo_pid = srv.pid
+        self.servers = [srv]
+        for _ in range(100):
+            if (":%d " % target) in sh(*enter, "ss", "-ltnH").stdout:
+                break
+            time.sleep(0.05)
+        return NS_A, FWD_PORT
+
+    def down(self):
+        for p in self.servers:
+            stop(p)
+        self.servers, self.echo_pid = [], None
+        super().down()
+
+    def restore(self):
+        if self.tun_mode is not None:
+            os.chmod("/dev/net/tun", self.tun_mode)
+            self.tun_mode = None
+        sh("ip", "-n", NS_A, "link", "del", "ntbv0", check=False)
 
 
 class SocketProxyd(Peer):
@@ -252,7 +332,8 @@ class Original(Peer):
                      "no crate registry to build it")
 
 
-PEERS = [Direct, Bridge, Agents, SocketProxyd, HAProxy, SocatPair, Original]
+PEERS = [Direct, Bridge, BridgeClientHandoff, Agents, SocketProxyd, HAProxy, Pasta, SocatPair,
+         Original]
 
 
 # ------------------------------------------------------------ the metrics
@@ -387,10 +468,61 @@ METRICS = [
     ("rtt_p50_pinned", "round trip p50, pinned to CPU 0", "us", "low"),
     ("rtt_p99_pinned", "round trip p99, pinned to CPU 0", "us", "low"),
     ("conn_per_s", "connections per second", "1/s", "high"),
+    ("cpu_us_per_conn", "forwarder CPU per connection", "us", "low"),
+    ("syscalls_per_conn", "forwarder syscalls per connection (strace)", "calls", "low"),
     ("conn_per_s_idle", "connections per second, 2,000 idle open", "1/s", "high"),
     ("idle_user_kib", "userspace memory per idle connection", "KiB", "low"),
     ("idle_total_kib", "total memory per idle connection", "KiB", "low"),
 ]
+
+
+def syscalls_per_conn(peer, ns, port):
+    """strace -c -f on the forwarder over a 1 s rate run: calls per connection."""
+    pids = tree(peer.pids())
+    if not pids or not shutil.which("strace"):
+        return None
+    out = os.path.join(peer.tmp, "strace.txt")
+    cmd = ["strace", "-f", "-c", "-o", out]
+    for p in pids:
+        cmd += ["-p", str(p)]
+    tracer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    procs.append(tracer)
+    time.sleep(1.0)
+    out_rate = sh("ip", "netns", "exec", ns, BENCHTOOL, "rate", str(port), "1", "4",
+                  timeout=60).stdout.split()
+    time.sleep(0.3)
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(30)
+    conns = float(out_rate[1])      # 1 s run: the rate is the count
+    try:
+        for line in open(out):
+            f = line.split()
+            if f and f[-1] == "total":
+                return int(f[3]) / conns if conns else None
+    except OSError:
+        pass
+    return None
+
+
+NO_DIRECT = ("cpu_s_per_gib", "idle_user_kib", "idle_total_kib", "cpu_us_per_conn",
+             "syscalls_per_conn")
+
+
+def best_peer(results, order):
+    """Per metric: the bridge's value against the best other forwarder's."""
+    lines = ["bridge against the best peer of this run (bridge / best; high-better "
+             "metrics want > 1, low-better < 1):"]
+    others = [n for n in order if n not in ("direct", "bridge") and not n.startswith("bridge")]
+    b = results.get("bridge", {})
+    for key, label, unit, better in METRICS:
+        vals = [(results[n][key], n) for n in others if results[n].get(key) is not None]
+        if b.get(key) is None or not vals:
+            continue
+        v, n = max(vals) if better == "high" else min(vals)
+        lines.append("  %-52s %10s vs %10s (%s): %s" % (label, fmt(b[key]), fmt(v), n,
+                                                     fmt(ratio(b[key], v))))
+    return "\n".join(lines)
 
 
 def measure(peer, rounds, secs, echo_pid):
@@ -418,13 +550,22 @@ def measure(peer, rounds, secs, echo_pid):
         p50, p99 = rtt(ns, port, 20000)
         res["rtt_p50"].append(p50)
         res["rtt_p99"].append(p99)
-        pin(peer.pids() + [echo_pid], "0x1")
+        server = getattr(peer, "echo_pid", None) or echo_pid
+        pin(peer.pids() + [server], "0x1")
         p50, p99 = rtt(ns, port, 20000, pin_pids=True)
-        pin(peer.pids() + [echo_pid], "0x%x" % ((1 << os.cpu_count()) - 1))
+        pin(peer.pids() + [server], "0x%x" % ((1 << os.cpu_count()) - 1))
         res["rtt_p50_pinned"].append(p50)
         res["rtt_p99_pinned"].append(p99)
+        c0 = cpu_seconds(peer.pids())
         rate, failed = conn_rate(ns, port, 2)
+        c1 = cpu_seconds(peer.pids())
         res["conn_per_s"].append(rate)
+        if peer.name != "direct" and rate:
+            res["cpu_us_per_conn"].append((c1 - c0) / (rate * 2) * 1e6)
+            if r == 0:
+                calls = syscalls_per_conn(peer, ns, port)
+                if calls is not None:
+                    res["syscalls_per_conn"].append(calls)
         user, total, busy_rate, cg = idle_memory(peer, ns, port)
         if peer.name != "direct":
             if user is not None:
@@ -468,8 +609,7 @@ def table(results, order):
             v = results[name].get(key)
             if v is None:
                 continue
-            rd = ratio(v, d.get(key)) if key not in ("cpu_s_per_gib", "idle_user_kib",
-                                                     "idle_total_kib") else None
+            rd = ratio(v, d.get(key)) if key not in NO_DIRECT else None
             extra = ""
             if key.startswith("rtt") and d.get(key) is not None:
                 extra = "  +%.1f us over direct" % (v - d[key])
@@ -493,7 +633,7 @@ def markdown(results, order, stamp, machine, rounds):
                 cells.append("-")
                 continue
             parts = []
-            if key not in ("cpu_s_per_gib", "idle_user_kib", "idle_total_kib") and d.get(key):
+            if key not in NO_DIRECT and d.get(key):
                 parts.append("%s x" % fmt(v / d[key]))
             if s.get(key):
                 parts.append("%s x" % fmt(v / s[key]))
@@ -505,8 +645,9 @@ def markdown(results, order, stamp, machine, rounds):
 
 def report(data, out_dir):
     results, order = data["results"], data["order"]
-    text = "netns-tcp-bridge benchmark, %s, %s; median of %d rounds\n\n%s\n" % (
-        data["date"], data["machine"], data["rounds"], table(results, order))
+    text = "netns-tcp-bridge benchmark, %s, %s; median of %d rounds\n\n%s\n\n%s\n" % (
+        data["date"], data["machine"], data["rounds"], table(results, order),
+        best_peer(results, order))
     for name, why in data["skipped"].items():
         text += "skipped %s: %s\n" % (name, why)
     with open(os.path.join(out_dir, "bench.txt"), "w") as f:
@@ -616,6 +757,8 @@ def main():
                 print("skip %s: %s" % (peer.name, e), file=sys.stderr)
             finally:
                 peer.down()
+                if hasattr(peer, "restore"):
+                    peer.restore()
     finally:
         for p in procs:
             stop(p)
