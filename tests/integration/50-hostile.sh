@@ -181,7 +181,7 @@ t_listener_blocking() {
 t_listener_shutdown() {
 	# Its sender shuts the listening socket down: ntb-connect stops
 	# accepting on it and closes its copy; the open client goes on.
-	connect_agent ntbt-$$-ls 8512 echo
+	connect_agent ntbt-$$-ls 8512 echo -v
 	before=$(ls -l /proc/"$CPID"/fd | grep -c socket:)
 	out=$(timeout 20 $RDVPEER @ntbt-$$-ls lsn-shutdown) || fail "attack failed: $out"
 	assert_eq "$out" "ECHO ab" "the open client"

@@ -245,16 +245,27 @@ def m_uaf(rdv, args):
 
 
 def m_block(rdv, args):
-    s = rendezvous(rdv)
-    p = Pair()
+    s = rendezvous(rdv, )
+    p = Pair(rcvbuf=4096)
     send(s, p.rec, (p.acc.fileno(),))
     time.sleep(0.5)             # ntb-connect has set O_NONBLOCK by now
     p.acc.setblocking(True)     # ... and we clear it on the shared file
-    p.client.sendall(b"x")
+    # The echo comes back faster than we read it: ntb-connect's splice
+    # into our full socket would sleep, were it not for the watchdog.
     p.client.settimeout(10)
     try:
-        got = p.client.recv(10)
-        print("GOT %r" % got)
+        p.client.sendall(b"x" * (4 << 20))
+    except OSError:
+        pass
+    time.sleep(1)
+    got = 0
+    try:
+        while True:
+            b = p.client.recv(65536)
+            if not b:
+                print("EOF after %d bytes" % got)
+                break
+            got += len(b)
     except ConnectionResetError:
         print("RESET")
     except socket.timeout:
