@@ -213,9 +213,12 @@ class Pasta(Peer):
 
     def up(self, target):
         self.setup()
+        # pasta binds without SO_REUSEADDR: a port of its own each time, away
+        # from the TIME_WAIT sockets of the peers before it.
+        self.port = getattr(self, "port", FWD_PORT + 100) + 1
         holder = start("setpriv", "--reuid=%d" % self.user, "--regid=%d" % self.user,
                        "--clear-groups", "pasta", "-f", "-4", "--config-net",
-                       "-t", "127.0.0.1/%d:%d" % (FWD_PORT, target), "-T", "none",
+                       "-t", "127.0.0.1/%d:%d" % (self.port, target), "-T", "none",
                        "-u", "none", "-U", "none", "--", "sleep", "100000", ns=NS_A)
         self.running = [holder]
         child = None
@@ -227,7 +230,10 @@ class Pasta(Peer):
                 break
             time.sleep(0.05)
         if child is None:
-            raise RuntimeError("pasta did not start its namespace")
+            holder.terminate()
+            raise RuntimeError("pasta did not start its namespace: %s" %
+                               holder.stderr.read(2000).decode(errors="replace")[-300:])
+        self.child = child
         enter = ["nsenter", "-t", str(child), "-n"]
         if target == IPERF_PORT:
             srv = start(*enter, "iperf3", "-s", "-p", str(target))
@@ -239,13 +245,19 @@ class Pasta(Peer):
             if (":%d " % target) in sh(*enter, "ss", "-ltnH").stdout:
                 break
             time.sleep(0.05)
-        return NS_A, FWD_PORT
+        return NS_A, self.port
 
     def down(self):
         for p in self.servers:
             stop(p)
         self.servers, self.echo_pid = [], None
         super().down()
+        if getattr(self, "child", None):
+            try:
+                os.kill(self.child, signal.SIGKILL)    # the holder: init of its namespace, deaf to SIGTERM
+            except OSError:
+                pass
+            self.child = None
 
     def restore(self):
         if self.tun_mode is not None:
