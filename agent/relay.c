@@ -65,7 +65,8 @@
 
 #define RELAY_SLOT_CHUNK	1024
 #define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
-#define RELAY_PIPE_SIZE		(256L * 1024)
+#define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
+#define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 /* A read this short that did not fill its request drained the socket. */
@@ -96,6 +97,7 @@ enum conn_state { CONN_CONNECTING, CONN_RELAYING };
 struct conn {
 	int fd[2];		/* 0: client, 1: target */
 	int pipe_r[2], pipe_w[2];	/* direction d, -1 when idle */
+	uint32_t pipe_cap[2];	/* what direction d's pipe holds, while it has one */
 	size_t inpipe[2];	/* bytes in direction d's pipe */
 	uint8_t state;
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
@@ -145,7 +147,7 @@ struct worker {
 	struct conn *incoming;		/* handed over by the main thread */
 	struct conn *connecting;	/* FIFO: deadlines in order */
 	struct conn *connecting_tail;
-	int pool[RELAY_POOL_MAX][2];
+	int pool[RELAY_POOL_MAX][3];	/* read end, write end, capacity */
 	unsigned int pooled;
 	struct slot *slots[RELAY_SLOT_CHUNKS];
 	uint32_t nslots;		/* slots made so far */
@@ -188,7 +190,7 @@ static unsigned int relay_nworkers;
 static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
-static int relay_chunk = RELAY_PIPE_SIZE;	/* most bytes in flight per direction */
+static int relay_pipe_bulk = RELAY_PIPE_BULK;
 
 /**
  * relay_active() - connections currently open (connecting or relaying)
@@ -220,6 +222,7 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 		w->pooled--;
 		c->pipe_r[d] = w->pool[w->pooled][0];
 		c->pipe_w[d] = w->pool[w->pooled][1];
+		c->pipe_cap[d] = (uint32_t)w->pool[w->pooled][2];
 		return 0;
 	}
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
@@ -228,8 +231,13 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
 	 * than fs.pipe-user-pages-soft in pipes: that pipe keeps the default.
 	 */
-	if (relay_pipe_size > 0)
-		fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
+	c->pipe_cap[d] = 65536;		/* the kernel's default */
+	if (relay_pipe_size > 65536) {
+		int got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
+
+		if (got > 0)
+			c->pipe_cap[d] = (uint32_t)got;
+	}
 	c->pipe_r[d] = p[0];
 	c->pipe_w[d] = p[1];
 	return 0;
@@ -243,6 +251,7 @@ static void pipe_put(struct worker *w, struct conn *c, int d)
 	if (!c->inpipe[d] && w->pooled < RELAY_POOL_MAX) {
 		w->pool[w->pooled][0] = c->pipe_r[d];
 		w->pool[w->pooled][1] = c->pipe_w[d];
+		w->pool[w->pooled][2] = (int)c->pipe_cap[d];
 		w->pooled++;
 	} else {
 		close(c->pipe_r[d]);
@@ -448,7 +457,7 @@ static void relay_blocked(struct worker *w, struct conn *c)
  * Return: -1 if the connection lives on; otherwise the side (0 or 1) that
  * reset or failed (logged unless it was a plain reset).
  *
- * syscalls: splice shutdown
+ * syscalls: splice shutdown fcntl
  */
 static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 {
@@ -460,18 +469,21 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		int progress = 0;
 
 		/*
-		 * At most a pipe's worth in flight: a pipe slot can hold a
-		 * whole skb fragment, so the pipe itself would take megabytes
-		 * while the destination is full, and every extra read would
-		 * cost a failed write.  Backpressure belongs to TCP.
-		 */
-		/*
+		 * At most a pipe's worth in flight (its capacity in bytes): a
+		 * pipe slot can hold a whole skb fragment, so the pipe itself
+		 * would take megabytes while the destination is full, and
+		 * every extra read would cost a failed write.  Backpressure
+		 * belongs to TCP.
+		 *
 		 * Only a socket that may have bytes is read: one that said
 		 * EAGAIN stays quiet until its next event (edge-triggered, so
 		 * one comes with any new byte).  That spares a failed splice of
 		 * the idle direction on every event of the busy one.
 		 */
-		if (!c->rd_eof[d] && c->readable[d] && c->inpipe[d] < (size_t)relay_chunk) {
+		if (!c->rd_eof[d] && c->readable[d] &&
+		    (c->pipe_r[d] < 0 || c->inpipe[d] < c->pipe_cap[d])) {
+			size_t want;
+
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
 				if (errno == EMFILE || errno == ENFILE)
 					tally_add(&w->tally.refused_fds, 1);
@@ -479,9 +491,9 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 						       c->name);
 				return d;
 			}
+			want = c->pipe_cap[d] - c->inpipe[d];
 			guard_enter(g);
-			n = splice(src, NULL, c->pipe_w[d], NULL, (size_t)relay_chunk - c->inpipe[d],
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			n = splice(src, NULL, c->pipe_w[d], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			guard_leave(g);
 			if (n > 0) {
 				/*
@@ -491,9 +503,21 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 				 * skipped.  Not once a hang-up was reported: the
 				 * EOF behind these bytes has no event of its own.
 				 */
-				if ((size_t)n < RELAY_SHORT_READ && c->inpipe[d] + (size_t)n < (size_t)relay_chunk &&
-				    !c->ending[d])
+				if ((size_t)n < RELAY_SHORT_READ && (size_t)n < want && !c->ending[d])
 					c->readable[d] = 0;
+				/*
+				 * Bulk: it filled an empty pipe at one go, so the
+				 * far side keeps up and the sender has more.  A bigger
+				 * pipe moves the same bytes in fewer splices, and only
+				 * such a direction pays for one (a slow reader never
+				 * grows its pipe).
+				 */
+				if ((size_t)n == want && !c->inpipe[d] && c->pipe_cap[d] < (uint32_t)relay_pipe_bulk) {
+					int got = fcntl(c->pipe_w[d], F_SETPIPE_SZ, relay_pipe_bulk);
+
+					if (got > (int)c->pipe_cap[d])
+						c->pipe_cap[d] = (uint32_t)got;
+				}
 				c->inpipe[d] += (size_t)n;
 				progress = 1;
 			} else if (n == 0) {
@@ -1037,8 +1061,8 @@ void relay_main_run(void)
 	relay_poll(&relay_workers[0], 0);
 }
 
-/* The pipe size: RELAY_PIPE_SIZE, within fs.pipe-max-size (read while we can). */
-static int relay_pipe_limit(void)
+/* fs.pipe-max-size, or @cap if that is larger or unknown (read while we can). */
+static int relay_pipe_limit(long cap)
 {
 	char buf[32] = "";
 	long max = 0;
@@ -1051,8 +1075,8 @@ static int relay_pipe_limit(void)
 			max = strtol(buf, NULL, 10);
 		close(fd);
 	}
-	if (max <= 0 || max > RELAY_PIPE_SIZE)
-		max = RELAY_PIPE_SIZE;
+	if (max <= 0 || max > cap)
+		max = cap;
 	return (int)max;
 }
 
@@ -1073,8 +1097,8 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 	unsigned int i;
 
 	relay = *opts;
-	relay_pipe_size = relay_pipe_limit();
-	relay_chunk = relay_pipe_size;
+	relay_pipe_size = relay_pipe_limit(RELAY_PIPE_SIZE);
+	relay_pipe_bulk = relay_pipe_limit(RELAY_PIPE_BULK);
 	relay_nworkers = opts->workers;
 	/* Not fatal: an allocator that refuses (ASan's) is not glibc's. */
 	if (!mallopt(M_ARENA_MAX, (int)relay_nworkers + 1))

@@ -112,7 +112,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "shutdown", ARG_ANY, 0, "relay_move(): pass a FIN on as SHUT_WR" },
 	{ "splice", ARG_ANY, 0, "relay_move(): socket -> pipe -> socket" },
 	{ "pipe2", ARG_ANY, 0, "pipe_get(): pipes for the relay" },
-	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_begin(), peer_listener(): F_SETPIPE_SZ on new pipes, F_SETFL O_NONBLOCK on received sockets",
+	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_move(), relay_begin(), peer_listener(): F_SETPIPE_SZ on new pipes and on those of bulk directions, F_SETFL O_NONBLOCK on received sockets",
 	  VALS(connect_fcntl) },
 	{ "clone", ARG_THREAD_ONLY, 0, "relay_start(), guard_start(): pthread_create() of workers and the watchdog: threads only" },
 	{ "clone3", ARG_ERRNO, ENOSYS, "glibc pthread_create() tries clone3 first; ENOSYS makes it use clone" },

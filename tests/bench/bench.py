@@ -215,7 +215,7 @@ class Pasta(Peer):
         self.setup()
         # pasta binds without SO_REUSEADDR: a port of its own each time, away
         # from the TIME_WAIT sockets of the peers before it.
-        self.port = getattr(self, "port", FWD_PORT + 100) + 1
+        self.port = getattr(self, "port", 65100) + 1     # above the clients' ephemeral ports
         holder = start("setpriv", "--reuid=%d" % self.user, "--regid=%d" % self.user,
                        "--clear-groups", "pasta", "-f", "-4", "--config-net",
                        "-t", "127.0.0.1/%d:%d" % (self.port, target), "-T", "none",

@@ -88,6 +88,40 @@ pipe_bytes() {
 	EOF
 }
 
+# pipe_caps PID: the largest capacity among the pipes the process holds.
+pipe_caps() {
+	python3 - "$1" <<-'EOF'
+	import fcntl, os, sys
+	best, d = 0, "/proc/%s/fd" % sys.argv[1]
+	for n in os.listdir(d):
+	    try:
+	        if not os.readlink("%s/%s" % (d, n)).startswith("pipe:"):
+	            continue
+	        fd = os.open("%s/%s" % (d, n), os.O_RDONLY | os.O_NONBLOCK)
+	    except OSError:
+	        continue
+	    best = max(best, fcntl.fcntl(fd, 1032))     # F_GETPIPE_SZ
+	    os.close(fd)
+	print(best)
+	EOF
+}
+
+t_bulk_grows_pipes() {
+	# Small exchanges keep 256 KiB pipes; a bulk transfer that fills its
+	# pipe at one go gets a 1 MiB one (fewer splices per byte).
+	server "$NSB" 127.0.0.1 8822 echo
+	pair "@ntbt-$$-gp" 8822 9822 -w 1
+	for _ in 1 2 3; do
+		out=$(in_a $PEER client 127.0.0.1 9822 bulk 1000) || fail "small: $out"
+	done
+	small=$(pipe_caps "$CPID")
+	assert_eq "$small" 262144 "pipe capacity after small exchanges"
+	out=$(in_a $PEER client 127.0.0.1 9822 bulk 33554432) || fail "bulk: $out"
+	big=$(pipe_caps "$CPID")
+	assert_eq "$big" 1048576 "pipe capacity after a 32 MiB echo"
+	figure "pipes: $small bytes after three 1000-byte echoes, $big after a 32 MiB echo"
+}
+
 t_fast_stop() {
 	# SIGTERM: every process gone within 1 s; both ends of an open
 	# connection see a reset, not a clean end.
@@ -459,16 +493,18 @@ t_never_reads() {
 	kill "$BRIDGE_PID"
 	wait_gone "$BRIDGE_PID" 3
 	rmdir "$cg" 2>/dev/null
-	# Bounded by the pipe (256 KiB) and the kernel's socket buffers, not
-	# by what the client pushed.
+	# Bounded by the pipe (256 KiB, 1 MiB once the direction moved bulk
+	# while the target's socket buffers still took it) and the kernel's
+	# socket buffers, not by what the client pushed.
 	[ "$procs" -ge 3 ] || fail "only $procs processes in the memory cgroup"
 	[ "$grow" -lt 16384 ] || fail "the pair's memory grew by $grow KiB while $sent bytes were pushed at a target that never reads"
 	[ $((rss1 - rss0)) -lt 2048 ] || fail "the agents' RSS grew by $((rss1 - rss0)) KiB"
-	[ "$inpipes" -gt 0 ] && [ "$inpipes" -le 262144 ] || fail "$inpipes bytes in the relay's pipes (one pipe's worth, 262144, at most)"
+	[ "$inpipes" -gt 0 ] && [ "$inpipes" -le 1048576 ] || fail "$inpipes bytes in the relay's pipes (one pipe's worth, 1048576, at most)"
 	[ "$beside" -lt $((alone * 2 + 1000)) ] || fail "64 MiB took $beside ms beside the stalled connection, $alone ms alone"
 	figure "target never reads: client got $sent of 209715200 bytes out; pair memory (cgroup, $procs processes) $((mem0 / 1024)) -> $((mem1 / 1024)) KiB, agents' RSS +$((rss1 - rss0)) KiB, bytes held in pipes $inpipes; 64 MiB echo alone $alone ms, beside it $beside ms"
 }
 
+run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
 run_test drain_timeout_resets t_drain_timeout

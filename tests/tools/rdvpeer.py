@@ -48,17 +48,23 @@ def listening():
     return s
 
 
-def echo_once(addr, text):
-    """Connect to addr, send text, half-close, return what comes back."""
-    c = socket.create_connection(addr, timeout=10)
+def send_and_read(c, text):
+    """Send text on c, half-close, return what comes back until EOF."""
     c.sendall(text)
     c.shutdown(socket.SHUT_WR)
+    c.settimeout(10)
     data = b""
     while True:
         b = c.recv(100)
         if not b:
-            break
+            return data
         data += b
+
+
+def echo_once(addr, text):
+    """Connect to addr and send_and_read() there."""
+    c = socket.create_connection(addr, timeout=10)
+    data = send_and_read(c, text)
     c.close()
     return data
 
@@ -107,15 +113,7 @@ class Pair:
 def echo_check(s, pair, text=b"after-garbage\n"):
     send(s, pair.rec, (pair.acc.fileno(),))
     pair.acc.close()
-    pair.client.sendall(text)
-    pair.client.shutdown(socket.SHUT_WR)
-    pair.client.settimeout(10)
-    data = b""
-    while True:
-        b = pair.client.recv(100)
-        if not b:
-            break
-        data += b
+    data = send_and_read(pair.client, text)
     print("ECHO " + data.decode().strip())
     return data == text
 

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 static int decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *m,
@@ -21,6 +22,24 @@ static void refused(const uint8_t *buf, size_t len, unsigned int nfds, const cha
 
 	CHECK(decode(buf, len, nfds, &m, &why) == -1 && why,
 	      "refuses %s (%s)", what, why ? why : "no reason");
+}
+
+/*
+ * A good record of a type that carries one fd, spoiled in the framing: no
+ * fd, two, a byte short, a byte over.
+ */
+static void refused_framing(uint8_t *buf, size_t len, const char *type)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s without its fd", type);
+	refused(buf, len, 0, what);
+	snprintf(what, sizeof(what), "%s with two fds", type);
+	refused(buf, len, 2, what);
+	snprintf(what, sizeof(what), "truncated %s", type);
+	refused(buf, len - 1, 1, what);
+	snprintf(what, sizeof(what), "%s with a leftover byte", type);
+	refused(buf, len + 1, 1, what);
 }
 
 int main(void)
@@ -101,10 +120,7 @@ int main(void)
 	CHECK(msg_encode_listener(tmp, sizeof(tmp), MSG_MAX_FORWARDS) == 0 &&
 	      msg_encode_listener(tmp, MSG_HDR_LEN + 3, 0) == 0,
 	      "LISTENER refuses an index past the last, and a short buffer");
-	refused(buf, len, 0, "LISTENER without its fd");
-	refused(buf, len, 2, "LISTENER with two fds");
-	refused(buf, len - 1, 1, "truncated LISTENER");
-	refused(buf, len + 1, 1, "LISTENER with a leftover byte");
+	refused_framing(buf, len, "LISTENER");
 	memcpy(tmp, buf, len);
 	tmp[MSG_HDR_LEN + 3] = 1;
 	refused(tmp, len, 1, "LISTENER with a reserved byte set");
@@ -134,10 +150,7 @@ int main(void)
 	      ((struct sockaddr_in *)&m.u.conn.client)->sin_port == c4.sin_port &&
 	      ((struct sockaddr_in *)&m.u.conn.local)->sin_port == l4.sin_port,
 	      "IPv4 CONN decodes to the same addresses");
-	refused(buf, len, 0, "CONN without its fd");
-	refused(buf, len, 2, "CONN with two fds");
-	refused(buf, len - 1, 1, "truncated CONN");
-	refused(buf, len + 1, 1, "CONN with a leftover byte");
+	refused_framing(buf, len, "CONN");
 	memcpy(tmp, buf, len);
 	tmp[MSG_HDR_LEN + 12] = 1;
 	refused(tmp, len, 1, "IPv4 CONN with bytes past the address");
