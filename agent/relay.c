@@ -70,7 +70,7 @@
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 /* A read this short that did not fill its request drained the socket. */
-#define RELAY_SHORT_READ	(16 * 1024)
+#define RELAY_SHORT_READ	((size_t)16 * 1024)
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
 #define RELAY_PAUSE_MIN_MS	50	/* accepting paused after EMFILE, then doubled */
 #define RELAY_PAUSE_MAX_MS	2000

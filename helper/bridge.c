@@ -345,7 +345,7 @@ static void bridge_parse(int argc, char **argv)
 			br.accept_proxy = 1;
 			break;
 		case OPT_HAND_OFF:
-			if (strcmp(optarg, "listener") && strcmp(optarg, "client"))
+			if (strcmp(optarg, "listener") != 0 && strcmp(optarg, "client") != 0)
 				log_usage_error("bad value '%s' for --hand-off: expected listener or client",
 						optarg);
 			br.hand_off = optarg;
