@@ -69,8 +69,6 @@
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
-/* A read this short that did not fill its request drained the socket. */
-#define RELAY_SHORT_READ	((size_t)16 * 1024)
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
 #define RELAY_PAUSE_MIN_MS	50	/* accepting paused after EMFILE, then doubled */
 #define RELAY_PAUSE_MAX_MS	2000
@@ -102,7 +100,6 @@ struct conn {
 	uint8_t state;
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
 	uint8_t readable[2];	/* fd[d] may have bytes: an event said so, no EAGAIN since */
-	uint8_t ending[2];	/* fd[d] reported a hang-up: read it until EOF shows */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
 	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */
@@ -497,15 +494,6 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			guard_leave(g);
 			if (n > 0) {
 				/*
-				 * A short read with room left in the pipe took all
-				 * there was: a byte arriving now brings its own
-				 * event, so the splice that would say EAGAIN is
-				 * skipped.  Not once a hang-up was reported: the
-				 * EOF behind these bytes has no event of its own.
-				 */
-				if ((size_t)n < RELAY_SHORT_READ && (size_t)n < want && !c->ending[d])
-					c->readable[d] = 0;
-				/*
 				 * Bulk: it filled an empty pipe at one go, so the
 				 * far side keeps up and the sender has more.  A bigger
 				 * pipe moves the same bytes in fewer splices, and only
@@ -622,8 +610,6 @@ static void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_
 	/* Anything but "writable" may mean bytes or an end to read. */
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable[side] = 1;
-	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		c->ending[side] = 1;
 	if (events & EPOLLERR) {
 		int err = sock_error(c->fd[side]);
 
@@ -761,7 +747,6 @@ static void relay_connect_done(struct worker *w, struct conn *c, uint32_t events
 	connecting_unlink(w, c);
 	/* The target may have spoken first, in the same event. */
 	c->readable[1] = !!(events & (EPOLLIN | EPOLLRDHUP));
-	c->ending[1] = !!(events & EPOLLRDHUP);
 	relay_established(w, c);
 }
 
