@@ -181,6 +181,9 @@ static void tally_connect_failed(struct worker *w, int err)
 static struct relay_opts relay;
 static struct worker relay_workers[RELAY_MAX_WORKERS];
 static struct relay_listener relay_listeners[RELAY_LISTENERS];
+/* Refusals over --max-connections, from any worker: one line limit. */
+static struct log_limit relay_refused;
+static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
 /* One per worker: guard.c watches them. */
 static struct guard relay_guards[RELAY_MAX_WORKERS];
 static unsigned int relay_nworkers;
@@ -1454,8 +1457,11 @@ static void relay_accept(struct worker *w, uint32_t idx)
 		tally_add(&w->tally.accepted, 1);
 		addr_format((struct sockaddr *)&peer, plen, name, sizeof(name));
 		if (relay.max_conns && relay_active() >= relay.max_conns) {
-			log_warn_limited(&w->lines, "client %s: refused, %u connections already open", name,
-					 relay.max_conns);
+			/* One limit for all workers: a flood must not get a line rate per worker. */
+			pthread_mutex_lock(&relay_refused_lock);
+			log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
+					 name, relay.max_conns);
+			pthread_mutex_unlock(&relay_refused_lock);
 			tally_add(&w->tally.refused_limit, 1);
 			util_reset_close(fd);
 			continue;
