@@ -3,6 +3,12 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/netns-tcp-bridge
 MANDIR    ?= $(PREFIX)/share/man
+# podman and CRI-O read /usr/share/containers/oci/hooks.d and
+# /etc/containers/oci/hooks.d, not /usr/local: a /usr/local install names
+# one of those (HOOKSDIR=...) or passes --hooks-dir.
+HOOKSDIR  ?= $(PREFIX)/share/containers/oci/hooks.d
+# systemd also reads /usr/local/lib/systemd/system; Debian's is /lib/...
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR   ?=
 B         ?= build
 
@@ -39,10 +45,13 @@ PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oc
 UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy $(B)/tests/unit_rules
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
-.PHONY: all check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench deps lint arm64
+.PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
+        asan valgrind fuzz bench deps lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
+
+# What is installed, and nothing the tests need (the package builds this).
+progs: $(PROGS)
 
 $(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -92,23 +101,54 @@ unit: all $(UNIT_TESTS)
 demo:
 	./tests/demo.sh
 
+UNITS = netns-tcp-bridge-web.service netns-tcp-bridge-web.socket \
+        ntb-connect@.service ntb-listen@.service
+
+# The hooks.d file and the units name the programs by the paths of this
+# install: contrib/ says /usr/local (the default PREFIX).
 install: $(PROGS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(HOOKSDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0755 $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(B)/ntb-oci-hook $(DESTDIR)$(LIBEXECDIR)/
 	ln -sf netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge
 	install -m 0644 man/netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/
+	ln -sf netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/netns_tcp_bridge.1
 	install -m 0644 man/ntb-rendezvous.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 man/ntb-oci-hook.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|/usr/local/libexec/netns-tcp-bridge/|$(LIBEXECDIR)/|' contrib/oci/netns-tcp-bridge.json \
+		>$(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json
+	chmod 0644 $(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json
+	for u in $(UNITS); do \
+		sed 's|/usr/local/bin/|$(BINDIR)/|' contrib/systemd/$$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ntb-listen $(DESTDIR)$(BINDIR)/ntb-connect \
 		$(DESTDIR)$(BINDIR)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge \
-		$(DESTDIR)$(MANDIR)/man1/netns-tcp-bridge.1 \
+		$(DESTDIR)$(MANDIR)/man1/netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/netns_tcp_bridge.1 \
 		$(DESTDIR)$(MANDIR)/man7/ntb-rendezvous.7 \
 		$(DESTDIR)$(MANDIR)/man8/ntb-listen.8 $(DESTDIR)$(MANDIR)/man8/ntb-connect.8 \
-		$(DESTDIR)$(LIBEXECDIR)/ntb-oci-hook $(DESTDIR)$(MANDIR)/man8/ntb-oci-hook.8
+		$(DESTDIR)$(LIBEXECDIR)/ntb-oci-hook $(DESTDIR)$(MANDIR)/man8/ntb-oci-hook.8 \
+		$(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json \
+		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
+	-rmdir $(DESTDIR)$(LIBEXECDIR)
+
+# The Debian package (debian/), built from a copy of the tree in $(B)/deb/src
+# (dpkg-buildpackage writes its results to the parent directory, and its
+# clean step must not touch $(B)): the .deb, .changes and .buildinfo end up
+# in $(B)/deb/, and lintian checks them.
+deb:
+	./tests/deps.sh --deb
+	rm -rf $(B)/deb
+	mkdir -p $(B)/deb/src
+	tar -c --exclude=./.git --exclude='./build*' --exclude=./bench-results . | tar -x -C $(B)/deb/src
+	cd $(B)/deb/src && dpkg-buildpackage -us -uc -b
+	rm -rf $(B)/deb/src
+	lintian -i --fail-on error,warning $(B)/deb/*.changes
+	@ls $(B)/deb/*.deb
 
 # Sanitizer build, then the unit and forwarding suites against it.  The
 # sandbox suite is left out: this build's seccomp filter logs instead of

@@ -7,6 +7,8 @@ pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev libj
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux passt strace"
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
 [ "${1:-}" = "--lint" ] && pkgs="$pkgs cppcheck clang-tidy valgrind"
+# `make deb` and tests/integration/95-package.sh: the Debian package build.
+[ "${1:-}" = "--deb" ] && pkgs="$pkgs debhelper dpkg-dev lintian fakeroot"
 if [ "${1:-}" = "--arm64" ]; then
 	pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64 libcap-ng-dev:arm64 libbsd-dev:arm64 qemu-user"
 	dpkg --print-foreign-architectures | grep -qx arm64 || {
