@@ -35,10 +35,13 @@ host_dsh_state() {
 }
 
 t_build() {
-	local start end
+	local start end why
 	start=$(date +%s)
-	make -C "$TOP" B="$PKGB" deb >"$T/build.out" 2>&1 ||
-		fail "make deb failed: $(grep -E '^[EW]: |rror' "$T/build.out" | head -n 5)"
+	if ! make -C "$TOP" B="$PKGB" deb >"$T/build.out" 2>&1; then
+		# lintian's tags if it was lintian, else the end of the build log.
+		why=$(grep -E '^[EW]: ' "$T/build.out" | head -n 5)
+		fail "make deb failed: ${why:-$(tail -n 5 "$T/build.out")}"
+	fi
 	end=$(date +%s)
 	figure "package build (make deb, lintian included): $((end - start)) s"
 	# lintian's own lines: make deb fails on E:/W:, and here none shows.
