@@ -86,9 +86,11 @@ bench: all $(B)/bench/benchtool
 	./tests/deps.sh --bench
 	./tests/bench/run $(B)
 
-# Installs what the build and the tests need (Debian; as root).
+# Installs what the build and the tests need (Debian; as root): the
+# package tools too, for tests/integration/95-package.sh.
 deps:
 	./tests/deps.sh
+	./tests/deps.sh --deb
 
 # The whole suite: unit tests, then integration tests in real namespaces.
 check: deps
