@@ -223,4 +223,4 @@ clang-tidy:
 		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent $(JSON_CFLAGS)
 
 clean:
-	rm -rf build build-asan build-fuzz build-arm64 build-dev
+	rm -rf build build-asan build-fuzz build-arm64 build-dev build-deb
