@@ -35,7 +35,7 @@
  * removes the records whose launchers are gone (a creation that failed
  * after this hook succeeded gets no poststop).  The default directory
  * follows who we really are: uid 0 of a user namespace other than the
- * initial one (rootless podman) is not root.
+ * initial one (rootless podman) is not root (hook_default_state_dir()).
  *
  * The hook itself is short-lived and not sandboxed: it only reads its
  * input, starts the launchers (which sandbox themselves) and waits.
@@ -142,7 +142,8 @@ static const char usage[] =
 "      --state-dir DIR        where the running forwards are recorded\n"
 "                             (default /run/netns-tcp-bridge/oci as root of\n"
 "                             the initial user namespace, else\n"
-"                             $XDG_RUNTIME_DIR/netns-tcp-bridge/oci, else\n"
+"                             /run/user/UID/netns-tcp-bridge/oci where\n"
+"                             /run/user/UID is ours, else\n"
 "                             /tmp/netns-tcp-bridge-UID)\n"
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
@@ -728,11 +729,21 @@ static void hook_private_dir(const char *dir)
 			(unsigned int)(st.st_mode & 0777));
 }
 
-/* The default state directory, after who we really are. */
+/*
+ * hook_default_state_dir() - where the records go, after who we really are
+ *
+ * Not $XDG_RUNTIME_DIR: podman 4.3 runs createRuntime hooks (through the
+ * OCI runtime) with its environment but poststop hooks with an empty one,
+ * so poststop would look elsewhere than createRuntime wrote.  The uid
+ * alone gives the same answer to both: the user's runtime directory
+ * (/run/user/UID, where a login made it: private, owned by us), else a
+ * private /tmp/netns-tcp-bridge-UID.  UID is the host's view of ours: uid 0
+ * of each rootless user's namespace is somebody else.
+ */
 static const char *hook_default_state_dir(void)
 {
 	static char dir[PATH_MAX];
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
 	uid_t outer;
 
 	if (hook_uid_map(&outer)) {
@@ -740,15 +751,14 @@ static const char *hook_default_state_dir(void)
 			log_die_errno(errno, "cannot create /run/netns-tcp-bridge");
 		return "/run/netns-tcp-bridge/oci";
 	}
-	if (xdg && xdg[0] == '/') {
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/netns-tcp-bridge", xdg) >= sizeof(dir) - 4)
-			log_die("cannot use $XDG_RUNTIME_DIR: path too long");
+	snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned int)outer);
+	if (!lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077)) {
+		strcat(dir, "/netns-tcp-bridge");
 		hook_private_dir(dir);
 		strcat(dir, "/oci");
 		hook_private_dir(dir);
 		return dir;
 	}
-	/* Named after the uid the host sees: uid 0 of each user's namespace differs. */
 	snprintf(dir, sizeof(dir), "/tmp/netns-tcp-bridge-%u", (unsigned int)outer);
 	hook_private_dir(dir);
 	return dir;

@@ -291,39 +291,42 @@ t_start_time_identity() {
 
 t_default_state_dir() {
 	# Not root of the initial user namespace (rootless podman's hooks):
-	# $XDG_RUNTIME_DIR, else /tmp/netns-tcp-bridge-UID, private to us.
+	# /run/user/UID where a login made it ours, else a private
+	# /tmp/netns-tcp-bridge-UID; never $XDG_RUNTIME_DIR, which podman's
+	# poststop call does not have.
 	holder
-	mkdir -m 0700 "$T/xdg"
-	state c91 creating "$HOLDER" |
-		XDG_RUNTIME_DIR=$T/xdg unshare -U -r "$HOOK" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
-	assert_eq "$(stat -c %a "$T/xdg/netns-tcp-bridge/oci")" 700 "mode of \$XDG_RUNTIME_DIR/netns-tcp-bridge/oci"
-	# /tmp, as uid 0 of a user namespace: named after the uid the host sees.
-	local d=/tmp/netns-tcp-bridge-$(id -u nobody)
+	local d=/tmp/netns-tcp-bridge-$(id -u nobody) ru=/run/user/$(id -u nobody)
 	[ -e "$d" ] && fail "$d exists before the test"
-	echo "rm -rf $d" >>"$T/cleanup"
+	[ -e "$ru" ] && fail "$ru exists before the test"
+	echo "rm -rf $d $ru" >>"$T/cleanup"
+	AS_NOBODY=(env XDG_RUNTIME_DIR=/nonexistent setpriv --reuid nobody --regid nogroup --clear-groups "$HOOK")
 	ln -s "$T" "$d"
-	err=$(state c91 creating "$HOLDER" | env -u XDG_RUNTIME_DIR setpriv --reuid nobody --regid nogroup \
-		--clear-groups "$HOOK" 2>&1 >/dev/null) && fail "a symlink was accepted"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "a symlink was accepted"
 	assert_match "$err" "cannot use the state directory $d: not a directory" "symlink"
 	rm "$d" && mkdir -m 0755 "$d" && chown nobody "$d"
-	err=$(state c91 creating "$HOLDER" | env -u XDG_RUNTIME_DIR setpriv --reuid nobody --regid nogroup \
-		--clear-groups "$HOOK" 2>&1 >/dev/null) && fail "mode 0755 was accepted"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "mode 0755 was accepted"
 	assert_match "$err" "mode 755 lets others in" "loose mode"
 	chown root "$d" && chmod 0700 "$d"
-	err=$(state c91 creating "$HOLDER" | env -u XDG_RUNTIME_DIR setpriv --reuid nobody --regid nogroup \
-		--clear-groups "$HOOK" 2>&1 >/dev/null) && fail "another's directory was accepted"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "another's directory was accepted"
 	assert_match "$err" "owned by uid 0, not by us" "owner"
 	rmdir "$d"
-	state c91 creating "$HOLDER" | env -u XDG_RUNTIME_DIR setpriv --reuid nobody --regid nogroup \
-		--clear-groups "$HOOK" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
 	assert_eq "$(stat -c '%a %U' "$d")" "700 nobody" "the directory made"
 	rmdir "$d"
-	# Under unshare -U -r: uid 0, but of a user namespace of its own.
-	[ -e /tmp/netns-tcp-bridge-0 ] && fail "/tmp/netns-tcp-bridge-0 exists before the test"
-	state c91 creating "$HOLDER" | env -u XDG_RUNTIME_DIR unshare -U -r "$HOOK" 2>"$T/hook.err" ||
-		fail "hook failed: $(cat "$T/hook.err")"
-	[ -d /tmp/netns-tcp-bridge-0 ] || fail "uid 0 of a user namespace used /run, not /tmp"
-	rmdir /tmp/netns-tcp-bridge-0
+	# A runtime directory of the user's own comes first.
+	mkdir -m 0700 "$ru" && chown nobody "$ru"
+	state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	assert_eq "$(stat -c '%a %U' "$ru/netns-tcp-bridge/oci")" "700 nobody" "the directory made in $ru"
+	[ -e "$d" ] && fail "$d made although $ru is there"
+	rm -rf "$ru"
+	# uid 0, but of a user namespace of its own: not root, so not /run.
+	if [ ! -e /run/user/0 ]; then
+		[ -e /tmp/netns-tcp-bridge-0 ] && fail "/tmp/netns-tcp-bridge-0 exists before the test"
+		state c91 creating "$HOLDER" | unshare -U -r "$HOOK" 2>"$T/hook.err" ||
+			fail "hook failed: $(cat "$T/hook.err")"
+		[ -d /tmp/netns-tcp-bridge-0 ] || fail "uid 0 of a user namespace used /run, not /tmp"
+		rmdir /tmp/netns-tcp-bridge-0
+	fi
 }
 
 t_runc() {
@@ -362,7 +365,7 @@ t_runc() {
 	nsenter --net="/run/netns/$NSA" runc --root "$T/runc" run -d --bundle "$b" "$id" \
 		</dev/null >"$T/runc.out" 2>&1 ||
 		fail "runc run failed: $(cat "$T/runc.out")"
-	echo "runc --root $T/runc delete -f $id" >"$T/cleanup"
+	echo "runc --root $T/runc delete -f $id" >>"$T/cleanup"
 	# Published: the container's httpd from the host's side.
 	for _ in $(seq 1 50); do
 		out=$(in_a curl -sS --max-time 2 http://127.0.0.1:9931/ 2>/dev/null) && break
