@@ -224,6 +224,24 @@ static void hook_refuse(const struct hook_dir *d, unsigned int i, const struct s
 }
 
 /*
+ * Does the container share our network namespace (podman --network host)?
+ * Then its side is the host's too: an annotation's expose would listen on
+ * any host port and its publish connect to any host service, past every
+ * rule.  (At createRuntime the container's own code has not started: it
+ * cannot change namespaces under us.)
+ */
+static int hook_container_is_host(void)
+{
+	char path[64];
+	struct stat self, ctr;
+
+	snprintf(path, sizeof(path), "/proc/%ld/ns/net", hk.pid);
+	if (stat("/proc/self/ns/net", &self) || stat(path, &ctr))
+		return 0;	/* gone: the launcher will say so */
+	return self.st_dev == ctr.st_dev && self.st_ino == ctr.st_ino;
+}
+
+/*
  * hook_check_annotations() - does every forward from an annotation have a
  * rule of the administrator's?  Exit 1 at the first that does not, before
  * anything is started or recorded.
@@ -236,7 +254,7 @@ static void hook_refuse(const struct hook_dir *d, unsigned int i, const struct s
  */
 static void hook_check_annotations(void)
 {
-	int own_added = 0;
+	int own_added = 0, ns_checked = 0;
 	unsigned int k, i, p;
 
 	for (k = 0; k < 2; k++) {
@@ -249,6 +267,9 @@ static void hook_check_annotations(void)
 
 			if (!d->annot[i])
 				continue;	/* the administrator's own forward */
+			if (hk.has_pid && !ns_checked++ && hook_container_is_host())
+				log_die("refused forward '%s=%s' from annotation %s: the container shares the host's network namespace, where an annotation's forward would pass every rule",
+					d->listen[i], d->target[i], d->annot[i]);
 			if (k == DIR_EXPOSE && !own_added) {
 				struct ifaddrs *ifa, *it;
 

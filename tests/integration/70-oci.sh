@@ -165,6 +165,16 @@ t_annotation_needs_rule() {
 		--allow-publish tcp://10.0.0.1/8 < <(state c41 creating "$HOLDER")
 	bad "no such user" "bad value 'no-such-user-ntb' for --user: no such user" \
 		--user no-such-user-ntb < <(state c41 creating "$HOLDER")
+	# A container in the host's own network namespace (podman --network
+	# host): its side is the host's, so no annotation runs, rules or not.
+	bg ip netns exec "$NSA" sleep 60
+	sleep 0.2
+	bad "host network, publish" "refused forward '127\.0\.0\.1:9941=127\.0\.0\.1:8941' from annotation org\.netns-tcp-bridge\.publish: the container shares the host's network namespace" \
+		--allow-publish tcp://127.0.0.1:9941 \
+		< <(state c41 creating "$LAST_PID" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9941=127.0.0.1:8941"}')
+	bad "host network, expose" "from annotation org\.netns-tcp-bridge\.expose: the container shares the host's network namespace" \
+		--allow-expose tcp://192.0.2.0/24 \
+		< <(state c41 creating "$LAST_PID" '{"org.netns-tcp-bridge.expose":"127.0.0.1:22=192.0.2.9:8941"}')
 	[ -e "$T/st/c41.pids" ] && fail "a refused container was recorded"
 	in_a ss -Hltn 'sport >= :9941 and sport <= :9944' | grep -q . && fail "a refused port is bound"
 	left_running 9941
