@@ -9,6 +9,18 @@
 ns_setup || { echo "FAIL $SUITE: cannot create network namespaces"; exit 1; }
 
 HOOK=$B/ntb-oci-hook
+
+# The containers the tests made, by name, however a test ended; then the
+# rootless pause process (after the last podman call, which would start
+# another); then the directories.  Before lib.sh's cleanup deletes $T.
+podman_cleanup() {
+	local f
+	for f in cleanup cleanup.rootless cleanup.last; do
+		[ -f "$T/$f" ] && bash "$T/$f" >/dev/null 2>&1
+	done
+	return 0
+}
+trap 'podman_cleanup; suite_cleanup' EXIT
 PUSER=ntbpodman		# the ordinary user of the rootless test
 # Low hard limits on these machines: podman's defaults would not fit.
 ULIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
@@ -68,7 +80,7 @@ t_rootful() {
 	local name=ntbp-$$ out pids
 	rootfs "$T/rootfs"
 	hooks_dir "$T/hooks" --allow-publish tcp://127.0.0.1:9751 --state-dir "$T/st"
-	echo "${P[*]} rm -f -t 0 $name $name-more $name-expose" >>"$T/cleanup"
+	echo "${P[*]} rm -f -i -t 0 $name $name-more $name-expose" >>"$T/cleanup"
 	"${P[@]}" run -d --name "$name" --network none "${ULIMITS[@]}" \
 		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9751=127.0.0.1:8080 \
 		--rootfs "$T/rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www >"$T/podman.out" 2>&1 ||
@@ -99,7 +111,8 @@ t_rootful() {
 	# Stopped: the pair goes, and with it the record.
 	"${P[@]}" stop -t 0 "$name" >/dev/null 2>&1 || fail "podman stop failed"
 	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p outlived podman stop"; done
-	"${P[@]}" rm -f "$name" "$name-more" "$name-expose" >/dev/null 2>&1
+	"${P[@]}" rm -f -i "$name" "$name-more" "$name-expose" >/dev/null 2>&1 || fail "podman rm failed"
+	[ -z "$("${P[@]}" ps -a -q)" ] || fail "containers left: $("${P[@]}" ps -a)"
 	left=$(ls -A "$T/st")
 	[ -z "$left" ] || fail "state left behind: $left"
 	in_a ss -Hltn 'sport = :9751' | grep -q . && fail "published port still bound"
@@ -136,7 +149,7 @@ t_rootless() {
 	   --hooks-dir "$rl/hooks")
 	# Whatever the rootless podman leaves running (its pause process) ends
 	# with the test, after the last podman call (which would start another).
-	echo "${R[*]} rm -f -t 0 $name" >"$T/cleanup.rootless"
+	echo "${R[*]} rm -f -i -t 0 $name" >"$T/cleanup.rootless"
 	echo "kill \$(cat $rl/xdg/libpod/tmp/pause.pid 2>/dev/null) 2>/dev/null" >>"$T/cleanup.rootless"
 	"${R[@]}" run -d --name "$name" --network none "${ULIMITS[@]}" \
 		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9761=127.0.0.1:8080 \
@@ -152,7 +165,8 @@ t_rootless() {
 	done
 	"${R[@]}" stop -t 0 "$name" >/dev/null 2>&1 || fail "rootless podman stop failed"
 	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p outlived podman stop"; done
-	"${R[@]}" rm -f "$name" >/dev/null 2>&1
+	"${R[@]}" rm -f -i "$name" >/dev/null 2>&1 || fail "rootless podman rm failed"
+	[ -z "$("${R[@]}" ps -a -q)" ] || fail "containers left: $("${R[@]}" ps -a)"
 	left=$(ls -A "$st")
 	[ -z "$left" ] || fail "state left behind in $st: $left"
 	in_a ss -Hltn 'sport = :9761' | grep -q . && fail "published port still bound"
@@ -161,7 +175,4 @@ t_rootless() {
 
 run_test rootful_podman t_rootful
 run_test rootless_podman t_rootless
-for f in cleanup cleanup.rootless cleanup.last; do
-	[ -f "$T/$f" ] && bash "$T/$f" >/dev/null 2>&1
-done
 exit 0
