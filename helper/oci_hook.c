@@ -242,6 +242,51 @@ static int hook_container_is_host(void)
 }
 
 /*
+ * hook_is_local() - is @sa an address of the host, as its routes say?
+ *
+ * getifaddrs() lists the interfaces' addresses, not AnyIP ranges
+ * ("ip route add local 10.99.0.0/16 dev lo") nor addresses added since:
+ * the kernel's local table decides, and bind() asks it without sending
+ * anything (port 0: nothing is taken).  With ip_nonlocal_bind every
+ * address binds and so counts as local: refused, the safe side.
+ */
+static int hook_is_local(const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), local;
+
+	if (fd < 0)
+		return 1;	/* cannot tell: the safe side */
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len);
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	local = !bind(fd, (struct sockaddr *)&ss, len) || errno != EADDRNOTAVAIL;
+	close(fd);
+	return local;
+}
+
+/* Deny @sa as an address of the host's own, once; a full table fails closed. */
+static void hook_deny_own(const struct sockaddr *sa)
+{
+	const struct rule_set *rs = &hk.allow_expose;
+	unsigned int n, j;
+	const uint8_t *b = addr_bytes(sa, &n, NULL);
+
+	for (j = 0; b && j < rs->nbuiltin; j++)
+		if (rs->builtin[j].family == sa->sa_family && rs->builtin[j].len == n * 8 &&
+		    !memcmp(rs->builtin[j].addr, b, n))
+			return;
+	if (hk.allow_expose.nbuiltin >= RULES_BUILTIN_MAX)
+		log_die("cannot check the annotations: more than %d addresses of the host's own to deny",
+			RULES_BUILTIN_MAX);
+	rules_add_builtin(&hk.allow_expose, sa);
+}
+
+/*
  * hook_check_annotations() - does every forward from an annotation have a
  * rule of the administrator's?  Exit 1 at the first that does not, before
  * anything is started or recorded.
@@ -250,7 +295,8 @@ static int hook_container_is_host(void)
  * binds it: ::ffff:a.b.c.d is a.b.c.d, and [::] (dual-stack, as the agents
  * bind it) takes every IPv4 address too, so it needs 0.0.0.0 allowed as
  * well.  expose: the target, as it will be connected to from the host's
- * namespace, against the built-in deny list plus the host's own addresses.
+ * namespace, against the built-in deny list plus the host's own addresses
+ * (its interfaces', and any other its routes make local).
  */
 static void hook_check_annotations(void)
 {
@@ -276,14 +322,18 @@ static void hook_check_annotations(void)
 				if (getifaddrs(&ifa))
 					log_die_errno(errno, "cannot list the host's addresses");
 				for (it = ifa; it; it = it->ifa_next)
-					if (it->ifa_addr)
-						rules_add_builtin(&hk.allow_expose, it->ifa_addr);
+					if (it->ifa_addr && (it->ifa_addr->sa_family == AF_INET ||
+							     it->ifa_addr->sa_family == AF_INET6))
+						hook_deny_own(it->ifa_addr);
 				freeifaddrs(ifa);
 				own_added = 1;
 			}
 			/* Checked when it was added: it parses. */
 			addr_parse_range(k == DIR_PUBLISH ? d->listen[i] : d->target[i], &a, &count);
 			addr_unmap(&a.ss);
+			/* Local to the host: denied as its own addresses are (every port). */
+			if (k == DIR_EXPOSE && hook_is_local((const struct sockaddr *)&a.ss))
+				hook_deny_own((const struct sockaddr *)&a.ss);
 			for (p = 0; p < count; p++) {
 				const struct sockaddr *sa = (const struct sockaddr *)&a.ss;
 				unsigned int port = addr_port(&a);

@@ -215,8 +215,18 @@ t_expose_deny_list() {
 	bad "a rule for another loopback port" "target 127\.0\.0\.1:8951: on the built-in deny list" \
 		--allow-expose tcp://127.0.0.1:8952 \
 		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=127.0.0.1:8951"}')
+	# An AnyIP range the host's routes make local, on no interface: its
+	# services answer there too.  An address outside it is not local.
+	ip -n "$NSA" route add local 10.99.0.0/16 dev lo || fail "cannot add a local route to A"
+	bad "an AnyIP local route under 10.0.0.0/8" "target 10\.99\.0\.5:8951: on the built-in deny list" \
+		--allow-expose tcp://10.0.0.0/8 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=10.99.0.5:8951"}')
 	[ -e "$T/st/c51.pids" ] && fail "a refused container was recorded"
 	left_running 7951
+	state c52 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7952=10.98.0.5:8951"}' |
+		in_a "$HOOK" --allow-expose tcp://10.0.0.0/8 --state-dir "$T/st" 2>"$T/hook.err" ||
+		fail "a target that is not local was refused: $(cat "$T/hook.err")"
+	state c52 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
 	state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=127.0.0.1:8951"}' |
 		in_a "$HOOK" --allow-expose tcp://0.0.0.0/0 --allow-expose tcp://127.0.0.1:8951 \
 			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
