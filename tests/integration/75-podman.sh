@@ -79,8 +79,9 @@ P=(nsenter --net="/run/netns/$NSA" podman --root "$T/p/root" --runroot "$T/p/run
 t_rootful() {
 	local name=ntbp-$$ out pids
 	rootfs "$T/rootfs"
-	hooks_dir "$T/hooks" --allow-publish tcp://127.0.0.1:9751 --state-dir "$T/st"
-	echo "${P[*]} rm -f -i -t 0 $name $name-more $name-expose" >>"$T/cleanup"
+	hooks_dir "$T/hooks" --allow-publish tcp://127.0.0.1:9751 --allow-publish tcp://127.0.0.1:9753 \
+		--state-dir "$T/st"
+	echo "${P[*]} rm -f -i -t 0 $name $name-more $name-expose $name-fail" >>"$T/cleanup"
 	"${P[@]}" run -d --name "$name" --network none "${ULIMITS[@]}" \
 		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9751=127.0.0.1:8080 \
 		--rootfs "$T/rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www >"$T/podman.out" 2>&1 ||
@@ -108,10 +109,17 @@ t_rootful() {
 		"refused forward '127\.0\.0\.1:7000=127\.0\.0\.1:22' from annotation org\.netns-tcp-bridge\.expose: target 127\.0\.0\.1:22: on the built-in deny list" \
 		"$out"
 	in_a ss -Hltn 'sport = :9752' | grep -q . && fail "the refused port is bound"
+	# Creation failing after the hook said yes (no such command): no
+	# poststop comes; the pair ends with the container's init, and the
+	# next hook call (poststop of the first, below) removes its record.
+	out=$("${P[@]}" run -d --name "$name-fail" --network none "${ULIMITS[@]}" \
+		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9753=127.0.0.1:8080 \
+		--rootfs "$T/rootfs" /bin/no-such-command 2>&1) && fail "a container without a command ran: $out"
+	figure "records after a failed creation: $(ls "$T/st" | wc -l) (1 is the running container's)"
 	# Stopped: the pair goes, and with it the record.
 	"${P[@]}" stop -t 0 "$name" >/dev/null 2>&1 || fail "podman stop failed"
 	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p outlived podman stop"; done
-	"${P[@]}" rm -f -i "$name" "$name-more" "$name-expose" >/dev/null 2>&1 || fail "podman rm failed"
+	"${P[@]}" rm -f -i "$name" "$name-more" "$name-expose" "$name-fail" >/dev/null 2>&1 || fail "podman rm failed"
 	[ -z "$("${P[@]}" ps -a -q)" ] || fail "containers left: $("${P[@]}" ps -a)"
 	left=$(ls -A "$T/st")
 	[ -z "$left" ] || fail "state left behind: $left"
