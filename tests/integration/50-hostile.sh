@@ -115,7 +115,7 @@ t_non_tcp_refused() {
 t_peer_ending_records() {
 	# Each of these ends that peer's connection, and only that.
 	connect_agent ntbt-$$-end 8505 echo
-	for kind in conn-before-hello bad-hello v1-hello v2-hello truncated-hello second-hello hello-with-fd empty; do
+	for kind in conn-before-hello bad-hello v1-hello v2-hello v3-hello truncated-hello second-hello hello-with-fd empty; do
 		out=$($RDVPEER @ntbt-$$-end ending $kind) || fail "$kind: $out"
 		assert_eq "$out" "ENDED" "$kind"
 	done

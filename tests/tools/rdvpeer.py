@@ -31,10 +31,11 @@ import struct
 import sys
 import time
 
-HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 3, 1, 1, 0)
-BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 3, 1, 1, 0)
+HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 1, 1, 0)
+BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 4, 1, 1, 0)
 HELLO_V1 = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)        # an older peer
 HELLO_V2 = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 2, 1, 1, 0)  # no LISTENER records
+HELLO_V3 = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 3, 1, 1, 0)  # no LISTENER_BACK records
 
 
 def listener_record(index=0, reserved=0):
@@ -193,6 +194,9 @@ def m_ending(rdv, args):
     elif kind == "v2-hello":
         s = rendezvous(rdv, hello=False)
         send(s, HELLO_V2)
+    elif kind == "v3-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, HELLO_V3)
     else:
         s = rendezvous(rdv)
         if kind == "second-hello":
