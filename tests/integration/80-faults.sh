@@ -167,6 +167,31 @@ t_graceful_stop() {
 	figure "graceful stop: 64 MiB in flight completed, new client refused, exit 0 $(($(ms_now) - t0)) ms after SIGQUIT"
 }
 
+t_graceful_stop_listener_mode() {
+	# Listener hand-off between agents started on their own: on SIGQUIT
+	# ntb-connect gives the listening socket back (LISTENER_BACK), and a
+	# client during the drain is reset at once instead of waiting in a
+	# backlog nobody accepts from.
+	server "$NSB" 127.0.0.1 8822 echo
+	LISTEN_ARGS="--hand-off listener" pair "@ntbt-$$-gl" 8822 9822 --drain-timeout 30 -v
+	wait_for "$T/c.err" "accepting on listening socket 0"
+	in_a $PEER client 127.0.0.1 9822 paced 30 100000 >"$T/paced.out" 2>&1 &
+	client=$!
+	wait_for "$T/paced.out" STARTED
+	kill -QUIT "$CPID"
+	wait_for "$T/c.err" "stopping gracefully"
+	t0=$(ms_now)
+	out=$(in_a $PEER client 127.0.0.1 9822 probe 3)
+	took=$(($(ms_now) - t0))
+	assert_eq "$out" RESET "a new client during the graceful stop"
+	[ "$took" -lt 1000 ] || fail "the client was reset after $took ms"
+	grep -q "gave listening socket 0 back (stopping)" "$T/l.err" || fail "no line from ntb-listen: $(cat "$T/l.err")"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect exited before the transfer was done"
+	wait "$client" || fail "the transfer in flight was cut: $(cat "$T/paced.out")"
+	wait_gone "$CPID" 5 || fail "ntb-connect still runs after its last connection ended"
+	figure "graceful stop, listener hand-off on @name: new client reset after $took ms"
+}
+
 t_drain_timeout() {
 	# A connection still open when --drain-timeout runs out is reset.
 	server "$NSB" 127.0.0.1 8803 source "$T/srv.log"
@@ -351,7 +376,7 @@ t_counters() {
 	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
 	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
 	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
-	assert_match "$l" "listening sockets handed over 2, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
+	assert_match "$l" "listening sockets handed over 2, given back 0, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
 	figure "$l"
 }
@@ -512,6 +537,7 @@ t_never_reads() {
 run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
+run_test graceful_stop_listener_mode_resets_new t_graceful_stop_listener_mode
 run_test drain_timeout_resets t_drain_timeout
 run_test target_killed_client_sees_reset t_target_killed
 run_test client_killed_target_sees_reset t_client_killed
