@@ -465,6 +465,42 @@ t_accept_emfile() {
 	figure "accepts failing (EMFILE), clients arriving ($(cat "$T/flood.out")): pair CPU $((b - a)) ticks in 2 s; served again after the limit was raised"
 }
 
+t_listener_mode_fd_limit() {
+	# Listener hand-off, ntb-connect started with a low fd limit, 100
+	# clients at once: each is served or reset within 3 s (the workers
+	# give up a spare pipe to accept and reset one), none left waiting in
+	# the backlog; once they are gone, new clients are served.  Two
+	# limits, one odd and one even: every served client holds two fds, so
+	# with one of them the workers end with no fd at all (accept4 fails,
+	# the client would stay in the backlog) rather than with one (the
+	# client is accepted and reset when its target socket cannot be made).
+	local lim out all=""
+	server "$NSB" 127.0.0.1 8823 whoami
+	for lim in 64 65; do
+		bg prlimit --nofile=$lim:$lim "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8823 \
+			-r "@ntbt-$$-lf$lim" -w 2 2>>"$T/c.err"
+		CPID=$LAST_PID
+		bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9823 -r "@ntbt-$$-lf$lim" --hand-off listener \
+			2>>"$T/l.err"
+		LPID=$LAST_PID
+		wait_listen "$NSA" 9823
+		out=$(in_a $PEER client 127.0.0.1 9823 hold 100 3)
+		assert_match "$out" "DATA=[1-9]" "clients served at $lim fds"
+		assert_match "$out" "TIMEOUT=0$" "clients neither served nor reset within 3 s at $lim fds"
+		sleep 0.5
+		for i in 1 2 3; do
+			out2=$(in_a $PEER client 127.0.0.1 9823 probe 3)
+			assert_eq "$out2" DATA "a client after the others left ($lim fds, $i)"
+		done
+		all="$all; $lim fds: $out"
+		kill "$LPID" "$CPID"
+		wait_gone "$LPID" 3 && wait_gone "$CPID" 3 || fail "agents did not stop"
+	done
+	grep -q "cannot accept a client; reset it" "$T/c.err" ||
+		fail "no line about resetting at the fd limit: $(cat "$T/c.err")"
+	figure "listener hand-off, ntb-connect at a low fd limit, 100 clients at once$all; served again after they left"
+}
+
 t_1000_concurrent() {
 	# 1,000 connections at once, 1 MiB of checked data each way on each.
 	bg ip netns exec "$NSB" "$LOAD" echo 8818
@@ -552,6 +588,7 @@ run_test floods_rate_limited t_flood_rate_limited
 run_test fd_levels_500_connections t_fd_levels
 run_test accept_emfile_low_cpu t_accept_emfile client
 run_test accept_emfile_low_cpu_listener_mode t_accept_emfile listener
+run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test target_never_reads t_never_reads
