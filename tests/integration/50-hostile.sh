@@ -57,6 +57,34 @@ t_listen_emfile() {
 	kill -0 "$lpid" || fail "ntb-listen died: $(cat "$T/l.err")"
 }
 
+t_listener_linger() {
+	# Issue 15: the sender turns its lent listening socket into a connected
+	# one with unsent data and SO_LINGER {1, 3600}, and closes its copy;
+	# ntb-connect's close, the last, must reset it at once, not linger.
+	connect_agent ntbt-$$-lg 8514 echo -w 2
+	out=$(timeout 30 $RDVPEER @ntbt-$$-lg lsn-linger) || fail "attack failed: $out"
+	case $out in
+	*KERNEL-REFUSES-CONNECT*)
+		figure "this kernel refuses connect() on a socket that listened: the attack cannot be made here ($out)";;
+	*)
+		assert_eq "$out" "ECHO first QUEUED 1 GOT 1 RESET" "the lingering listening socket";;
+	esac
+	still_serving ntbt-$$-lg
+}
+
+t_listener_twice() {
+	# Issue 15: one listening socket per forward and peer, so one peer
+	# cannot fill the 1,024 slots all peers share; a refused one comes back
+	# (LISTENER_BACK, reason 1) still listening, with one line.
+	connect_agent ntbt-$$-tw 8515 echo
+	out=$(timeout 20 $RDVPEER @ntbt-$$-tw lsn-twice) || fail "attack failed: $out"
+	assert_eq "$out" "BACK 4 0 4 0 1
+ECHO first" "the second listening socket for forward 0"
+	n=$(grep -c "its sender has one for listener 0 already" "$T/c.err")
+	assert_eq "$n" 1 "refusal lines"
+	still_serving ntbt-$$-tw
+}
+
 t_use_after_free() {
 	# Item 3: events for connections already freed, because the sender's
 	# copy keeps the socket in ntb-connect's epoll set.
@@ -206,6 +234,8 @@ run_test listen_emfile_resets t_listen_emfile
 run_test listener_made_blocking t_listener_blocking
 run_test listener_shut_down t_listener_shutdown
 run_test listener_leaves_with_its_peer t_listener_leaves_with_peer
+run_test listener_close_does_not_linger t_listener_linger
+run_test listener_twice_given_back t_listener_twice
 run_test use_after_free_kept_copies t_use_after_free
 run_test blocking_splice_o_nonblock_cleared t_blocking_splice
 run_test blocking_close_linger t_blocking_close
