@@ -12,8 +12,12 @@
 #include "msg.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <string.h>
+
+static_assert(MSG_LISTENER_BACK_LEN == MSG_LISTENER_LEN,
+	      "msg_decode() sizes LISTENER and LISTENER_BACK alike");
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -276,10 +280,8 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 		want = MSG_CONN_LEN;
 		break;
 	case MSG_LISTENER:
+	case MSG_LISTENER_BACK:	/* same size: see the static_assert */
 		want = MSG_LISTENER_LEN;
-		break;
-	case MSG_LISTENER_BACK:
-		want = MSG_LISTENER_BACK_LEN;
 		break;
 	default:
 		*why = "unknown record type";
