@@ -169,7 +169,8 @@ struct worker {
 	/* Listener commands from the main thread, under lock: a ring. */
 	uint32_t cmds[RELAY_CMD_RING];
 	unsigned int cmd_head, cmd_len;
-	unsigned int cmd_peak;		/* the most commands that waited, for the stats */
+	int test_unwatchable;		/* test hook: listeners cannot be watched here */
+	int test_stall;			/* test hook: 1 armed, 2 stalling, 0 done or off */
 	int spare[2];			/* a pipe to close when out of fds, or -1 */
 	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
 	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
@@ -217,6 +218,15 @@ static unsigned int relay_nworkers;
 static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
+/*
+ * Test hooks, read from the environment at start (tests/integration/
+ * 50-hostile.sh): NTB_TEST_UNWATCHABLE=MASK: the workers of MASK (bit i,
+ * worker i) fail to watch every listening socket, as at the user's epoll
+ * watch limit; NTB_TEST_STALL_MS=N: such a worker, at the first drop
+ * command it finds, stops taking commands for N ms, as one held by a
+ * peer's socket would be.  Off unless set; neither gives a peer anything.
+ */
+static long relay_test_stall_ms;
 static int relay_pipe_bulk = RELAY_PIPE_BULK;
 
 /**
@@ -928,7 +938,7 @@ static void relay_spare_make(struct worker *w);
 static void relay_accept(struct worker *w, uint32_t idx);
 static void relay_accept_resume(struct worker *w);
 
-/* syscalls: read */
+/* syscalls: read clock_nanosleep */
 static void relay_take_incoming(struct worker *w)
 {
 	struct conn *list, *c;
@@ -943,11 +953,25 @@ static void relay_take_incoming(struct worker *w)
 	while (w->cmd_len) {
 		uint32_t cmd = w->cmds[w->cmd_head];
 
+		if (w->test_stall == 1 && !(cmd & RELAY_CMD_ADD)) {
+			w->test_stall = 2;
+			break;
+		}
 		w->cmd_head = (w->cmd_head + 1) % RELAY_CMD_RING;
 		w->cmd_len--;
 		listener_command(w, cmd);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (w->test_stall == 2) {
+		struct timespec t = { .tv_sec = relay_test_stall_ms / 1000,
+				      .tv_nsec = relay_test_stall_ms % 1000 * 1000000L };
+
+		log_notice("test hook: worker %u holds back for %ld ms with %u commands waiting",
+			   (unsigned int)(w - relay_workers), relay_test_stall_ms, w->cmd_len);
+		nanosleep(&t, NULL);
+		w->test_stall = 0;
+		relay_take_incoming(w);
+	}
 	/* The list is newest first; order does not matter for correctness. */
 	while (list) {
 		c = list;
@@ -1116,6 +1140,19 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 	relay_pipe_size = relay_pipe_limit(RELAY_PIPE_SIZE);
 	relay_pipe_bulk = relay_pipe_limit(RELAY_PIPE_BULK);
 	relay_nworkers = opts->workers;
+	{
+		const char *mask = getenv("NTB_TEST_UNWATCHABLE"), *ms = getenv("NTB_TEST_STALL_MS");
+		unsigned long m = mask ? strtoul(mask, NULL, 0) : 0;
+
+		relay_test_stall_ms = ms ? strtol(ms, NULL, 10) : 0;
+		for (i = 0; i < relay_nworkers && i < 8 * sizeof(m); i++) {
+			relay_workers[i].test_unwatchable = (m >> i) & 1;
+			relay_workers[i].test_stall = (m >> i) & 1 && relay_test_stall_ms > 0 && i > 0;
+		}
+		if (m)
+			log_notice("test hook: workers of mask %#lx cannot watch listening sockets%s",
+				   m, relay_test_stall_ms ? ", and hold back at their first drop" : "");
+	}
 	/* Not fatal: an allocator that refuses (ASan's) is not glibc's. */
 	if (!mallopt(M_ARENA_MAX, (int)relay_nworkers + 1))
 		log_info("malloc did not take an arena limit; going on");
@@ -1405,9 +1442,11 @@ static void listener_command(struct worker *w, uint32_t cmd)
 		return;
 	}
 	w->lwatch[idx] = (relay_listeners[idx].gen & EV_GEN_MASK) + 1;
+	if (w->test_unwatchable)
+		errno = ENOSPC;
 	/* While accepting is paused, relay_accept_resume() adds it. */
-	if (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_ADD)) {
-		log_warn_errno(errno, "cannot watch a handed-over listening socket");
+	if (w->test_unwatchable || (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_ADD))) {
+		log_warn_errno_limited(&w->lines, errno, "cannot watch a handed-over listening socket");
 		w->accept_resume = 1;	/* nothing to remove from the epoll set */
 		listener_unwatch(w, idx, 0);
 		w->accept_resume = 0;
@@ -1435,8 +1474,6 @@ static void listener_post(struct worker *w, uint32_t cmd)
 	wake = !w->incoming && !w->cmd_len;
 	w->cmds[(w->cmd_head + w->cmd_len) % RELAY_CMD_RING] = cmd;
 	w->cmd_len++;
-	if (w->cmd_len > w->cmd_peak)
-		w->cmd_peak = w->cmd_len;
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");

@@ -85,6 +85,47 @@ ECHO first" "the second listening socket for forward 0"
 	still_serving ntbt-$$-tw
 }
 
+t_listener_commands_held() {
+	# Issue 15: a worker that let go of every listening socket by itself
+	# (the test hook makes watching them fail in worker 1) and is then held
+	# back (the hook again, 3 s) is sent, per slot, the old socket's drop,
+	# the new one's add and its drop: 3 per slot, 3,071 commands for 1,024
+	# slots.  The ring holds them, nothing is lost, and a third peer gets
+	# all 1,024 slots once the worker is back.
+	server "$NSB" 127.0.0.1 8516 echo
+	bg env NTB_TEST_UNWATCHABLE=2 NTB_TEST_STALL_MS=3000 "$B/ntb-connect" -n "$NB" \
+		-c 127.0.0.1:8516 -c 127.0.0.1:20001-21023 -r "@ntbt-$$-cy" -w 2 2>>"$T/c.err"
+	CPID=$LAST_PID
+	for _ in $(seq 1 50); do grep -q "@ntbt-$$-cy" /proc/net/unix 2>/dev/null && break; sleep 0.05; done
+	out=$(timeout 60 $RDVPEER @ntbt-$$-cy lsn-cycle 1024) || fail "peers failed: $out"
+	assert_eq "$out" "BACK 0 0 0" "listening sockets given back, per peer"
+	n=$(sed -n 's/.*worker 1 holds back for 3000 ms with \([0-9]*\) commands waiting/\1/p' "$T/c.err")
+	[ -n "$n" ] || fail "the worker was not held back: $(tail -n 5 "$T/c.err")"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect died: $(tail -n 3 "$T/c.err")"
+	sleep 4
+	m=$(grep -o "holds back for 3000 ms with [0-9]* commands" "$T/c.err" | head -n 1)
+	figure "worker held back: $m at its first drop"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect died: $(tail -n 3 "$T/c.err")"
+}
+
+t_listener_unwatchable() {
+	# Issue 15: no worker can watch the listening socket (the test hook
+	# makes EPOLL_CTL_ADD fail): ntb-connect gives it back, ntb-listen
+	# accepts its clients again and hands each over.
+	server "$NSB" 127.0.0.1 8517 echo
+	bg env NTB_TEST_UNWATCHABLE=1 "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8517 -r "@ntbt-$$-uw" \
+		-w 1 2>>"$T/c.err"
+	CPID=$LAST_PID
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9517 -r "@ntbt-$$-uw" --hand-off listener \
+		2>>"$T/l.err"
+	wait_listen "$NSA" 9517
+	for _ in $(seq 1 100); do grep -q "gave listening socket 0 back" "$T/l.err" && break; sleep 0.05; done
+	grep -q "gave listening socket 0 back (no worker could watch it)" "$T/l.err" ||
+		fail "no line from ntb-listen: $(cat "$T/l.err")"
+	out=$(timeout 15 ip netns exec "$NSA" $PEER client 127.0.0.1 9517 bulk 100000) ||
+		fail "a client of the socket given back: $out"
+}
+
 t_use_after_free() {
 	# Item 3: events for connections already freed, because the sender's
 	# copy keeps the socket in ntb-connect's epoll set.
@@ -236,6 +277,8 @@ run_test listener_shut_down t_listener_shutdown
 run_test listener_leaves_with_its_peer t_listener_leaves_with_peer
 run_test listener_close_does_not_linger t_listener_linger
 run_test listener_twice_given_back t_listener_twice
+run_test listener_commands_held_worker t_listener_commands_held
+run_test listener_unwatchable_given_back t_listener_unwatchable
 run_test use_after_free_kept_copies t_use_after_free
 run_test blocking_splice_o_nonblock_cleared t_blocking_splice
 run_test blocking_close_linger t_blocking_close

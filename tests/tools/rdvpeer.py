@@ -24,6 +24,9 @@ lsn-linger     a listening socket handed over, then disconnected, connected
                to a server that never reads, filled, SO_LINGER {1, 3600},
                our copy closed, the rendezvous closed: ntb-connect's close
                is the last, and must reset the connection, not linger
+lsn-cycle N    three peers in turn, each lending N listening sockets (one
+               per forward; ntb-connect has N targets) and leaving; the
+               third must have all N taken (no LISTENER_BACK)
 lsn-twice      the same forward's listening socket handed over twice: the
                second is refused and comes back as LISTENER_BACK
 
@@ -449,6 +452,44 @@ def m_lsn_linger(rdv, args):
     return first == b"first\n"
 
 
+def m_lsn_cycle(rdv, args):
+    import resource
+    n = int(args[0])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * n + 64)), hard))
+    hello = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 1, n, 0)
+    backs = []
+    for rnd in range(3):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect("\0" + rdv[1:] if rdv.startswith("@") else rdv)
+        send(s, hello)
+        s.settimeout(10)
+        if len(s.recv(64)) != 16:
+            raise SystemExit("no HELLO reply")
+        lsns = [listening() for _ in range(n)]
+        for i, lsn in enumerate(lsns):
+            send(s, listener_record(i), (lsn.fileno(),))
+        # Whatever comes back within a second: LISTENER_BACK records.
+        s.settimeout(1 if rnd == 2 else 0.3)
+        back = 0
+        try:
+            while True:
+                rec = s.recv(64)
+                if not rec:
+                    break
+                back += rec[0] == 4
+        except socket.timeout:
+            pass
+        backs.append(back)
+        s.close()
+        for lsn in lsns:
+            lsn.close()
+        # The held-back worker (NTB_TEST_STALL_MS) comes back after the second.
+        time.sleep(0.3 if rnd == 0 else 5 if rnd == 1 else 0)
+    print("BACK %s" % " ".join(str(b) for b in backs))
+    return True
+
+
 def m_lsn_twice(rdv, args):
     s = rendezvous(rdv)
     a, b = listening(), listening()
@@ -469,7 +510,7 @@ def m_lsn_twice(rdv, args):
     return True
 
 
-MODES = {"lsn-block": m_lsn_block, "lsn-linger": m_lsn_linger, "lsn-twice": m_lsn_twice, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
+MODES = {"lsn-block": m_lsn_block, "lsn-linger": m_lsn_linger, "lsn-twice": m_lsn_twice, "lsn-cycle": m_lsn_cycle, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
          "garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
          "linger": m_linger, "silent": m_silent, "flood": m_flood}
 
