@@ -218,6 +218,7 @@ static unsigned int relay_nworkers;
 static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
+static int relay_pipe_bulk = RELAY_PIPE_BULK;
 /*
  * Test hooks, read from the environment at start (tests/integration/
  * 50-hostile.sh): NTB_TEST_UNWATCHABLE=MASK: the workers of MASK (bit i,
@@ -227,7 +228,6 @@ static int relay_pipe_size = RELAY_PIPE_SIZE;
  * peer's socket would be.  Off unless set; neither gives a peer anything.
  */
 static long relay_test_stall_ms;
-static int relay_pipe_bulk = RELAY_PIPE_BULK;
 
 /**
  * relay_active() - connections currently open (connecting or relaying)
