@@ -331,7 +331,7 @@ static void peer_drop(struct peer *p, const char *why)
 	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, p->fd, NULL))
 		log_debug("cannot unwatch a rendezvous peer");
 	/* Its listening sockets go with it: ntb-listen takes their clients back. */
-	relay_listeners_drop((int)(p - cn.peers));
+	relay_listeners_drop((int)(p - cn.peers), NULL);
 	close(p->fd);
 	p->fd = -1;
 	p->gen = (p->gen + 1) & EV_GEN_MASK;
@@ -496,6 +496,41 @@ static void peer_conn(int fd, const struct msg *m)
 }
 
 /*
+ * Tell ntb-listen that a listening socket it lent is its alone again, so
+ * that it accepts on it itself: no client is left in a backlog nobody
+ * accepts from.
+ *
+ * syscalls: sendmsg
+ */
+static void peer_give_back(struct peer *p, unsigned int index, enum msg_back_reason reason)
+{
+	uint8_t buf[MSG_BUF_MAX];
+	size_t len = msg_encode_listener_back(buf, sizeof(buf), index, reason);
+
+	if (p->fd < 0 || !len)
+		return;
+	if (fdpass_send(p->fd, buf, len, -1) != (ssize_t)len)
+		log_warn_errno_limited(&cn.lim_record, errno, "cannot give listening socket %u back to its sender",
+				       index);
+}
+
+/* relay_listeners_drop() and relay_listeners_orphaned() callbacks. */
+static void peer_back_stopping(int owner, unsigned int target)
+{
+	if (owner >= 0 && owner < MAX_PEERS)
+		peer_give_back(&cn.peers[owner], target, MSG_BACK_STOPPING);
+}
+
+static void peer_back_dropped(int owner, unsigned int target)
+{
+	if (owner >= 0 && owner < MAX_PEERS) {
+		log_warn_limited(&cn.lim_record, "no worker accepts on listening socket %u any more; giving it back",
+				 target);
+		peer_give_back(&cn.peers[owner], target, MSG_BACK_DROPPED);
+	}
+}
+
+/*
  * A listening socket of ntb-listen's: from now on the workers accept its
  * clients themselves.  It stays the peer's: when the peer goes, so does
  * the socket (peer_drop()), and ntb-listen takes its clients back.  Not
@@ -522,16 +557,28 @@ static void peer_listener(struct peer *p, int fd, const struct msg *m)
 				 m->u.listener.index);
 	} else if (cn.draining) {
 		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: stopping");
+		peer_give_back(p, m->u.listener.index, MSG_BACK_STOPPING);
+		relay_close_listener(fd);
+		return;
+	} else if (relay_listener_held((int)(p - cn.peers), m->u.listener.index)) {
+		/* One per forward: no peer fills the slots all peers share. */
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: its sender has one for listener %u already",
+				 m->u.listener.index);
+	} else if (relay_listener_add(fd, m->u.listener.index, (int)(p - cn.peers))) {
+		log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: %d are in use already",
+				 RELAY_LISTENERS);
 	} else {
-		if (relay_listener_add(fd, m->u.listener.index, (int)(p - cn.peers)))
-			log_warn_limited(&cn.lim_record, "refused a listening socket from the rendezvous: %d are in use already",
-					 RELAY_LISTENERS);
-		else
-			log_info("accepting on listening socket %u of ntb-listen", m->u.listener.index);
+		log_info("accepting on listening socket %u of ntb-listen", m->u.listener.index);
 		return;
 	}
 	cn.refused_bad++;
-	relay_close_received(fd);
+	/* A listening socket: ntb-listen's copy must go on listening. */
+	if (util_is_tcp_socket(fd, 1, &why)) {
+		peer_give_back(p, m->u.listener.index, MSG_BACK_REFUSED);
+		relay_close_listener(fd);
+	} else {
+		relay_close_received(fd);
+	}
 }
 
 /*
@@ -631,8 +678,10 @@ static void peer_event(struct peer *p)
 /*
  * SIGQUIT, the graceful stop: no new rendezvous peers and no new clients
  * (a hand-off that still arrives is reset), while open connections have
- * --drain-timeout to finish.  Peers stay: one that leaves is no news, and
- * ntb-listen, told too, closes its listening sockets itself.
+ * --drain-timeout to finish.  Peers stay: one that leaves is no news.
+ * The listening sockets they lent go back to them (LISTENER_BACK): they
+ * accept again and hand each client over, which is reset at once, rather
+ * than leaving clients in a backlog nobody accepts from for the drain.
  *
  * syscalls: close
  */
@@ -642,7 +691,8 @@ static void connect_drain_begin(void)
 		return;
 	cn.draining = 1;
 	cn.drain_deadline = util_now_ms() + cn.drain_ms;
-	relay_listeners_drop(-1);
+	/* Their senders accept on them again, and hand us clients we reset: promptly refused. */
+	relay_listeners_drop(-1, peer_back_stopping);
 	notify_send(cn.manager, "STOPPING=1");
 	if (cn.rdv_listener >= 0) {
 		close(cn.rdv_listener);
@@ -789,6 +839,7 @@ static void connect_serve(void)
 			case EV_NOTIFY:
 				if (read(cn.notify, &v, sizeof(v)) < 0)
 					log_debug("notify read failed");
+				relay_listeners_orphaned(peer_back_dropped);
 				break;
 			case EV_RELAY:
 				relay_main_run();

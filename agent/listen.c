@@ -73,6 +73,7 @@ struct listener {
 	struct addr addr;		/* -l */
 	struct sockaddr_storage local;	/* getsockname(), if not a wildcard */
 	int local_known;
+	int watched;			/* ours to accept on (in the epoll set unless paused) */
 };
 
 static struct {
@@ -105,9 +106,9 @@ static struct {
 	int accept_proxy;		/* --accept-proxy */
 	int transparent;		/* --transparent: IP_TRANSPARENT listeners */
 	int handoff;			/* --hand-off: HANDOFF_* */
-	int lend;			/* the listeners are with the current peer */
-	int watching;			/* the listeners are ours to accept on */
+	int lend;			/* the listeners go to the current peer */
 	unsigned long long lent;	/* listening sockets handed over, all peers */
+	unsigned long long returned;	/* and given back (LISTENER_BACK) */
 	struct pending pending[PENDING_MAX];
 	unsigned int npending;
 	unsigned long long refused_proxy;
@@ -134,10 +135,13 @@ static const char usage[] =
 "                             name:NAME or fd:N\n"
 "  -r, --rendezvous R         fd:N (inherited socket), @name (abstract socket,\n"
 "                             looked up before joining NS) or /path\n"
-"      --hand-off MODE        listener (default): hand each listening socket\n"
-"                             over once, and ntb-connect accepts its clients\n"
-"                             itself; client: accept here and hand over each\n"
-"                             client (always so with -S, --once,\n"
+"      --hand-off MODE        listener: hand each listening socket over once,\n"
+"                             and ntb-connect accepts its clients itself (the\n"
+"                             default on fd:N only); client: accept here and\n"
+"                             hand over each client (the default on @name and\n"
+"                             /path, where the peer is whoever passed the uid\n"
+"                             check: with listener, it holds the listening\n"
+"                             socket itself; always client with -S, --once,\n"
 "                             --accept-proxy, --transparent, and with an\n"
 "                             ntb-connect that takes no listening sockets)\n"
 "      --once                 hand off one client, then exit 0\n"
@@ -297,6 +301,20 @@ static void listen_parse(int argc, char **argv)
 	policy_adopt(&ls.policy, &ls.cli);
 }
 
+/*
+ * Lend the listening sockets to this peer?  Whoever holds one can accept
+ * on it for as long as it lives, and after our shutdown() listen() again
+ * and own the port.  On fd:N the peer is the process our launcher started;
+ * on @name or /path it is whoever passed the uid check first, so there
+ * only an explicit --hand-off listener lends them.
+ */
+static int listen_may_lend(unsigned int flags)
+{
+	if (!(flags & MSG_HELLO_TAKES_LISTENERS) || ls.handoff == HANDOFF_CLIENT)
+		return 0;
+	return ls.handoff == HANDOFF_LISTENER || ls.rdv.kind == RDV_FD;
+}
+
 static void listen_open_rendezvous(void)
 {
 	unsigned int ours = ls.client_fd >= 0 ? 1 : ls.nlst, theirs = 0, flags = 0;
@@ -326,7 +344,7 @@ static void listen_open_rendezvous(void)
 	if (theirs != ours)
 		log_die("cannot use rendezvous %s: ntb-connect has %u targets for our %u listening sockets",
 			ls.cli.rdv_text, theirs, ours);
-	ls.lend = ls.handoff != HANDOFF_CLIENT && (flags & MSG_HELLO_TAKES_LISTENERS);
+	ls.lend = listen_may_lend(flags);
 }
 
 /*
@@ -500,33 +518,40 @@ static int listen_shed(struct listener *l, int err)
 			       ls.backoff_ms);
 	ls.accept_resume = util_now_ms() + ls.backoff_ms;
 	for (i = 0; i < ls.nlst; i++)
-		if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
 			log_die_errno(errno, "cannot pause the listeners");
 	return 1;
 }
 
 /*
- * Accept on our listeners (@on), or leave them to ntb-connect's workers.
- * While accepting is paused they are out of the epoll set anyway, and
- * listen_resume() puts them back if we still want them.
+ * Accept on listener @i (@on), or leave it to ntb-connect's workers.
+ * While accepting is paused the listeners are out of the epoll set
+ * anyway, and listen_resume() puts back those we still want.
  *
  * syscalls: epoll_ctl
  */
+static void listen_watch_one(unsigned int i, int on)
+{
+	struct listener *l = &ls.lst[i];
+
+	if (on == l->watched)
+		return;
+	l->watched = on;
+	if (ls.accept_resume)
+		return;
+	if (on)
+		util_epoll_add(ls.epfd, l->fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
+	else if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, l->fd, NULL))
+		log_die_errno(errno, "cannot unwatch the listening sockets");
+}
+
+/* syscalls: epoll_ctl */
 static void listen_set_watch(int on)
 {
 	unsigned int i;
 
-	if (on == ls.watching)
-		return;
-	ls.watching = on;
-	if (ls.accept_resume)
-		return;
-	for (i = 0; i < ls.nlst; i++) {
-		if (on)
-			util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
-		else if (epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
-			log_die_errno(errno, "cannot unwatch the listening sockets");
-	}
+	for (i = 0; i < ls.nlst; i++)
+		listen_watch_one(i, on);
 }
 
 /* syscalls: dup */
@@ -537,8 +562,9 @@ static void listen_resume(void)
 	ls.accept_resume = 0;
 	if (ls.spare < 0)
 		ls.spare = dup(STDIN_FILENO);
-	for (i = 0; ls.watching && i < ls.nlst; i++)
-		util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
+	for (i = 0; i < ls.nlst; i++)
+		if (ls.lst[i].watched)
+			util_epoll_add(ls.epfd, ls.lst[i].fd, EPOLLIN, ev_tag(EV_LISTEN, i, 0, 0));
 }
 
 /*
@@ -669,8 +695,8 @@ static void listen_greet_failed(const char *why)
 /* One line of counters: SIGUSR1, --stats. */
 static void listen_stats(void)
 {
-	log_notice("stats: listening sockets handed over %llu, clients accepted here %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu, PROXY header %llu), peer %s",
-		 ls.lent, ls.accepted, ls.handed,
+	log_notice("stats: listening sockets handed over %llu, given back %llu, clients accepted here %llu, handed off %llu, refused %llu (no peer %llu, fds %llu, hand-off failed %llu, PROXY header %llu), peer %s",
+		 ls.lent, ls.returned, ls.accepted, ls.handed,
 		 ls.refused_nopeer + ls.refused_fds + ls.refused_handoff + ls.refused_proxy,
 		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff, ls.refused_proxy,
 		 ls.peerless ? "lost" : "connected");
@@ -851,10 +877,38 @@ static void listen_accept(struct listener *l)
 	}
 }
 
+/*
+ * LISTENER_BACK: ntb-connect no longer accepts on listener @index (it
+ * refused it, it is stopping, or none of its workers could watch it).
+ * Its clients would wait in a backlog nobody accepts from: accept them
+ * here again and hand each over (a stopping ntb-connect resets them).
+ * The peer may have cleared O_NONBLOCK on the shared file: set it again,
+ * or our accept4() could sleep.
+ *
+ * syscalls: fcntl
+ */
+static void listen_take_back(const struct msg *m)
+{
+	unsigned int i = m->u.back.index;
+
+	if (i >= ls.nlst || ls.lst[i].watched || !ls.lend) {
+		log_warn_limited(&ls.lim_accept, "ignored LISTENER_BACK from ntb-connect: listening socket %u is not with it",
+				 i);
+		return;
+	}
+	if (fcntl(ls.lst[i].fd, F_SETFL, O_NONBLOCK))
+		log_warn_errno(errno, "cannot make listening socket %u non-blocking again", i);
+	ls.returned++;
+	log_notice("ntb-connect gave listening socket %u back (%s); accepting its clients here",
+		   i, msg_back_reason_text(m->u.back.reason));
+	listen_watch_one(i, 1);
+}
+
 static void listen_rdv_event(void)
 {
 	uint8_t buf[MSG_BUF_MAX];
 	struct fdpass_in in;
+	struct msg m;
 	unsigned int theirs = 0, flags = 0;
 	const char *why;
 	ssize_t n;
@@ -878,16 +932,20 @@ static void listen_rdv_event(void)
 		ls.peerless = 0;
 		log_notice("ntb-connect is back on %s (attempt %u); handing off clients again",
 			 ls.cli.rdv_text, ls.attempts);
-		ls.lend = ls.handoff != HANDOFF_CLIENT && (flags & MSG_HELLO_TAKES_LISTENERS);
+		ls.lend = listen_may_lend(flags);
 		if (ls.lend && listen_lend())
 			listen_peer_lost("closed the rendezvous");
 		return;
 	}
+	rc = n > 0 ? msg_decode(buf, (size_t)n, in.nfds, &m, &why) : -1;
 	fdpass_close_all(&in);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		listen_peer_lost("closed the rendezvous");
+	else if (n > 0 && (rc || m.type != MSG_LISTENER_BACK))
+		log_warn_limited(&ls.lim_accept, "ignored an unexpected record from ntb-connect: %s",
+				 rc ? why : "not LISTENER_BACK");
 	else if (n > 0)
-		log_warn_limited(&ls.lim_accept, "ignored an unexpected record from ntb-connect");
+		listen_take_back(&m);
 }
 
 /*
@@ -1052,7 +1110,8 @@ int main(int argc, char **argv)
 				listen_signal();
 				break;
 			case EV_LISTEN:
-				if (ls.watching && !ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst)
+				if (!ls.accept_resume && ev_index(ev[i].data.u64) < ls.nlst &&
+				    ls.lst[ev_index(ev[i].data.u64)].watched)
 					listen_accept(&ls.lst[ev_index(ev[i].data.u64)]);
 				break;
 			case EV_RDV:

@@ -46,6 +46,7 @@
 #include "proxy.h"
 #include "util.h"
 
+#include <assert.h>
 #include <bsd/string.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,11 +85,26 @@ struct relay_listener {
 	uint32_t gen;		/* moves on with each new socket in this slot */
 	int owner;		/* the caller's name for who sent it (a peer slot) */
 	uint8_t dropping;	/* main thread: drop commands are queued */
-	atomic_uint refs;	/* workers still watching it; 0: the slot is free */
+	atomic_uint refs;	/* workers still watching it */
+	atomic_uint busy;	/* fd open: the slot is not free until it is closed */
 };
 
 /* A command for a worker about listener slot idx. */
 #define RELAY_CMD_ADD	0x80000000u
+/*
+ * Commands a worker can have queued for one slot.  Each slot gets one ADD
+ * and at most one DROP per socket (dropping), and is reused only after
+ * every worker let go (refs 0, fd closed).  A worker lets go on a DROP,
+ * or earlier by itself (listener_unwatch() from relay_accept()): then the
+ * DROP still comes.  A worker holds back the next socket's refs until it
+ * ran its ADD, so what can wait in its ring for one slot is the old
+ * socket's DROP, the new one's ADD and the new one's DROP: three.
+ */
+#define RELAY_CMDS_PER_SLOT	3
+#define RELAY_CMD_RING		(RELAY_CMDS_PER_SLOT * RELAY_LISTENERS)
+static_assert(RELAY_LISTENERS <= (RELAY_CMD_ADD >> 1), "slot indexes fit beside the ADD bit");
+static_assert(RELAY_CMD_RING / RELAY_LISTENERS >= RELAY_CMDS_PER_SLOT,
+	      "the command ring holds what every slot can have waiting");
 
 enum conn_state { CONN_CONNECTING, CONN_RELAYING };
 
@@ -151,8 +167,11 @@ struct worker {
 	uint32_t free_slot;		/* head of the free list, or UINT32_MAX */
 	struct log_limit lines;		/* this worker's per-connection lines */
 	/* Listener commands from the main thread, under lock: a ring. */
-	uint32_t cmds[2 * RELAY_LISTENERS];
+	uint32_t cmds[RELAY_CMD_RING];
 	unsigned int cmd_head, cmd_len;
+	int test_unwatchable;		/* test hook: listeners cannot be watched here */
+	int test_stall;			/* test hook: 1 armed, 2 stalling, 0 done or off */
+	int spare[2];			/* a pipe to close when out of fds, or -1 */
 	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
 	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
 	int pause_ms;
@@ -181,6 +200,15 @@ static void tally_connect_failed(struct worker *w, int err)
 static struct relay_opts relay;
 static struct worker relay_workers[RELAY_MAX_WORKERS];
 static struct relay_listener relay_listeners[RELAY_LISTENERS];
+/*
+ * Listeners no worker watches any more, though nobody asked them to stop
+ * (every worker gave up on its own): the main thread tells their sender
+ * and closes them (relay_listeners_orphaned()).  A slot is here once at
+ * most: it stays busy until then.
+ */
+static uint32_t relay_orphans[RELAY_LISTENERS];
+static unsigned int relay_norphans;
+static pthread_mutex_t relay_orphans_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Refusals over --max-connections, from any worker: one line limit. */
 static struct log_limit relay_refused;
 static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -191,6 +219,15 @@ static unsigned int relay_next;
 static atomic_uint relay_count;
 static int relay_pipe_size = RELAY_PIPE_SIZE;
 static int relay_pipe_bulk = RELAY_PIPE_BULK;
+/*
+ * Test hooks, read from the environment at start (tests/integration/
+ * 50-hostile.sh): NTB_TEST_UNWATCHABLE=MASK: the workers of MASK (bit i,
+ * worker i) fail to watch every listening socket, as at the user's epoll
+ * watch limit; NTB_TEST_STALL_MS=N: such a worker, at the first drop
+ * command it finds, stops taking commands for N ms, as one held by a
+ * peer's socket would be.  Off unless set; neither gives a peer anything.
+ */
+static long relay_test_stall_ms;
 
 /**
  * relay_active() - connections currently open (connecting or relaying)
@@ -897,10 +934,11 @@ static void relay_begin(struct worker *w, struct conn *c)
 }
 
 static void listener_command(struct worker *w, uint32_t cmd);
+static void relay_spare_make(struct worker *w);
 static void relay_accept(struct worker *w, uint32_t idx);
 static void relay_accept_resume(struct worker *w);
 
-/* syscalls: read */
+/* syscalls: read clock_nanosleep */
 static void relay_take_incoming(struct worker *w)
 {
 	struct conn *list, *c;
@@ -915,11 +953,25 @@ static void relay_take_incoming(struct worker *w)
 	while (w->cmd_len) {
 		uint32_t cmd = w->cmds[w->cmd_head];
 
-		w->cmd_head = (w->cmd_head + 1) % (2 * RELAY_LISTENERS);
+		if (w->test_stall == 1 && !(cmd & RELAY_CMD_ADD)) {
+			w->test_stall = 2;
+			break;
+		}
+		w->cmd_head = (w->cmd_head + 1) % RELAY_CMD_RING;
 		w->cmd_len--;
 		listener_command(w, cmd);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (w->test_stall == 2) {
+		struct timespec t = { .tv_sec = relay_test_stall_ms / 1000,
+				      .tv_nsec = relay_test_stall_ms % 1000 * 1000000L };
+
+		log_notice("test hook: worker %u holds back for %ld ms with %u commands waiting",
+			   (unsigned int)(w - relay_workers), relay_test_stall_ms, w->cmd_len);
+		nanosleep(&t, NULL);
+		w->test_stall = 0;
+		relay_take_incoming(w);
+	}
 	/* The list is newest first; order does not matter for correctness. */
 	while (list) {
 		c = list;
@@ -1088,6 +1140,19 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 	relay_pipe_size = relay_pipe_limit(RELAY_PIPE_SIZE);
 	relay_pipe_bulk = relay_pipe_limit(RELAY_PIPE_BULK);
 	relay_nworkers = opts->workers;
+	{
+		const char *mask = getenv("NTB_TEST_UNWATCHABLE"), *ms = getenv("NTB_TEST_STALL_MS");
+		unsigned long m = mask ? strtoul(mask, NULL, 0) : 0;
+
+		relay_test_stall_ms = ms ? strtol(ms, NULL, 10) : 0;
+		for (i = 0; i < relay_nworkers && i < 8 * sizeof(m); i++) {
+			relay_workers[i].test_unwatchable = (m >> i) & 1;
+			relay_workers[i].test_stall = (m >> i) & 1 && relay_test_stall_ms > 0 && i > 0;
+		}
+		if (m)
+			log_notice("test hook: workers of mask %#lx cannot watch listening sockets%s",
+				   m, relay_test_stall_ms ? ", and hold back at their first drop" : "");
+	}
 	/* Not fatal: an allocator that refuses (ASan's) is not glibc's. */
 	if (!mallopt(M_ARENA_MAX, (int)relay_nworkers + 1))
 		log_info("malloc did not take an arena limit; going on");
@@ -1121,6 +1186,12 @@ void relay_start(void)
 	unsigned int i;
 
 	relay_guards[0].thread = pthread_self();
+	for (i = 0; i < relay_nworkers; i++) {
+		relay_workers[i].spare[0] = relay_workers[i].spare[1] = -1;
+		/* Only handed-over listeners need one (relay_accept_shed()). */
+		if (relay.upstream_fd < 0 && !relay.connect_original)
+			relay_spare_make(&relay_workers[i]);
+	}
 	for (i = 1; i < relay_nworkers; i++) {
 		pthread_attr_t attr;
 		int rc;
@@ -1303,25 +1374,62 @@ static int listener_epoll(struct worker *w, uint32_t idx, int op)
 }
 
 /*
- * @w lets go of listener @idx; the last worker to do so closes it and so
- * frees its slot.  A worker may let go on its own (the socket was shut
- * down or made blocking), and then again on the main thread's command:
- * the second time does nothing.
+ * Close our copy of a listening socket the way a received client socket
+ * is closed: it is shared with its sender, who may have turned it into a
+ * connected socket with unsent data and SO_LINGER {1, large} and closed
+ * its own copy, so that our close is the last and would linger.  SO_LINGER
+ * {1, 0} makes the last close a reset, and the guard interrupts a close
+ * the sender made linger between our setsockopt() and close().  No
+ * disconnect: on a listener that ntb-listen still holds, connect(AF_UNSPEC)
+ * would stop its listening too.
  *
- * syscalls: close
+ * syscalls: setsockopt close
  */
-static void listener_unwatch(struct worker *w, uint32_t idx)
+static void listener_close(struct guard *g, int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	guard_enter(g);
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+		log_debug("cannot turn lingering off on a listening socket");
+	if (close(fd) && errno == EINTR)
+		log_warn("closing a handed-over listening socket blocked the relay (its sender made it linger); closed without waiting");
+	guard_leave(g);
+}
+
+/*
+ * @w lets go of listener @idx; the last worker to do so closes it and so
+ * frees its slot.  A worker may let go on its own (@told 0: the socket was
+ * shut down or made blocking, or could not be watched), and then again on
+ * the main thread's command: the second time does nothing.  When the last
+ * one let go on its own, nobody has told the sender: the main thread does,
+ * and closes the socket (relay_listeners_orphaned()).
+ *
+ * syscalls: write
+ */
+static void listener_unwatch(struct worker *w, uint32_t idx, int told)
 {
 	struct relay_listener *l = &relay_listeners[idx];
 	int fd = l->fd;		/* read before the slot can be taken again */
+	uint64_t one = 1;
 
 	if (!w->lwatch[idx])
 		return;
 	if (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_DEL))
 		log_debug("cannot unwatch a listening socket");
 	w->lwatch[idx] = 0;
-	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
-		close(fd);
+	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (told) {
+		listener_close(&relay_guards[w - relay_workers], fd);
+		atomic_store_explicit(&l->busy, 0, memory_order_release);
+		return;
+	}
+	pthread_mutex_lock(&relay_orphans_lock);
+	relay_orphans[relay_norphans++] = idx;
+	pthread_mutex_unlock(&relay_orphans_lock);
+	if (relay.notify_fd >= 0 && write(relay.notify_fd, &one, sizeof(one)) < 0)
+		log_debug("cannot wake the main thread");
 }
 
 /* What the main thread asked of @w: watch a listener, or let it go. */
@@ -1330,15 +1438,17 @@ static void listener_command(struct worker *w, uint32_t cmd)
 	uint32_t idx = cmd & ~RELAY_CMD_ADD;
 
 	if (!(cmd & RELAY_CMD_ADD)) {
-		listener_unwatch(w, idx);
+		listener_unwatch(w, idx, 1);
 		return;
 	}
 	w->lwatch[idx] = (relay_listeners[idx].gen & EV_GEN_MASK) + 1;
+	if (w->test_unwatchable)
+		errno = ENOSPC;
 	/* While accepting is paused, relay_accept_resume() adds it. */
-	if (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_ADD)) {
-		log_warn_errno(errno, "cannot watch a handed-over listening socket");
+	if (w->test_unwatchable || (!w->accept_resume && listener_epoll(w, idx, EPOLL_CTL_ADD))) {
+		log_warn_errno_limited(&w->lines, errno, "cannot watch a handed-over listening socket");
 		w->accept_resume = 1;	/* nothing to remove from the epoll set */
-		listener_unwatch(w, idx);
+		listener_unwatch(w, idx, 0);
 		w->accept_resume = 0;
 	}
 }
@@ -1355,9 +1465,14 @@ static void listener_post(struct worker *w, uint32_t cmd)
 		return;
 	}
 	pthread_mutex_lock(&w->lock);
+	if (w->cmd_len == RELAY_CMD_RING) {
+		/* Cannot happen (RELAY_CMDS_PER_SLOT); were it to, losing a command leaks a slot. */
+		pthread_mutex_unlock(&w->lock);
+		log_die("relay worker %u: listener command ring full (%d commands)",
+			(unsigned int)(w - relay_workers), RELAY_CMD_RING);
+	}
 	wake = !w->incoming && !w->cmd_len;
-	/* Room for an add and a drop per slot: a slot is not reused before its drop is done. */
-	w->cmds[(w->cmd_head + w->cmd_len) % (2 * RELAY_LISTENERS)] = cmd;
+	w->cmds[(w->cmd_head + w->cmd_len) % RELAY_CMD_RING] = cmd;
 	w->cmd_len++;
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
@@ -1393,13 +1508,62 @@ static void relay_accept_resume(struct worker *w)
 	uint32_t i;
 
 	w->accept_resume = 0;
+	relay_spare_make(w);
 	for (i = 0; i < RELAY_LISTENERS; i++)
 		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_ADD)) {
 			log_warn_errno(errno, "cannot watch a handed-over listening socket again");
 			w->accept_resume = 1;
-			listener_unwatch(w, i);
+			listener_unwatch(w, i, 0);
 			w->accept_resume = 0;
 		}
+}
+
+/*
+ * The worker's spare pipe: two fds to give up when out of them, so that a
+ * client waiting in a handed-over listener's backlog can be taken and
+ * reset rather than left there (nobody else accepts it: ntb-listen does
+ * not watch a socket it lent).
+ *
+ * syscalls: pipe2
+ */
+static void relay_spare_make(struct worker *w)
+{
+	if (w->spare[0] < 0 && pipe2(w->spare, O_CLOEXEC))
+		w->spare[0] = w->spare[1] = -1;
+}
+
+/*
+ * Out of fds (EMFILE, ENFILE) on listener @idx: accept4() takes an fd
+ * before it looks at the backlog, so give up the spare, take one client
+ * and reset it, and make the spare again.
+ *
+ * Return: 1 if a client was reset and more may wait, 0 if the caller
+ * should pause accepting instead (no spare, or none to be made again, or
+ * nobody waiting).
+ *
+ * syscalls: accept4 close
+ */
+static int relay_accept_shed(struct worker *w, uint32_t idx, int err)
+{
+	struct guard *g = &relay_guards[w - relay_workers];
+	int fd;
+
+	if (w->spare[0] < 0)
+		return 0;
+	close(w->spare[0]);
+	close(w->spare[1]);
+	w->spare[0] = w->spare[1] = -1;
+	guard_enter(g);
+	fd = accept4(relay_listeners[idx].fd, NULL, NULL, SOCK_CLOEXEC);
+	guard_leave(g);
+	if (fd >= 0) {
+		tally_add(&w->tally.accepted, 1);
+		tally_add(&w->tally.refused_fds, 1);
+		log_warn_errno_limited(&w->lines, err, "cannot accept a client; reset it");
+		util_reset_close(fd);
+	}
+	relay_spare_make(w);
+	return fd >= 0 && w->spare[0] >= 0;
 }
 
 /*
@@ -1437,7 +1601,12 @@ static void relay_accept(struct worker *w, uint32_t idx)
 			case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
 			case EPERM:
 				continue;	/* that client's own failure (accept(2)) */
-			case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+			case EMFILE: case ENFILE:
+				if (relay_accept_shed(w, idx, errno))
+					continue;
+				relay_accept_pause(w, errno);
+				return;
+			case ENOBUFS: case ENOMEM:
 				relay_accept_pause(w, errno);
 				return;
 			case EINTR:
@@ -1450,7 +1619,7 @@ static void relay_accept(struct worker *w, uint32_t idx)
 				log_warn_errno_limited(&w->lines, errno, "cannot accept on a handed-over listening socket; no longer accepting on it");
 				break;
 			}
-			listener_unwatch(w, idx);
+			listener_unwatch(w, idx, 0);
 			return;
 		}
 		w->pause_ms = 0;
@@ -1490,9 +1659,8 @@ static void relay_accept(struct worker *w, uint32_t idx)
  * @target:	index into opts->targets
  * @owner:	who sent it, for relay_listeners_drop()
  *
- * Return: 0; or -1 if RELAY_LISTENERS are in use already (@fd is closed).
- *
- * syscalls: close
+ * Return: 0; or -1 if RELAY_LISTENERS are in use already (@fd is the
+ * caller's still: relay_close_listener()).
  */
 int relay_listener_add(int fd, unsigned int target, int owner)
 {
@@ -1500,13 +1668,12 @@ int relay_listener_add(int fd, unsigned int target, int owner)
 	uint32_t i;
 
 	for (i = 0; i < RELAY_LISTENERS && !l; i++)
-		if (!atomic_load_explicit(&relay_listeners[i].refs, memory_order_acquire))
+		if (!atomic_load_explicit(&relay_listeners[i].busy, memory_order_acquire))
 			l = &relay_listeners[i];
-	if (!l) {
-		close(fd);
+	if (!l)
 		return -1;
-	}
 	i = (uint32_t)(l - relay_listeners);
+	atomic_store_explicit(&l->busy, 1, memory_order_relaxed);
 	l->fd = fd;
 	l->target = (uint16_t)target;
 	l->owner = owner;
@@ -1519,12 +1686,40 @@ int relay_listener_add(int fd, unsigned int target, int owner)
 }
 
 /**
+ * relay_listener_held() - does @owner have a listening socket for @target
+ * here already?
+ * @owner:	as given to relay_listener_add()
+ * @target:	index into opts->targets
+ *
+ * One per forward is what an ntb-listen sends: so a peer holds at most as
+ * many slots as there are targets, not all RELAY_LISTENERS.
+ *
+ * Return: 1 or 0.
+ */
+int relay_listener_held(int owner, unsigned int target)
+{
+	uint32_t i;
+
+	for (i = 0; i < RELAY_LISTENERS; i++) {
+		const struct relay_listener *l = &relay_listeners[i];
+
+		if (atomic_load_explicit(&l->busy, memory_order_acquire) && !l->dropping &&
+		    l->owner == owner && l->target == target)
+			return 1;
+	}
+	return 0;
+}
+
+/**
  * relay_listeners_drop() - stop accepting on the listening sockets of
  * @owner, or on all of them (@owner -1)
+ * @owner:	as given to relay_listener_add(), or -1
+ * @back:	if not NULL, called with the owner and target of each socket
+ *		dropped, to tell its sender
  *
  * The workers let go in their own time; the last one closes the socket.
  */
-void relay_listeners_drop(int owner)
+void relay_listeners_drop(int owner, void (*back)(int owner, unsigned int target))
 {
 	uint32_t i;
 
@@ -1532,12 +1727,58 @@ void relay_listeners_drop(int owner)
 		struct relay_listener *l = &relay_listeners[i];
 
 		if (l->dropping || (owner >= 0 && l->owner != owner) ||
-		    !atomic_load_explicit(&l->refs, memory_order_acquire))
+		    !atomic_load_explicit(&l->busy, memory_order_acquire))
 			continue;
 		l->dropping = 1;
+		if (back)
+			back(l->owner, l->target);
+		/* Every worker gave up on it by itself: the orphan list has it. */
+		if (!atomic_load_explicit(&l->refs, memory_order_acquire))
+			continue;
 		for (unsigned int k = 0; k < relay_nworkers; k++)
 			listener_post(&relay_workers[k], i);
 	}
+}
+
+/**
+ * relay_listeners_orphaned() - close the listening sockets every worker
+ * gave up on by itself, on the main thread
+ * @back:	called with the owner and target of each one nobody had asked
+ *		to drop, to tell its sender
+ */
+void relay_listeners_orphaned(void (*back)(int owner, unsigned int target))
+{
+	uint32_t list[RELAY_LISTENERS];
+	unsigned int n, i;
+
+	pthread_mutex_lock(&relay_orphans_lock);
+	n = relay_norphans;
+	memcpy(list, relay_orphans, n * sizeof(list[0]));
+	relay_norphans = 0;
+	pthread_mutex_unlock(&relay_orphans_lock);
+	for (i = 0; i < n; i++) {
+		struct relay_listener *l = &relay_listeners[list[i]];
+
+		if (!l->dropping) {
+			l->dropping = 1;
+			back(l->owner, l->target);
+		}
+		listener_close(&relay_guards[0], l->fd);
+		atomic_store_explicit(&l->busy, 0, memory_order_release);
+	}
+}
+
+/**
+ * relay_close_listener() - close a listening socket from the rendezvous
+ * that will not be accepted on, on the main thread
+ * @fd:		the socket
+ *
+ * Not disconnected as relay_close_received() does: ntb-listen still
+ * listens on it.
+ */
+void relay_close_listener(int fd)
+{
+	listener_close(&relay_guards[0], fd);
 }
 
 /**

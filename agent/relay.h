@@ -56,7 +56,10 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		  const struct sockaddr *src, const struct sockaddr *dst);
 void relay_close_received(int fd);
 int relay_listener_add(int fd, unsigned int target, int owner);
-void relay_listeners_drop(int owner);
+int relay_listener_held(int owner, unsigned int target);
+void relay_listeners_drop(int owner, void (*back)(int owner, unsigned int target));
+void relay_listeners_orphaned(void (*back)(int owner, unsigned int target));
+void relay_close_listener(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
 void relay_totals(struct relay_totals *t);

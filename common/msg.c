@@ -12,8 +12,12 @@
 #include "msg.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <string.h>
+
+static_assert(MSG_LISTENER_BACK_LEN == MSG_LISTENER_LEN,
+	      "msg_decode() sizes LISTENER and LISTENER_BACK alike");
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -145,6 +149,49 @@ size_t msg_encode_listener(uint8_t *buf, size_t size, unsigned int index)
 	return MSG_HDR_LEN + MSG_LISTENER_LEN;
 }
 
+/**
+ * msg_encode_listener_back() - build a LISTENER_BACK record (no fd): the
+ * listening socket of forward @index is ntb-listen's alone again
+ * @buf:	output
+ * @size:	size of @buf
+ * @index:	the index of the LISTENER record, below MSG_MAX_FORWARDS
+ * @reason:	why
+ *
+ * Return: record length, or 0 if @buf is too small, @index too large or
+ * @reason unknown.
+ */
+size_t msg_encode_listener_back(uint8_t *buf, size_t size, unsigned int index,
+				enum msg_back_reason reason)
+{
+	if (size < MSG_HDR_LEN + MSG_LISTENER_BACK_LEN || index >= MSG_MAX_FORWARDS ||
+	    reason < MSG_BACK_REFUSED || reason > MSG_BACK_MAX)
+		return 0;
+	put_hdr(buf, MSG_LISTENER_BACK, MSG_LISTENER_BACK_LEN);
+	put16(buf + 4, (uint16_t)index);
+	put16(buf + 6, (uint16_t)reason);
+	return MSG_HDR_LEN + MSG_LISTENER_BACK_LEN;
+}
+
+/**
+ * msg_back_reason_text() - a LISTENER_BACK reason in words, for a log line
+ * @reason:	enum msg_back_reason
+ *
+ * Return: a static string.
+ */
+const char *msg_back_reason_text(unsigned int reason)
+{
+	switch (reason) {
+	case MSG_BACK_REFUSED:
+		return "refused";
+	case MSG_BACK_STOPPING:
+		return "stopping";
+	case MSG_BACK_DROPPED:
+		return "no worker could watch it";
+	default:
+		return "unknown reason";
+	}
+}
+
 static int all_zero(const uint8_t *p, size_t n)
 {
 	while (n--)
@@ -233,6 +280,7 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 		want = MSG_CONN_LEN;
 		break;
 	case MSG_LISTENER:
+	case MSG_LISTENER_BACK:	/* same size: see the static_assert */
 		want = MSG_LISTENER_LEN;
 		break;
 	default:
@@ -293,6 +341,19 @@ int msg_decode(const uint8_t *buf, size_t len, unsigned int nfds, struct msg *ou
 		}
 		if (out->u.listener.index >= MSG_MAX_FORWARDS) {
 			*why = "LISTENER names a forward past the largest index";
+			return -1;
+		}
+		return 0;
+	}
+	if (out->type == MSG_LISTENER_BACK) {
+		out->u.back.index = get16(buf + 4);
+		out->u.back.reason = get16(buf + 6);
+		if (out->u.back.index >= MSG_MAX_FORWARDS) {
+			*why = "LISTENER_BACK names a forward past the largest index";
+			return -1;
+		}
+		if (out->u.back.reason < MSG_BACK_REFUSED || out->u.back.reason > MSG_BACK_MAX) {
+			*why = "LISTENER_BACK has an unknown reason";
 			return -1;
 		}
 		return 0;

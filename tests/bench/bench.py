@@ -153,6 +153,9 @@ class Direct(Peer):
 
 
 class Agents(Peer):
+    """The agents started on their own on a /path rendezvous: client
+    hand-off, their default there (the peer is whoever passed the uid
+    check, so the listening socket stays with ntb-listen)."""
     name = "bridge-agents"
 
     def up(self, target):

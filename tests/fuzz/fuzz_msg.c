@@ -32,6 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       m.u.hello.forwards, m.u.hello.flags);
 	else if (m.type == MSG_LISTENER)
 		len = msg_encode_listener(again, sizeof(again), m.u.listener.index);
+	else if (m.type == MSG_LISTENER_BACK)
+		len = msg_encode_listener_back(again, sizeof(again), m.u.back.index,
+					       (enum msg_back_reason)m.u.back.reason);
 	else
 		len = msg_encode_conn(again, sizeof(again), (struct sockaddr *)&m.u.conn.client,
 				      (struct sockaddr *)&m.u.conn.local, m.u.conn.index);

@@ -14,6 +14,44 @@ sock_count() {
 	ls -l /proc/"$1"/fd 2>/dev/null | grep -c 'socket:'
 }
 
+# lent_count LOGFILE PID: after SIGUSR1 to PID, ntb-listen's count of
+# listening sockets handed over.
+lent_count() {
+	local n
+	kill -USR1 "$2"
+	for _ in $(seq 1 100); do
+		n=$(sed -n 's/.*ntb-listen: stats: listening sockets handed over \([0-9]*\),.*/\1/p' "$1" | tail -n 1)
+		[ -n "$n" ] && { echo "$n"; return; }
+		sleep 0.05
+	done
+	echo none
+}
+
+t_handoff_mode() {
+	# Issue 15: the listening socket itself goes only to a peer that is
+	# certain (fd:N, the launcher's socketpair); over @name and /path the
+	# default is client hand-off, and --hand-off listener opts in.
+	server "$NSB" 127.0.0.1 8114 echo
+	bg "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8114 -r "@ntbt-$$-hm" 2>>"$T/c.err"
+	bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9114 -r "@ntbt-$$-hm" 2>>"$T/l.err"
+	lpid=$LAST_PID
+	wait_listen "$NSA" 9114
+	out=$(in_a $PEER client 127.0.0.1 9114 bulk 1000) || fail "@name, default: $out"
+	assert_eq "$(lent_count "$T/l.err" "$lpid")" 0 "listening sockets lent over @name by default"
+	grep -q "handed off 1," "$T/l.err" || fail "the client was not handed off: $(cat "$T/l.err")"
+	bg nsenter --net="$NB" "$B/ntb-connect" -c 127.0.0.1:8114 -r "$T/hm.sock" 2>>"$T/c.err"
+	bg nsenter --net="$A" "$B/ntb-listen" -l 127.0.0.1:9115 -r "$T/hm.sock" --hand-off listener \
+		2>>"$T/l2.err"
+	lpid=$LAST_PID
+	wait_listen "$NSA" 9115
+	out=$(in_a $PEER client 127.0.0.1 9115 bulk 1000) || fail "/path, --hand-off listener: $out"
+	assert_eq "$(lent_count "$T/l2.err" "$lpid")" 1 "listening sockets lent over /path with --hand-off listener"
+	bridge -l 127.0.0.1:9116 -f "$A" -c 127.0.0.1:8114 -t "$NB"
+	wait_listen "$NSA" 9116
+	out=$(in_a $PEER client 127.0.0.1 9116 bulk 1000) || fail "launcher: $out"
+	assert_eq "$(lent_count "$T/bridge.err" "$BRIDGE_PID")" 1 "listening sockets lent over the launcher's fd:N"
+}
+
 t_nsenter_path() {
 	server "$NSB" 127.0.0.1 8101 echo
 	bg nsenter --net="$NB" "$B/ntb-connect" -c 127.0.0.1:8101 -r "$T/rdv.sock" 2>>"$T/c.err"
@@ -220,6 +258,7 @@ t_listen_once_alone() {
 	assert_eq "$out" "REFUSED" "a second client of --once"
 }
 
+run_test handoff_mode_by_rendezvous t_handoff_mode
 run_test nsenter_path_rendezvous t_nsenter_path
 run_test abstract_rendezvous_listen_first t_abstract_listen_first
 run_test one_connect_two_listens t_one_connect_two_listens

@@ -57,6 +57,75 @@ t_listen_emfile() {
 	kill -0 "$lpid" || fail "ntb-listen died: $(cat "$T/l.err")"
 }
 
+t_listener_linger() {
+	# Issue 15: the sender turns its lent listening socket into a connected
+	# one with unsent data and SO_LINGER {1, 3600}, and closes its copy;
+	# ntb-connect's close, the last, must reset it at once, not linger.
+	connect_agent ntbt-$$-lg 8514 echo -w 2
+	out=$(timeout 30 $RDVPEER @ntbt-$$-lg lsn-linger) || fail "attack failed: $out"
+	case $out in
+	*KERNEL-REFUSES-CONNECT*)
+		figure "this kernel refuses connect() on a socket that listened: the attack cannot be made here ($out)";;
+	*)
+		assert_eq "$out" "ECHO first QUEUED 1 GOT 1 RESET" "the lingering listening socket";;
+	esac
+	still_serving ntbt-$$-lg
+}
+
+t_listener_twice() {
+	# Issue 15: one listening socket per forward and peer, so one peer
+	# cannot fill the 1,024 slots all peers share; a refused one comes back
+	# (LISTENER_BACK, reason 1) still listening, with one line.
+	connect_agent ntbt-$$-tw 8515 echo
+	out=$(timeout 20 $RDVPEER @ntbt-$$-tw lsn-twice) || fail "attack failed: $out"
+	assert_eq "$out" "BACK 4 0 4 0 1
+ECHO first" "the second listening socket for forward 0"
+	n=$(grep -c "its sender has one for listener 0 already" "$T/c.err")
+	assert_eq "$n" 1 "refusal lines"
+	still_serving ntbt-$$-tw
+}
+
+t_listener_commands_held() {
+	# Issue 15: a worker that let go of every listening socket by itself
+	# (the test hook makes watching them fail in worker 1) and is then held
+	# back (the hook again, 3 s) is sent, per slot, the old socket's drop,
+	# the new one's add and its drop: 3 per slot, 3,071 commands for 1,024
+	# slots.  The ring holds them, nothing is lost, and a third peer gets
+	# all 1,024 slots once the worker is back.
+	server "$NSB" 127.0.0.1 8516 echo
+	bg env NTB_TEST_UNWATCHABLE=2 NTB_TEST_STALL_MS=3000 "$B/ntb-connect" -n "$NB" \
+		-c 127.0.0.1:8516 -c 127.0.0.1:20001-21023 -r "@ntbt-$$-cy" -w 2 2>>"$T/c.err"
+	CPID=$LAST_PID
+	for _ in $(seq 1 50); do grep -q "@ntbt-$$-cy" /proc/net/unix 2>/dev/null && break; sleep 0.05; done
+	out=$(timeout 60 $RDVPEER @ntbt-$$-cy lsn-cycle 1024) || fail "peers failed: $out"
+	assert_eq "$out" "BACK 0 0 0" "listening sockets given back, per peer"
+	n=$(sed -n 's/.*worker 1 holds back for 3000 ms with \([0-9]*\) commands waiting/\1/p' "$T/c.err")
+	[ -n "$n" ] || fail "the worker was not held back: $(tail -n 5 "$T/c.err")"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect died: $(tail -n 3 "$T/c.err")"
+	sleep 4
+	m=$(grep -o "holds back for 3000 ms with [0-9]* commands" "$T/c.err" | head -n 1)
+	figure "worker held back: $m at its first drop"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect died: $(tail -n 3 "$T/c.err")"
+}
+
+t_listener_unwatchable() {
+	# Issue 15: no worker can watch the listening socket (the test hook
+	# makes EPOLL_CTL_ADD fail): ntb-connect gives it back, ntb-listen
+	# accepts its clients again and hands each over.
+	server "$NSB" 127.0.0.1 8517 echo
+	bg env NTB_TEST_UNWATCHABLE=1 "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8517 -r "@ntbt-$$-uw" \
+		-w 1 2>>"$T/c.err"
+	CPID=$LAST_PID
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9517 -r "@ntbt-$$-uw" --hand-off listener \
+		2>>"$T/l.err"
+	wait_listen "$NSA" 9517
+	for _ in $(seq 1 100); do grep -q "gave listening socket 0 back" "$T/l.err" && break; sleep 0.05; done
+	grep -q "gave listening socket 0 back (no worker could watch it)" "$T/l.err" ||
+		fail "no line from ntb-listen: $(cat "$T/l.err")"
+	out=$(timeout 15 ip netns exec "$NSA" $PEER client 127.0.0.1 9517 bulk 100000) ||
+		fail "a client of the socket given back: $out"
+}
+
 t_use_after_free() {
 	# Item 3: events for connections already freed, because the sender's
 	# copy keeps the socket in ntb-connect's epoll set.
@@ -108,14 +177,15 @@ t_non_tcp_refused() {
 	done
 	pipe=$(sed -n 's/^PIPE //p' <<<"$out")
 	ls -l /proc/"$CPID"/fd | grep -q "pipe:\[$pipe\]" && fail "ntb-connect kept the attacker's pipe"
+	# 12, and the worker's spare pipe for running out of fds.
 	n=$(ls /proc/"$CPID"/fd | wc -l)
-	[ "$n" -le 12 ] || fail "ntb-connect holds $n fds after the attack: $(ls -l /proc/$CPID/fd)"
+	[ "$n" -le 14 ] || fail "ntb-connect holds $n fds after the attack: $(ls -l /proc/$CPID/fd)"
 }
 
 t_peer_ending_records() {
 	# Each of these ends that peer's connection, and only that.
 	connect_agent ntbt-$$-end 8505 echo
-	for kind in conn-before-hello bad-hello v1-hello v2-hello truncated-hello second-hello hello-with-fd empty; do
+	for kind in conn-before-hello bad-hello v1-hello v2-hello v3-hello truncated-hello second-hello hello-with-fd empty; do
 		out=$($RDVPEER @ntbt-$$-end ending $kind) || fail "$kind: $out"
 		assert_eq "$out" "ENDED" "$kind"
 	done
@@ -205,6 +275,10 @@ run_test listen_emfile_resets t_listen_emfile
 run_test listener_made_blocking t_listener_blocking
 run_test listener_shut_down t_listener_shutdown
 run_test listener_leaves_with_its_peer t_listener_leaves_with_peer
+run_test listener_close_does_not_linger t_listener_linger
+run_test listener_twice_given_back t_listener_twice
+run_test listener_commands_held_worker t_listener_commands_held
+run_test listener_unwatchable_given_back t_listener_unwatchable
 run_test use_after_free_kept_copies t_use_after_free
 run_test blocking_splice_o_nonblock_cleared t_blocking_splice
 run_test blocking_close_linger t_blocking_close

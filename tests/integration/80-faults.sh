@@ -167,6 +167,31 @@ t_graceful_stop() {
 	figure "graceful stop: 64 MiB in flight completed, new client refused, exit 0 $(($(ms_now) - t0)) ms after SIGQUIT"
 }
 
+t_graceful_stop_listener_mode() {
+	# Listener hand-off between agents started on their own: on SIGQUIT
+	# ntb-connect gives the listening socket back (LISTENER_BACK), and a
+	# client during the drain is reset at once instead of waiting in a
+	# backlog nobody accepts from.
+	server "$NSB" 127.0.0.1 8822 echo
+	LISTEN_ARGS="--hand-off listener" pair "@ntbt-$$-gl" 8822 9822 --drain-timeout 30 -v
+	wait_for "$T/c.err" "accepting on listening socket 0"
+	in_a $PEER client 127.0.0.1 9822 paced 30 100000 >"$T/paced.out" 2>&1 &
+	client=$!
+	wait_for "$T/paced.out" STARTED
+	kill -QUIT "$CPID"
+	wait_for "$T/c.err" "stopping gracefully"
+	t0=$(ms_now)
+	out=$(in_a $PEER client 127.0.0.1 9822 probe 3)
+	took=$(($(ms_now) - t0))
+	assert_eq "$out" RESET "a new client during the graceful stop"
+	[ "$took" -lt 1000 ] || fail "the client was reset after $took ms"
+	grep -q "gave listening socket 0 back (stopping)" "$T/l.err" || fail "no line from ntb-listen: $(cat "$T/l.err")"
+	kill -0 "$CPID" 2>/dev/null || fail "ntb-connect exited before the transfer was done"
+	wait "$client" || fail "the transfer in flight was cut: $(cat "$T/paced.out")"
+	wait_gone "$CPID" 5 || fail "ntb-connect still runs after its last connection ended"
+	figure "graceful stop, listener hand-off on @name: new client reset after $took ms"
+}
+
 t_drain_timeout() {
 	# A connection still open when --drain-timeout runs out is reset.
 	server "$NSB" 127.0.0.1 8803 source "$T/srv.log"
@@ -351,7 +376,7 @@ t_counters() {
 	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
 	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
 	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
-	assert_match "$l" "listening sockets handed over 2, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
+	assert_match "$l" "listening sockets handed over 2, given back 0, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
 	figure "$l"
 }
@@ -440,6 +465,42 @@ t_accept_emfile() {
 	figure "accepts failing (EMFILE), clients arriving ($(cat "$T/flood.out")): pair CPU $((b - a)) ticks in 2 s; served again after the limit was raised"
 }
 
+t_listener_mode_fd_limit() {
+	# Listener hand-off, ntb-connect started with a low fd limit, 100
+	# clients at once: each is served or reset within 3 s (the workers
+	# give up a spare pipe to accept and reset one), none left waiting in
+	# the backlog; once they are gone, new clients are served.  Two
+	# limits, one odd and one even: every served client holds two fds, so
+	# with one of them the workers end with no fd at all (accept4 fails,
+	# the client would stay in the backlog) rather than with one (the
+	# client is accepted and reset when its target socket cannot be made).
+	local lim out all=""
+	server "$NSB" 127.0.0.1 8823 whoami
+	for lim in 64 65; do
+		bg prlimit --nofile=$lim:$lim "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8823 \
+			-r "@ntbt-$$-lf$lim" -w 2 2>>"$T/c.err"
+		CPID=$LAST_PID
+		bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9823 -r "@ntbt-$$-lf$lim" --hand-off listener \
+			2>>"$T/l.err"
+		LPID=$LAST_PID
+		wait_listen "$NSA" 9823
+		out=$(in_a $PEER client 127.0.0.1 9823 hold 100 3)
+		assert_match "$out" "DATA=[1-9]" "clients served at $lim fds"
+		assert_match "$out" "TIMEOUT=0$" "clients neither served nor reset within 3 s at $lim fds"
+		sleep 0.5
+		for i in 1 2 3; do
+			out2=$(in_a $PEER client 127.0.0.1 9823 probe 3)
+			assert_eq "$out2" DATA "a client after the others left ($lim fds, $i)"
+		done
+		all="$all; $lim fds: $out"
+		kill "$LPID" "$CPID"
+		wait_gone "$LPID" 3 && wait_gone "$CPID" 3 || fail "agents did not stop"
+	done
+	grep -q "cannot accept a client; reset it" "$T/c.err" ||
+		fail "no line about resetting at the fd limit: $(cat "$T/c.err")"
+	figure "listener hand-off, ntb-connect at a low fd limit, 100 clients at once$all; served again after they left"
+}
+
 t_1000_concurrent() {
 	# 1,000 connections at once, 1 MiB of checked data each way on each.
 	bg ip netns exec "$NSB" "$LOAD" echo 8818
@@ -512,6 +573,7 @@ t_never_reads() {
 run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
+run_test graceful_stop_listener_mode_resets_new t_graceful_stop_listener_mode
 run_test drain_timeout_resets t_drain_timeout
 run_test target_killed_client_sees_reset t_target_killed
 run_test client_killed_target_sees_reset t_client_killed
@@ -526,6 +588,7 @@ run_test floods_rate_limited t_flood_rate_limited
 run_test fd_levels_500_connections t_fd_levels
 run_test accept_emfile_low_cpu t_accept_emfile client
 run_test accept_emfile_low_cpu_listener_mode t_accept_emfile listener
+run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test target_never_reads t_never_reads

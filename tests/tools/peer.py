@@ -6,7 +6,7 @@ server ADDR PORT MODE [--log FILE] [--last PORT]
                                        modes: echo observe rst rstnow whoami finfirst replyeof
                                        (--last: one socket per port up to PORT)
 client ADDR PORT MODE [ARGS]           modes: read, bulk N, parallel K N, paced K N, halfclose,
-                                       finfirst, rstclient, expectreset, probe
+                                       finfirst, rstclient, expectreset, probe, hold N SEC
 Every socket has a time-out; every client exits 0 only if what it saw is right.
 """
 import hashlib
@@ -474,6 +474,42 @@ def cli_flood(addr, port, args):
     return True
 
 
+def cli_hold(addr, port, args):
+    """N silent clients at once, held open SECONDS: print how many got
+    DATA (served), EOF or RESET (refused), and how many saw nothing at all
+    in that time (TIMEOUT: left waiting, in a backlog say)."""
+    import selectors
+    n, secs = int(args[0]), float(args[1])
+    sel = selectors.DefaultSelector()
+    seen = {}
+    held = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection((addr, port), timeout=2)
+        except ConnectionResetError:
+            seen["RESET"] = seen.get("RESET", 0) + 1
+            continue
+        except OSError:
+            seen["ERROR"] = seen.get("ERROR", 0) + 1
+            continue
+        held.append(s)
+        sel.register(s, selectors.EVENT_READ)
+    end = time.time() + secs
+    left = len(held)
+    while left and time.time() < end:
+        for key, _ in sel.select(max(0.0, end - time.time())):
+            r = classify(key.fileobj)
+            seen[r] = seen.get(r, 0) + 1
+            sel.unregister(key.fileobj)
+            left -= 1
+    seen["TIMEOUT"] = seen.get("TIMEOUT", 0) + left
+    print(" ".join("%s=%d" % kv for kv in sorted(seen.items())))
+    sys.stdout.flush()
+    for s in held:
+        s.close()
+    return True
+
+
 def cli_read(addr, port, args):
     """Print the first line the server sends."""
     s = connect(addr, port)
@@ -483,7 +519,7 @@ def cli_read(addr, port, args):
 
 CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
-           "expectreset": cli_expectreset, "probe": cli_probe, "stream": cli_stream,
+           "expectreset": cli_expectreset, "probe": cli_probe, "hold": cli_hold, "stream": cli_stream,
            "push": cli_push, "download": cli_download, "sequential": cli_sequential, "flood": cli_flood}
 
 

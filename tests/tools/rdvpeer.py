@@ -20,6 +20,15 @@ lsn-shutdown   a listening socket handed over and shut down while a client
                of it is open; that client must still be served
 lsn-leave      a listening socket handed over, then the rendezvous closed:
                the next client must be ours to accept, not ntb-connect's
+lsn-linger     a listening socket handed over, then disconnected, connected
+               to a server that never reads, filled, SO_LINGER {1, 3600},
+               our copy closed, the rendezvous closed: ntb-connect's close
+               is the last, and must reset the connection, not linger
+lsn-cycle N    three peers in turn, each lending N listening sockets (one
+               per forward; ntb-connect has N targets) and leaving; the
+               third must have all N taken (no LISTENER_BACK)
+lsn-twice      the same forward's listening socket handed over twice: the
+               second is refused and comes back as LISTENER_BACK
 
 The sockets it hands over are TCP connections it makes to itself on
 loopback.  Prints what it saw; exits 0 when that is what it expected.
@@ -31,10 +40,11 @@ import struct
 import sys
 import time
 
-HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 3, 1, 1, 0)
-BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 3, 1, 1, 0)
+HELLO = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 1, 1, 0)
+BAD_MAGIC = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544222, 4, 1, 1, 0)
 HELLO_V1 = struct.pack("!BBHIHH", 1, 0, 8, 0x4E544221, 1, 1)        # an older peer
 HELLO_V2 = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 2, 1, 1, 0)  # no LISTENER records
+HELLO_V3 = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 3, 1, 1, 0)  # no LISTENER_BACK records
 
 
 def listener_record(index=0, reserved=0):
@@ -193,6 +203,9 @@ def m_ending(rdv, args):
     elif kind == "v2-hello":
         s = rendezvous(rdv, hello=False)
         send(s, HELLO_V2)
+    elif kind == "v3-hello":
+        s = rendezvous(rdv, hello=False)
+        send(s, HELLO_V3)
     else:
         s = rendezvous(rdv)
         if kind == "second-hello":
@@ -382,7 +395,122 @@ def m_lsn_leave(rdv, args):
         c.close()
 
 
-MODES = {"lsn-block": m_lsn_block, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
+def disconnect(sock):
+    """connect(AF_UNSPEC): Python's connect() takes no such address."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    unspec = ctypes.create_string_buffer(16)     # sa_family 0: AF_UNSPEC
+    if libc.connect(sock.fileno(), unspec, 16):
+        raise OSError(ctypes.get_errno(), "disconnect failed")
+
+
+def m_lsn_linger(rdv, args):
+    s = rendezvous(rdv)
+    lsn = listening()
+    send(s, listener_record(), (lsn.fileno(),))
+    first = echo_once(lsn.getsockname(), b"first\n")
+    sink = socket.socket()
+    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(1)              # never accepted until the end: nobody reads
+    disconnect(lsn)
+    try:
+        lsn.connect(sink.getsockname())
+    except OSError as e:
+        # Newer kernels refuse connect() on a socket that listened: the
+        # attack cannot be made there.
+        print("ECHO %s KERNEL-REFUSES-CONNECT %s" % (first.decode().strip(), e.errno))
+        s.close()
+        return first == b"first\n"
+    lsn.setblocking(False)
+    sent = 0
+    try:
+        while True:
+            sent += lsn.send(b"z" * 65536)
+    except BlockingIOError:
+        pass
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3600))
+    lsn.close()                 # ntb-connect's copy is the last now
+    time.sleep(0.3)
+    s.close()                   # ntb-connect drops the socket: its close
+    time.sleep(1.5)
+    c, _ = sink.accept()
+    c.settimeout(5)
+    got, end = 0, "TIMEOUT"
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                end = "EOF"
+                break
+            got += len(b)
+    except ConnectionResetError:
+        end = "RESET"
+    except socket.timeout:
+        pass
+    print("ECHO %s QUEUED %d GOT %d %s" % (first.decode().strip(), sent > 0, got > 0, end))
+    return first == b"first\n"
+
+
+def m_lsn_cycle(rdv, args):
+    import resource
+    n = int(args[0])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * n + 64)), hard))
+    hello = struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 1, n, 0)
+    backs = []
+    for rnd in range(3):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect("\0" + rdv[1:] if rdv.startswith("@") else rdv)
+        send(s, hello)
+        s.settimeout(10)
+        if len(s.recv(64)) != 16:
+            raise SystemExit("no HELLO reply")
+        lsns = [listening() for _ in range(n)]
+        for i, lsn in enumerate(lsns):
+            send(s, listener_record(i), (lsn.fileno(),))
+        # Whatever comes back within a second: LISTENER_BACK records.
+        s.settimeout(1 if rnd == 2 else 0.3)
+        back = 0
+        try:
+            while True:
+                rec = s.recv(64)
+                if not rec:
+                    break
+                back += rec[0] == 4
+        except socket.timeout:
+            pass
+        backs.append(back)
+        s.close()
+        for lsn in lsns:
+            lsn.close()
+        # The held-back worker (NTB_TEST_STALL_MS) comes back after the second.
+        time.sleep(0.3 if rnd == 0 else 5 if rnd == 1 else 0)
+    print("BACK %s" % " ".join(str(b) for b in backs))
+    return True
+
+
+def m_lsn_twice(rdv, args):
+    s = rendezvous(rdv)
+    a, b = listening(), listening()
+    send(s, listener_record(), (a.fileno(),))
+    send(s, listener_record(), (b.fileno(),))
+    s.settimeout(5)
+    rec = s.recv(64)
+    print("BACK %s" % " ".join("%d" % x for x in struct.unpack("!BBHHH", rec)) if len(rec) == 8
+          else "RECORD %r" % rec)
+    # The refused one still listens, for its owner: not disconnected.
+    c = socket.create_connection(b.getsockname(), timeout=5)
+    b.settimeout(5)
+    b.accept()
+    c.close()
+    first = echo_once(a.getsockname(), b"first\n")
+    print("ECHO %s" % first.decode().strip())
+    s.close()
+    return True
+
+
+MODES = {"lsn-block": m_lsn_block, "lsn-linger": m_lsn_linger, "lsn-twice": m_lsn_twice, "lsn-cycle": m_lsn_cycle, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
          "garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
          "linger": m_linger, "silent": m_silent, "flood": m_flood}
 

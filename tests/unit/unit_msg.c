@@ -132,6 +132,47 @@ int main(void)
 	tmp[3] = MSG_CONN_LEN;
 	refused(tmp, len, 1, "LISTENER whose length field says CONN");
 
+	memcpy(tmp, buf, len);
+	tmp[9] = 3;
+	refused(tmp, len, 0, "HELLO of version 3 (no LISTENER_BACK records)");
+
+	/* LISTENER_BACK: an index and a reason, no fd. */
+	len = msg_encode_listener_back(buf, sizeof(buf), 1023, MSG_BACK_STOPPING);
+	CHECK(len == MSG_HDR_LEN + MSG_LISTENER_BACK_LEN, "LISTENER_BACK is %zu bytes", len);
+	CHECK(decode(buf, len, 0, &m, &why) == 0 && m.type == MSG_LISTENER_BACK &&
+	      m.u.back.index == 1023 && m.u.back.reason == MSG_BACK_STOPPING,
+	      "LISTENER_BACK carries its forward's index and its reason");
+	CHECK(msg_encode_listener_back(tmp, sizeof(tmp), MSG_MAX_FORWARDS, MSG_BACK_REFUSED) == 0 &&
+	      msg_encode_listener_back(tmp, MSG_HDR_LEN + 3, 0, MSG_BACK_REFUSED) == 0 &&
+	      msg_encode_listener_back(tmp, sizeof(tmp), 0, (enum msg_back_reason)0) == 0 &&
+	      msg_encode_listener_back(tmp, sizeof(tmp), 0, (enum msg_back_reason)(MSG_BACK_MAX + 1)) == 0,
+	      "LISTENER_BACK refuses an index past the last, a short buffer, an unknown reason");
+	refused(buf, len, 1, "LISTENER_BACK with an fd");
+	refused(buf, len - 1, 0, "truncated LISTENER_BACK");
+	refused(buf, len + 1, 0, "LISTENER_BACK with a leftover byte");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN] = 0x04;
+	tmp[MSG_HDR_LEN + 1] = 0x00;
+	refused(tmp, len, 0, "LISTENER_BACK naming forward 1024");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 3] = 0;
+	refused(tmp, len, 0, "LISTENER_BACK with reason 0");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 3] = MSG_BACK_MAX + 1;
+	refused(tmp, len, 0, "LISTENER_BACK with an unknown reason");
+	memcpy(tmp, buf, len);
+	tmp[MSG_HDR_LEN + 2] = 1;
+	refused(tmp, len, 0, "LISTENER_BACK with a reason in the high byte");
+	memcpy(tmp, buf, len);
+	tmp[1] = 1;
+	refused(tmp, len, 0, "LISTENER_BACK with header flags");
+	memcpy(tmp, buf, len);
+	tmp[3] = MSG_CONN_LEN;
+	refused(tmp, len, 0, "LISTENER_BACK whose length field says CONN");
+	CHECK(strcmp(msg_back_reason_text(MSG_BACK_STOPPING), "stopping") == 0 &&
+	      strcmp(msg_back_reason_text(99), "unknown reason") == 0,
+	      "LISTENER_BACK reasons have words");
+
 	/* CONN round trips, v4 and v6. */
 	len = msg_encode_conn(buf, sizeof(buf), (struct sockaddr *)&c4, (struct sockaddr *)&l4, 1023);
 	CHECK(len == MSG_HDR_LEN + MSG_CONN_LEN, "CONN is %zu bytes", len);
