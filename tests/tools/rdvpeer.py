@@ -20,10 +20,6 @@ lsn-shutdown   a listening socket handed over and shut down while a client
                of it is open; that client must still be served
 lsn-leave      a listening socket handed over, then the rendezvous closed:
                the next client must be ours to accept, not ntb-connect's
-lsn-linger     a listening socket handed over, then disconnected, connected
-               to a server that never reads, filled, SO_LINGER {1, 3600},
-               our copy closed, the rendezvous closed: ntb-connect's close
-               is the last, and must reset the connection, not linger
 lsn-cycle N    three peers in turn, each lending N listening sockets (one
                per forward; ntb-connect has N targets) and leaving; the
                third must have all N taken (no LISTENER_BACK)
@@ -395,63 +391,6 @@ def m_lsn_leave(rdv, args):
         c.close()
 
 
-def disconnect(sock):
-    """connect(AF_UNSPEC): Python's connect() takes no such address."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    unspec = ctypes.create_string_buffer(16)     # sa_family 0: AF_UNSPEC
-    if libc.connect(sock.fileno(), unspec, 16):
-        raise OSError(ctypes.get_errno(), "disconnect failed")
-
-
-def m_lsn_linger(rdv, args):
-    s = rendezvous(rdv)
-    lsn = listening()
-    send(s, listener_record(), (lsn.fileno(),))
-    first = echo_once(lsn.getsockname(), b"first\n")
-    sink = socket.socket()
-    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sink.bind(("127.0.0.1", 0))
-    sink.listen(1)              # never accepted until the end: nobody reads
-    disconnect(lsn)
-    try:
-        lsn.connect(sink.getsockname())
-    except OSError as e:
-        # Newer kernels refuse connect() on a socket that listened: the
-        # attack cannot be made there.
-        print("ECHO %s KERNEL-REFUSES-CONNECT %s" % (first.decode().strip(), e.errno))
-        s.close()
-        return first == b"first\n"
-    lsn.setblocking(False)
-    sent = 0
-    try:
-        while True:
-            sent += lsn.send(b"z" * 65536)
-    except BlockingIOError:
-        pass
-    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3600))
-    lsn.close()                 # ntb-connect's copy is the last now
-    time.sleep(0.3)
-    s.close()                   # ntb-connect drops the socket: its close
-    time.sleep(1.5)
-    c, _ = sink.accept()
-    c.settimeout(5)
-    got, end = 0, "TIMEOUT"
-    try:
-        while True:
-            b = c.recv(65536)
-            if not b:
-                end = "EOF"
-                break
-            got += len(b)
-    except ConnectionResetError:
-        end = "RESET"
-    except socket.timeout:
-        pass
-    print("ECHO %s QUEUED %d GOT %d %s" % (first.decode().strip(), sent > 0, got > 0, end))
-    return first == b"first\n"
-
-
 def m_lsn_cycle(rdv, args):
     import resource
     n = int(args[0])
@@ -510,7 +449,7 @@ def m_lsn_twice(rdv, args):
     return True
 
 
-MODES = {"lsn-block": m_lsn_block, "lsn-linger": m_lsn_linger, "lsn-twice": m_lsn_twice, "lsn-cycle": m_lsn_cycle, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
+MODES = {"lsn-block": m_lsn_block, "lsn-twice": m_lsn_twice, "lsn-cycle": m_lsn_cycle, "lsn-shutdown": m_lsn_shutdown, "lsn-leave": m_lsn_leave,
          "garbage": m_garbage, "ending": m_ending, "uaf": m_uaf, "block": m_block,
          "linger": m_linger, "silent": m_silent, "flood": m_flood}
 
