@@ -83,6 +83,7 @@ struct hook_dir {
 	const char *target[HOOK_MAX_SPECS];
 	const char *annot[HOOK_MAX_SPECS];	/* the annotation it came from, or NULL */
 	unsigned int n;
+	unsigned int nports;		/* listening ports of the n specs */
 	pid_t pid;			/* its launcher, once started */
 	unsigned long long start;	/* and its start time, for the record */
 };
@@ -190,20 +191,39 @@ static void hook_add_spec(struct hook_dir *d, char *spec, const char *where, con
 				eq + 1, where, nl, nt);
 	if (d->n >= HOOK_MAX_SPECS)
 		log_usage_error("too many forwards: at most %d", HOOK_MAX_SPECS);
+	/* The launcher takes no more; checking more would only cost time. */
+	if (nl > MSG_MAX_FORWARDS - d->nports)
+		log_usage_error("too many ports to %s in %s: at most %d in all", d->name, where,
+				MSG_MAX_FORWARDS);
+	d->nports += nl;
 	d->listen[d->n] = spec;
 	d->target[d->n] = eq + 1;
 	d->annot[d->n] = annot;
 	d->n++;
 }
 
-/* A comma-separated list of specs, from an annotation. */
-static void hook_add_list(struct hook_dir *d, const char *list, const char *where)
+/*
+ * A comma-separated list of specs, from an annotation: a JSON string of
+ * printable ASCII, as addresses are.  Anything else is refused before it
+ * is echoed in a message (a newline would forge a line of ours; a NUL
+ * would hide the rest of the list).
+ */
+static void hook_add_list(struct hook_dir *d, struct json_object *v, const char *where)
 {
-	char *copy = strdup(list), *tok, *save = NULL;
+	const char *list = json_object_get_string(v);
+	char *copy, *tok, *save = NULL;
+	size_t i, len;
 
+	if (!json_object_is_type(v, json_type_string))
+		log_die("bad annotation %s: not a string", where);
+	len = (size_t)json_object_get_string_len(v);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)list[i] < 0x20 || (unsigned char)list[i] > 0x7e)
+			log_die("bad annotation %s: byte %zu is not printable ASCII", where, i);
+	copy = strdup(list);
 	if (!copy)
 		log_die("out of memory");
-	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
 		hook_add_spec(d, tok, where, where);
 }
 
@@ -419,9 +439,9 @@ static void hook_parse_state(const char *text)
 		if (!json_object_is_type(ann, json_type_object))
 			log_die("bad container state: \"annotations\" is not an object");
 		if (json_object_object_get_ex(ann, ANNOT_PUBLISH, &v))
-			hook_add_list(&hk.dirs[DIR_PUBLISH], json_object_get_string(v), ANNOT_PUBLISH);
+			hook_add_list(&hk.dirs[DIR_PUBLISH], v, ANNOT_PUBLISH);
 		if (json_object_object_get_ex(ann, ANNOT_EXPOSE, &v))
-			hook_add_list(&hk.dirs[DIR_EXPOSE], json_object_get_string(v), ANNOT_EXPOSE);
+			hook_add_list(&hk.dirs[DIR_EXPOSE], v, ANNOT_EXPOSE);
 	}
 	/* Strings kept by the specs point into root: it stays. */
 }

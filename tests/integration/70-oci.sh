@@ -112,6 +112,18 @@ t_by_hand_bad_input() {
 	bad "malformed address" "bad forward" --expose 'x:1=127.0.0.1:1' < <(state c3 creating "$HOLDER")
 	bad "malformed annotation" "bad forward .* in org.netns-tcp-bridge.publish" \
 		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:1=nowhere"}')
+	# What a container's creator writes is refused before it is echoed.
+	bad "null annotation" "bad annotation org\.netns-tcp-bridge\.publish: not a string" \
+		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":null}')
+	bad "number annotation" "bad annotation org\.netns-tcp-bridge\.expose: not a string" \
+		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":8080}')
+	bad "newline in an annotation" "bad annotation org\.netns-tcp-bridge\.publish: byte 5 is not printable ASCII" \
+		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"bogus\nFAKE LINE"}')
+	bad "NUL in an annotation" "bad annotation org\.netns-tcp-bridge\.publish: byte 27 is not printable ASCII" \
+		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:8000=127.0.0.1:80\u0000,0.0.0.0:80=1.1.1.1:80"}')
+	# The launcher takes 1024 ports at most: more are refused before any is checked.
+	bad "too many ports" "too many ports to expose in org\.netns-tcp-bridge\.expose: at most 1024 in all" \
+		< <(state c3 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:1000-2100=10.1.1.1:1000-2100"}')
 	head -c 70000 /dev/zero | tr '\0' ' ' >"$T/big.json"
 	bad "oversized state" "more than 65536 bytes" <"$T/big.json"
 	# A port in use: the launcher's own line, and nothing left running.
