@@ -267,17 +267,19 @@ t_route_mode() {
 	# rules allow.
 	in_a ip route add 10.88.0.0/24 dev ntbva
 	in_a ip -6 route add fd88::/64 dev ntbva
+	in_a ip route add 10.99.0.0/16 dev ntbva
+	in_a ip -6 route add fd99::/64 dev ntbva
 	in_a nft -f - <<-'NFT' || fail "nft failed"
 	table inet ntbroute {
 	    chain out {
 	        type route hook output priority mangle;
-	        ip daddr 10.88.0.0/24 meta l4proto tcp meta mark set 1
-	        ip6 daddr fd88::/64 meta l4proto tcp meta mark set 1
+	        ip daddr { 10.88.0.0/24, 10.99.0.0/16 } meta l4proto tcp meta mark set 1
+	        ip6 daddr { fd88::/64, fd99::/64 } meta l4proto tcp meta mark set 1
 	    }
 	    chain pre {
 	        type filter hook prerouting priority mangle;
-	        meta mark 1 meta l4proto tcp ip daddr 10.88.0.0/24 tproxy ip to 127.0.0.1:9950
-	        meta mark 1 meta l4proto tcp ip6 daddr fd88::/64 tproxy ip6 to [::1]:9951
+	        meta mark 1 meta l4proto tcp ip daddr { 10.88.0.0/24, 10.99.0.0/16 } tproxy ip to 127.0.0.1:9950
+	        meta mark 1 meta l4proto tcp ip6 daddr { fd88::/64, fd99::/64 } tproxy ip6 to [::1]:9951
 	    }
 	}
 	NFT
@@ -288,29 +290,45 @@ t_route_mode() {
 	bg ip netns exec "$NSC" $PEER server 10.88.0.2 8921 whoami --last 8922
 	bg ip netns exec "$NSC" $PEER server fd88::2 8923 whoami
 	server "$NSB" 10.88.0.1 8924 whoami
+	# B's own service on every address of B, those made local later included.
+	server "$NSB" :: 8925 whoami
 	wait_listen "$NSC" 8922
 	wait_listen "$NSC" 8923
 	bridge -l 127.0.0.1:9950 -l "[::1]:9951" -f "$A" -t "$NB" --route \
 		--allow tcp://10.88.0.0/24:8921-8925 --allow "tcp://[fd88::]/64:8923" \
+		--allow tcp://10.99.0.0/16:8925 --allow "tcp://[fd99::]/64:8925" \
 		--deny tcp://10.88.0.2/32:8922
 	wait_listen "$NSA" 9951
+	# Made local to B after the bridge started: an address (a VIP), and
+	# AnyIP routes, which make whole prefixes local with no address at all.
+	ip -n "$NSB" addr add 10.88.0.5/24 dev ntbwa
+	ip -n "$NSB" route add local 10.99.0.0/16 dev lo
+	ip -n "$NSB" -6 route add local fd99::/64 dev lo
+	for dst in "10.88.0.5 8925" "10.99.0.7 8925" "fd99::7 8925"; do
+		out=$(ip netns exec "$NSB" $PEER client $dst read)
+		assert_eq "$out" "PORT 8925" "B's own service on $dst, from inside B"
+	done
 	out=$(in_a $PEER client 10.88.0.2 8921 read) || fail "allowed IPv4 destination: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "PORT 8921" "A to 10.88.0.2:8921 in C, through the bridge and B"
 	out=$(in_a $PEER client fd88::2 8923 read) || fail "allowed IPv6 destination: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "PORT 8923" "A to [fd88::2]:8923 in C, through the bridge and B"
-	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924"; do
+	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924" "10.88.0.5 8925" \
+		"10.99.0.7 8925" "fd99::7 8925"; do
 		out=$(in_a $PEER client $dst probe 3)
 		assert_eq "$out" RESET "a client to $dst"
 	done
 	for why in "destination 10.88.0.2:8922 is denied by a --deny rule" \
 		"destination 10.88.0.2:8926 is no --allow rule covers it" \
-		"destination 10.88.0.1:8924 is on the built-in deny list"; do
+		"destination 10.88.0.1:8924 is on the built-in deny list" \
+		"destination 10.88.0.5:8925 is on the built-in deny list (local to this namespace)" \
+		"destination 10.99.0.7:8925 is on the built-in deny list (local to this namespace)" \
+		"destination \\[fd99::7\\]:8925 is on the built-in deny list (local to this namespace)"; do
 		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
 	done
 	kill -USR1 "$BRIDGE_PID"
-	wait_for_line "ntb-connect: stats: received 5, accepted 0, refused 3 \\(.*policy 3\\)"
+	wait_for_line "ntb-connect: stats: received 8, accepted 0, refused 6 \\(.*policy 6\\)"
 	in_a nft delete table inet ntbroute
-	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port and B's own address (built-in deny, though an --allow covers it) were reset"
+	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port, B's own address, an address added to B and AnyIP local routes made after start (built-in deny, though an --allow covers them) were reset"
 }
 
 # wait_for_line REGEX: until the launcher's log has it (5 s).
