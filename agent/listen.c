@@ -1002,6 +1002,14 @@ int main(int argc, char **argv)
 		policy_keep_fd(&ls.policy, ls.lst[k].fd);
 	for (k = 0; k < ls.nspares; k++)
 		policy_keep_fd(&ls.policy, ls.spares[k]);
+	/*
+	 * connect() only on the spares: their fd numbers are fixed from
+	 * here on (kept by policy_apply(), never dup'ed or moved), and every
+	 * other socket we hold is connected or listening already.  With no
+	 * spares (fd:N, -S, --once), no connect() at all.
+	 */
+	ls.policy.connect_fds = ls.spares;
+	ls.policy.n_connect_fds = ls.nspares;
 
 	/* 5. Give up everything else. */
 	policy_apply(&ls.policy);

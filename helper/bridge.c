@@ -758,6 +758,7 @@ int main(int argc, char **argv)
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
 	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[6], i;
+	pid_t agent_pids[2];
 	unsigned int j;
 	sigset_t set;
 
@@ -935,6 +936,11 @@ int main(int argc, char **argv)
 	}
 	if (br.watch_fd >= 0)
 		policy_keep_fd(&br.policy, br.watch_fd);
+	/* kill() reaches our two agents and nothing else (see bridge_stop_all()). */
+	agent_pids[0] = br.agents[0].pid;
+	agent_pids[1] = br.agents[1].pid;
+	br.policy.kill_pids = agent_pids;
+	br.policy.n_kill_pids = 2;
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);
