@@ -170,7 +170,7 @@ static const char usage[] =
 "                             [brackets]; repeatable) may send PROXY headers;\n"
 "                             others are reset.  Required with --transparent,\n"
 "                             and wherever ntb-connect uses the addresses\n"
-"                             (--transparent-source, --connect-original)\n"
+"                             (its transparent source and route modes)\n"
 "      --allow-uid UID        also accept an ntb-connect running as UID\n"
 "                             (number or name; repeatable)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
