@@ -58,6 +58,7 @@
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
 #define PROXY_WAIT_MS	3000	/* and how long each may take to send it */
+_Static_assert(PENDING_PER_SOURCE < PENDING_MAX, "one source must not be able to fill every slot");
 
 /* --accept-proxy: a client whose PROXY header has not come in full yet. */
 struct pending {
