@@ -24,13 +24,13 @@
 #include "policy.h"
 #include "relay.h"
 #include "rendezvous.h"
+#include "route.h"
 #include "rules.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +68,7 @@ static struct {
 	/* Counted here (the rendezvous side); the relay counts the rest. */
 	unsigned long long received, refused_stopping, refused_bad, truncated, refused_policy;
 	struct rule_set rules;	/* --connect-original: --allow, --deny, the built-in list */
+	int route_fd;		/* --connect-original: netlink, for route_is_local() */
 	int epfd, sigfd, notify, rdv_listener;
 	int manager;		/* service manager's readiness socket, or -1 */
 	struct peer peers[MAX_PEERS];
@@ -78,7 +79,7 @@ static struct {
 	long long accept_resume;	/* rendezvous accepting paused until then */
 	int accept_backoff_ms;
 	struct log_limit lim_peer, lim_record, lim_client, lim_fds;
-} cn = { .rdv_listener = -1, .manager = -1 };
+} cn = { .rdv_listener = -1, .manager = -1, .route_fd = -1 };
 
 static const char usage[] =
 "Usage: ntb-connect (-c ADDR... | -C FD) -r RENDEZVOUS [OPTIONS]\n"
@@ -124,8 +125,10 @@ static const char usage[] =
 "                             [-PORT]] (IPv6 in [brackets]); deny wins, the\n"
 "                             default is deny; repeatable\n"
 "      --allow-builtin-denied let --allow cover loopback, link-local,\n"
-"                             multicast, broadcast, unspecified, mapped and\n"
-"                             NAT64 addresses and this namespace's own\n"
+"                             multicast, broadcast, unspecified, shared,\n"
+"                             class E, mapped and NAT64 addresses, cloud\n"
+"                             metadata, and what is local to this namespace\n"
+"                             (asked of the kernel per client)\n"
 "      --transparent-source   connect to the target from each client's own\n"
 "                             address (IP_TRANSPARENT: keeps CAP_NET_ADMIN);\n"
 "                             needs a rule 'from TARGET' to a table with local\n"
@@ -415,38 +418,39 @@ static void peer_discard(struct fdpass_in *in)
 }
 
 /*
- * --connect-original: may this client go where it asked?  A denied one is
- * reset by the caller, with one (rate-limited) line here.
+ * --connect-original: may this client go where it asked?  The rules
+ * first; then, unless --allow-builtin-denied, the kernel is asked whether
+ * the destination is local to this namespace now (route_is_local()): an
+ * address added since start, a VIP, an AnyIP route.  No answer counts as
+ * local: a destination we cannot place is not reached.  A denied client
+ * is reset by the caller, with one (rate-limited) line here.
  */
 static int connect_allowed(const char *name, const struct msg *m)
 {
 	struct sockaddr_storage dst = m->u.conn.local;
-	char text[ADDR_STRLEN];
+	char text[ADDR_STRLEN], buf[96];
 	const char *why;
+	int local;
 
 	addr_unmap(&dst);
-	if (rules_check(&cn.rules, (const struct sockaddr *)&dst, &why))
-		return 1;
+	if (rules_check(&cn.rules, (const struct sockaddr *)&dst, &why)) {
+		if (cn.rules.allow_builtin_denied)
+			return 1;
+		local = route_is_local(cn.route_fd, (const struct sockaddr *)&dst);
+		if (!local)
+			return 1;
+		if (local > 0) {
+			why = "on the built-in deny list (local to this namespace)";
+		} else {
+			snprintf(buf, sizeof(buf), "not known to be outside this namespace (route lookup: %s)",
+				 strerror(errno));
+			why = buf;
+		}
+	}
 	addr_format((const struct sockaddr *)&dst, sizeof(dst), text, sizeof(text));
 	log_warn_limited(&cn.lim_client, "client %s: refused, destination %s is %s", name, text, why);
 	cn.refused_policy++;
 	return 0;
-}
-
-/*
- * The addresses of the connecting namespace's own interfaces are on the
- * built-in deny list: a client must not reach services bound there.
- */
-static void connect_own_addresses(void)
-{
-	struct ifaddrs *ifa, *i;
-
-	if (getifaddrs(&ifa))
-		log_die_errno(errno, "--connect-original: cannot list the namespace's addresses");
-	for (i = ifa; i; i = i->ifa_next)
-		if (i->ifa_addr)
-			rules_add_builtin(&cn.rules, i->ifa_addr);
-	freeifaddrs(ifa);
 }
 
 static void peer_conn(int fd, const struct msg *m)
@@ -865,8 +869,8 @@ static void connect_serve(void)
 
 int main(int argc, char **argv)
 {
-	/* epoll, signalfd, eventfd, rendezvous, manager, syslog; two per worker; -C. */
-	int keep[6 + 2 * RELAY_MAX_WORKERS + 1];
+	/* epoll, signalfd, eventfd, rendezvous, manager, syslog, netlink; two per worker; -C. */
+	int keep[7 + 2 * RELAY_MAX_WORKERS + 1];
 	unsigned int i;
 	int netns = -1;
 	sigset_t set;
@@ -913,8 +917,10 @@ int main(int argc, char **argv)
 
 	if (cn.relay.transparent)
 		connect_check_transparent();
-	if (cn.relay.connect_original)
-		connect_own_addresses();
+	/* Route mode asks the kernel about each destination, from here (B). */
+	if (cn.relay.connect_original && !cn.rules.allow_builtin_denied &&
+	    (cn.route_fd = route_local_open()) < 0)
+		log_die_errno(errno, "--connect-original: cannot open a netlink socket for route look-ups");
 
 	/* 4. Everything the serving process needs, created now. */
 	signal(SIGPIPE, SIG_IGN);
@@ -937,6 +943,8 @@ int main(int argc, char **argv)
 	policy_keep_fd(&cn.policy, cn.rdv_listener >= 0 ? cn.rdv_listener : cn.rdv.fd);
 	if (cn.manager >= 0)
 		policy_keep_fd(&cn.policy, cn.manager);
+	if (cn.route_fd >= 0)
+		policy_keep_fd(&cn.policy, cn.route_fd);
 	if (relay_init(&cn.relay, &cn.policy))
 		log_die_errno(errno, "cannot set up the relay");
 	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, ev_tag(EV_RELAY, 0, 0, 0));

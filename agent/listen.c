@@ -30,6 +30,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "rendezvous.h"
+#include "rules.h"
 #include "util.h"
 
 #include <errno.h>
@@ -55,7 +56,9 @@
 #define RECONNECT_MAX_MS	2000
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
+#define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
 #define PROXY_WAIT_MS	3000	/* and how long each may take to send it */
+_Static_assert(PENDING_PER_SOURCE < PENDING_MAX, "one source must not be able to fill every slot");
 
 /* --accept-proxy: a client whose PROXY header has not come in full yet. */
 struct pending {
@@ -64,6 +67,10 @@ struct pending {
 	unsigned int lst;		/* the listener it came from */
 	long long deadline;
 	struct sockaddr_storage peer;	/* from accept4(), for the log */
+	struct source {			/* who holds the slot, for PENDING_PER_SOURCE */
+		int family;		/* AF_INET, AF_INET6 (mapped ones unmapped) */
+		uint8_t prefix[8];	/* the IPv4 address, or the IPv6 /64 */
+	} src;
 };
 
 /* One listening socket; its index is the target's index in ntb-connect. */
@@ -104,6 +111,7 @@ static struct {
 	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
 	int accept_proxy;		/* --accept-proxy */
+	struct rule_set proxy_from;	/* --accept-proxy-from: who may send headers */
 	int transparent;		/* --transparent: IP_TRANSPARENT listeners */
 	int handoff;			/* --hand-off: HANDOFF_* */
 	int lend;			/* the listeners go to the current peer */
@@ -159,7 +167,15 @@ static const char usage[] =
 "      --accept-proxy         each client starts with a PROXY protocol header\n"
 "                             (v1 or v2, from a front proxy): hand off the\n"
 "                             addresses it names; reset a client whose header\n"
-"                             is missing, malformed or not complete in 3 s\n"
+"                             is missing, malformed or not complete in 3 s;\n"
+"                             16 clients at most from one source (IPv4\n"
+"                             address, IPv6 /64) wait for theirs, 256 in all\n"
+"      --accept-proxy-from RULE  only clients whose own address matches a\n"
+"                             RULE (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in\n"
+"                             [brackets]; repeatable) may send PROXY headers;\n"
+"                             others are reset.  Required with --transparent,\n"
+"                             and wherever ntb-connect uses the addresses\n"
+"                             (its transparent source and route modes)\n"
 "      --allow-uid UID        also accept an ntb-connect running as UID\n"
 "                             (number or name; repeatable)\n"
 "      --user NAME            switch to this user after binding (as root)\n"
@@ -173,7 +189,8 @@ static const char usage[] =
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_HAND_OFF };
+enum { OPT_ONCE = 256, OPT_RDV_TIMEOUT, OPT_STATS, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_HAND_OFF,
+       OPT_ACCEPT_PROXY_FROM };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -183,6 +200,7 @@ static const struct option long_opts[] = {
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "accept-proxy-from", required_argument, NULL, OPT_ACCEPT_PROXY_FROM },
 	{ "transparent", no_argument, NULL, OPT_TRANSPARENT },
 	{ "hand-off", required_argument, NULL, OPT_HAND_OFF },
 	CLI_AGENT_OPTS,
@@ -253,6 +271,12 @@ static void listen_parse(int argc, char **argv)
 		case OPT_ACCEPT_PROXY:
 			ls.accept_proxy = 1;
 			break;
+		case OPT_ACCEPT_PROXY_FROM:
+			/* Allow rules alone: no built-in list (a front proxy may be on lo). */
+			if (rules_add(&ls.proxy_from, optarg, 1, &why))
+				log_usage_error("bad rule '%s' for --accept-proxy-from: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+						optarg, why);
+			break;
 		case OPT_TRANSPARENT:
 			ls.transparent = 1;
 			break;
@@ -287,6 +311,14 @@ static void listen_parse(int argc, char **argv)
 		log_usage_error("--transparent: give -l/--listen (the sockets it binds are made transparent)");
 	if (ls.accept_proxy && ls.client_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
+	if (ls.proxy_from.n && !ls.accept_proxy)
+		log_usage_error("--accept-proxy-from: only with --accept-proxy");
+	/*
+	 * Route mode: the header's destination is where ntb-connect goes.
+	 * Whoever may send one picks it: only the front proxies named.
+	 */
+	if (ls.accept_proxy && ls.transparent && !ls.proxy_from.n)
+		log_usage_error("--accept-proxy with --transparent: give --accept-proxy-from RULE (the front proxies whose headers are believed; any client could name any destination)");
 	/* These need each client here: one client, its header, its own destination. */
 	if (ls.client_fd >= 0 || ls.once || ls.accept_proxy || ls.transparent) {
 		if (ls.handoff == HANDOFF_LISTENER)
@@ -780,23 +812,82 @@ static void listen_pending_read(struct pending *p)
 		exit(0);
 }
 
-/* syscalls: epoll_ctl */
+/*
+ * Where a client comes from, for the per-source cap: its IPv4 address, or
+ * its IPv6 /64 (one host commonly holds a whole /64).
+ */
+static void listen_source_of(const struct sockaddr_storage *peer, struct source *src)
+{
+	struct sockaddr_storage un = *peer;
+	unsigned int n;
+	const uint8_t *b;
+
+	addr_unmap(&un);
+	memset(src, 0, sizeof(*src));
+	b = addr_bytes((const struct sockaddr *)&un, &n, NULL);
+	if (!b)
+		return;
+	src->family = un.ss_family;
+	memcpy(src->prefix, b, n < sizeof(src->prefix) ? n : sizeof(src->prefix));
+}
+
+/* --accept-proxy-from: may this client send a header?  Without it, all may. */
+static int listen_proxy_trusted(const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage un = *peer;
+	const char *why;
+
+	if (!ls.proxy_from.n)
+		return 1;
+	addr_unmap(&un);
+	return rules_check(&ls.proxy_from, (const struct sockaddr *)&un, &why);
+}
+
+/*
+ * A client in for its header: a free slot, if the total and its source's
+ * share allow, so that one source cannot hold every slot.
+ *
+ * syscalls: epoll_ctl
+ */
 static void listen_pending_add(int fd, const struct sockaddr_storage *peer, const struct listener *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
 	struct pending *p = NULL;
-	unsigned int i;
+	struct source src;
+	unsigned int i, same = 0;
+	char name[ADDR_STRLEN];
 
-	for (i = 0; i < PENDING_MAX && !p; i++)
-		if (ls.pending[i].fd < 0)
-			p = &ls.pending[i];
-	if (!p) {
-		log_warn_limited(&ls.lim_proxy, "a client is reset: %d clients already wait for their PROXY header",
-				 PENDING_MAX);
+	if (!listen_proxy_trusted(peer)) {
+		addr_format((const struct sockaddr *)peer, sizeof(*peer), name, sizeof(name));
+		log_warn_limited(&ls.lim_proxy, "client %s: reset, not a front proxy that --accept-proxy-from allows to send PROXY headers",
+				 name);
 		ls.refused_proxy++;
 		util_reset_close(fd);
 		return;
 	}
+	listen_source_of(peer, &src);
+	for (i = 0; i < PENDING_MAX; i++) {
+		if (ls.pending[i].fd < 0) {
+			if (!p)
+				p = &ls.pending[i];
+		} else if (ls.pending[i].src.family == src.family &&
+			   !memcmp(ls.pending[i].src.prefix, src.prefix, sizeof(src.prefix))) {
+			same++;
+		}
+	}
+	if (!p || same >= PENDING_PER_SOURCE) {
+		addr_format((const struct sockaddr *)peer, sizeof(*peer), name, sizeof(name));
+		if (!p)
+			log_warn_limited(&ls.lim_proxy, "client %s: reset, %d clients already wait for their PROXY header",
+					 name, PENDING_MAX);
+		else
+			log_warn_limited(&ls.lim_proxy, "client %s: reset, %d clients from its source (address, or IPv6 /64) already wait for their PROXY header",
+					 name, PENDING_PER_SOURCE);
+		ls.refused_proxy++;
+		util_reset_close(fd);
+		return;
+	}
+	p->src = src;
 	p->fd = fd;
 	p->lst = (unsigned int)(l - ls.lst);
 	p->peer = *peer;
@@ -1060,6 +1151,14 @@ int main(int argc, char **argv)
 		policy_keep_fd(&ls.policy, ls.lst[k].fd);
 	for (k = 0; k < ls.nspares; k++)
 		policy_keep_fd(&ls.policy, ls.spares[k]);
+	/*
+	 * connect() only on the spares: their fd numbers are fixed from
+	 * here on (kept by policy_apply(), never dup'ed or moved), and every
+	 * other socket we hold is connected or listening already.  With no
+	 * spares (fd:N, -S, --once), no connect() at all.
+	 */
+	ls.policy.connect_fds = ls.spares;
+	ls.policy.n_connect_fds = ls.nspares;
 
 	/* 5. Give up everything else. */
 	policy_apply(&ls.policy);

@@ -14,6 +14,14 @@
  * client waits for the connect time-out.  So, once at start (netlink dumps
  * of the rules and routes; before the sandbox), find that table and its
  * local prefixes; per client, route_covers() is a pure lookup.
+ *
+ * And for --connect-original: is a destination local to this namespace?
+ * Addresses come and go (a VIP, a new veth) and AnyIP routes ("ip route
+ * add local 10.99.0.0/16 dev lo") make whole prefixes local without an
+ * address, so a list read at start is not the answer.  route_is_local()
+ * asks the kernel per connection (RTM_GETROUTE, as "ip route get" does)
+ * on a netlink socket made before the sandbox: nothing is bound, nothing
+ * is sent anywhere but the kernel.
  */
 #include "route.h"
 #include "addr.h"
@@ -26,6 +34,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /**
@@ -176,4 +185,116 @@ int route_reply_table(const struct sockaddr *target, struct route_table *t)
 	if (!t->table)
 		return 0;
 	return route_dump(RTM_GETROUTE, target->sa_family, route_local, t);
+}
+
+/**
+ * route_local_open() - the netlink socket route_is_local() asks on
+ *
+ * Made in the namespace whose routes count, before the sandbox (which has
+ * no socket() for netlink).  A reply slower than a second counts as an
+ * error, so a stuck kernel cannot hold the caller for long.
+ *
+ * Return: the fd, or -1 with errno set.
+ */
+int route_local_open(void)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/**
+ * route_is_local() - would a connection to @dst stay in this namespace?
+ * @fd:		from route_local_open()
+ * @dst:	the destination (AF_INET or AF_INET6; IPv4-mapped unmapped)
+ *
+ * The kernel's own route lookup for @dst, as a connect() would make it:
+ * a local route (an address of ours, an AnyIP prefix), a broadcast, an
+ * anycast or a multicast one means local.  Replies to an earlier question
+ * that came too late are skipped by their sequence number.
+ *
+ * syscalls: sendmsg recvmsg
+ *
+ * Return: 1 local, 0 not, -1 with errno set if the kernel gave no answer
+ * (no route at all: ENETUNREACH, EHOSTUNREACH and the like).
+ */
+int route_is_local(int fd, const struct sockaddr *dst)
+{
+	static uint32_t seq;
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		struct rtattr rta;
+		uint8_t addr[16];
+	} req;
+	unsigned int bytes;
+	const uint8_t *b = addr_bytes(dst, &bytes, NULL);
+	struct iovec iov = { .iov_base = &req };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union {
+		struct nlmsghdr nh;
+		char buf[4096];
+	} ans;
+
+	if (!b) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = (uint32_t)NLMSG_LENGTH(sizeof(req.rt) + RTA_LENGTH(bytes));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = ++seq;
+	req.rt.rtm_family = (unsigned char)dst->sa_family;
+	req.rt.rtm_dst_len = (unsigned char)(bytes * 8);
+	req.rta.rta_type = RTA_DST;
+	req.rta.rta_len = (unsigned short)RTA_LENGTH(bytes);
+	memcpy(req.addr, b, bytes);
+	iov.iov_len = req.nh.nlmsg_len;
+	if (sendmsg(fd, &mh, 0) != (ssize_t)iov.iov_len)
+		return -1;
+	for (;;) {
+		struct nlmsghdr *nh;
+		ssize_t len;
+
+		iov.iov_base = ans.buf;
+		iov.iov_len = sizeof(ans.buf);
+		len = recvmsg(fd, &mh, 0);
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0) {
+			if (!len)
+				errno = EPROTO;
+			return -1;
+		}
+		for (nh = &ans.nh; NLMSG_OK(nh, (size_t)len); nh = NLMSG_NEXT(nh, len)) {
+			const struct rtmsg *rt = NLMSG_DATA(nh);
+
+			if (nh->nlmsg_seq != seq)
+				continue;	/* the answer to a question given up on */
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				errno = nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ?
+					-e->error : EPROTO;
+				return -1;
+			}
+			if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH(sizeof(*rt))) {
+				errno = EPROTO;
+				return -1;
+			}
+			return rt->rtm_type == RTN_LOCAL || rt->rtm_type == RTN_BROADCAST ||
+			       rt->rtm_type == RTN_ANYCAST || rt->rtm_type == RTN_MULTICAST;
+		}
+	}
 }

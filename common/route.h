@@ -22,5 +22,7 @@ struct route_table {
 
 int route_reply_table(const struct sockaddr *target, struct route_table *t);
 int route_covers(const struct route_table *t, const struct sockaddr *addr);
+int route_local_open(void);
+int route_is_local(int fd, const struct sockaddr *dst);
 
 #endif

@@ -86,6 +86,8 @@ static struct {
 	int route_mode, allow_builtin;	/* --transparent with --connect-original */
 	const char **rules;		/* --allow/--deny as given, in order: argc entries of room */
 	unsigned int nrules;
+	const char **proxy_from;	/* --accept-proxy-from rules: argc entries of room */
+	unsigned int nproxy_from;
 	int drain_ms;
 	struct agent agents[2];
 	int stopping, failed;
@@ -161,6 +163,10 @@ static const char usage[] =
 "      --accept-proxy         clients come through a front proxy that sends a\n"
 "                             PROXY header (v1 or v2): take their addresses\n"
 "                             from it; without a valid one, reset\n"
+"      --accept-proxy-from RULE  only clients from RULE's addresses (the front\n"
+"                             proxies; tcp://ADDR[/LEN][:PORT[-PORT]];\n"
+"                             repeatable) may send PROXY headers; required\n"
+"                             with --transparent-source or --route\n"
 "      --route                route mode: -l sockets are transparent (nftables\n"
 "                             TPROXY steers connections to any address to\n"
 "                             them) and each client is connected to where it\n"
@@ -193,7 +199,7 @@ static const char usage[] =
 "agents serve.\n";
 
 enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN,
+       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_ACCEPT_PROXY_FROM, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN,
        OPT_HAND_OFF };
 
 static const struct option long_opts[] = {
@@ -217,6 +223,7 @@ static const struct option long_opts[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "accept-proxy-from", required_argument, NULL, OPT_ACCEPT_PROXY_FROM },
 	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	{ "route", no_argument, NULL, OPT_ROUTE },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
@@ -242,7 +249,8 @@ static void bridge_parse(int argc, char **argv)
 	br.listens = calloc((size_t)argc, sizeof(*br.listens));
 	br.connects = calloc((size_t)argc, sizeof(*br.connects));
 	br.rules = calloc((size_t)argc, sizeof(*br.rules));
-	if (!br.listens || !br.connects || !br.rules)
+	br.proxy_from = calloc((size_t)argc, sizeof(*br.proxy_from));
+	if (!br.listens || !br.connects || !br.rules || !br.proxy_from)
 		log_die("cannot parse the command line: out of memory");
 	br.policy.role = POLICY_LAUNCHER;
 	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
@@ -344,6 +352,15 @@ static void bridge_parse(int argc, char **argv)
 		case OPT_ACCEPT_PROXY:
 			br.accept_proxy = 1;
 			break;
+		case OPT_ACCEPT_PROXY_FROM: {
+			struct rule r;
+
+			if (rule_parse(optarg, &r, &why))
+				log_usage_error("bad rule '%s' for --accept-proxy-from: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+						optarg, why);
+			br.proxy_from[br.nproxy_from++] = optarg;
+			break;
+		}
 		case OPT_HAND_OFF:
 			if (strcmp(optarg, "listener") != 0 && strcmp(optarg, "client") != 0)
 				log_usage_error("bad value '%s' for --hand-off: expected listener or client",
@@ -379,6 +396,18 @@ static void bridge_parse(int argc, char **argv)
 	policy_adopt(&br.policy, &br.cli);
 	if (br.accept_proxy && br.preaccepted_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
+	if (br.nproxy_from && !br.accept_proxy)
+		log_usage_error("--accept-proxy-from: only with --accept-proxy");
+	/*
+	 * Here both agents' options are seen: where ntb-connect acts on the
+	 * addresses a header names (the source it binds, the destination it
+	 * connects to), only named front proxies may send one.
+	 */
+	if (br.accept_proxy && (br.transparent || br.route_mode) && !br.nproxy_from)
+		log_usage_error("--accept-proxy with %s: give --accept-proxy-from RULE (the front proxies whose headers are believed; any client could name %s)",
+				br.transparent ? "--transparent-source" : "--route",
+				br.transparent ? "any source address, the server's own included" :
+				"any destination");
 	if (br.hand_off && !strcmp(br.hand_off, "listener") &&
 	    (br.preaccepted_fd >= 0 || br.connect_fd >= 0 || br.accept_proxy || br.route_mode))
 		log_usage_error("--hand-off listener: not with %s (each client is handed off on its own)",
@@ -758,6 +787,7 @@ int main(int argc, char **argv)
 	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
 	struct epoll_event ev = { .events = EPOLLIN };
 	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[6], i;
+	pid_t agent_pids[2];
 	unsigned int j;
 	sigset_t set;
 
@@ -820,6 +850,8 @@ int main(int argc, char **argv)
 		agent_arg_fd(l, "--netns", "fd:", lns);
 	if (br.accept_proxy)
 		agent_arg(l, "--accept-proxy");
+	for (j = 0; j < br.nproxy_from; j++)
+		agent_arg(l, "--accept-proxy-from"), agent_arg(l, br.proxy_from[j]);
 	if (br.hand_off && br.preaccepted_fd < 0 && br.connect_fd < 0)
 		agent_arg(l, "--hand-off"), agent_arg(l, br.hand_off);
 	if (br.route_mode)
@@ -935,6 +967,11 @@ int main(int argc, char **argv)
 	}
 	if (br.watch_fd >= 0)
 		policy_keep_fd(&br.policy, br.watch_fd);
+	/* kill() reaches our two agents and nothing else (see bridge_stop_all()). */
+	agent_pids[0] = br.agents[0].pid;
+	agent_pids[1] = br.agents[1].pid;
+	br.policy.kill_pids = agent_pids;
+	br.policy.n_kill_pids = 2;
 	policy_apply(&br.policy);
 
 	bridge_supervise(sigfd, epfd);

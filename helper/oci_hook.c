@@ -72,6 +72,7 @@
 #define HOOK_STATE_MAX	65536		/* bytes of state JSON we read */
 #define HOOK_READY_MS	1800		/* the runtime gives a hook 2 s */
 #define HOOK_MAX_SPECS	256		/* LISTEN=TARGET specs in all */
+#define HOOK_MAX_PROXY_FROM	8		/* --accept-proxy-from rules */
 #define ANNOT_PUBLISH	"org.netns-tcp-bridge.publish"
 #define ANNOT_EXPOSE	"org.netns-tcp-bridge.expose"
 
@@ -101,6 +102,8 @@ static struct {
 	const char *proxy_protocol;	/* --proxy-protocol, passed on */
 	int accept_proxy;		/* --accept-proxy, passed on */
 	int transparent;		/* --transparent-source, passed on */
+	const char *proxy_from[HOOK_MAX_PROXY_FROM];	/* --accept-proxy-from, passed on */
+	unsigned int nproxy_from;
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
 	.user = "nobody",
@@ -138,6 +141,10 @@ static const char usage[] =
 "                             with the client's address first\n"
 "      --accept-proxy         every forward's clients come with a PROXY\n"
 "                             header from a front proxy\n"
+"      --accept-proxy-from RULE  only clients from RULE (the front proxies;\n"
+"                             tcp://ADDR[/LEN][:PORT[-PORT]]; repeatable, 8 at\n"
+"                             most) may send PROXY headers; required with\n"
+"                             --accept-proxy and --transparent-source\n"
 "      --transparent-source   every forward connects from its client's own\n"
 "                             address (routes: see netns-tcp-bridge(1))\n"
 "      --state-dir DIR        where the running forwards are recorded\n"
@@ -150,7 +157,7 @@ static const char usage[] =
 "      --version              print the version\n";
 
 enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT,
-       OPT_ALLOW_PUBLISH, OPT_ALLOW_EXPOSE, OPT_USER };
+       OPT_ALLOW_PUBLISH, OPT_ALLOW_EXPOSE, OPT_USER, OPT_ACCEPT_PROXY_FROM };
 
 static const struct option long_opts[] = {
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
@@ -161,6 +168,7 @@ static const struct option long_opts[] = {
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
+	{ "accept-proxy-from", required_argument, NULL, OPT_ACCEPT_PROXY_FROM },
 	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -614,7 +622,7 @@ static void hook_launcher_path(char *path, size_t size)
 static void hook_start(struct hook_dir *d, const char *launcher, int ready, int errpipe)
 {
 	char ns[64], pid_text[32], fd_text[16];
-	const char *argv[16 + 4 * HOOK_MAX_SPECS];
+	const char *argv[16 + 4 * HOOK_MAX_SPECS + 2 * HOOK_MAX_PROXY_FROM];
 	unsigned int i;
 	int argc = 0, devnull;
 
@@ -638,6 +646,10 @@ static void hook_start(struct hook_dir *d, const char *launcher, int ready, int 
 	}
 	if (hk.accept_proxy)
 		argv[argc++] = "--accept-proxy";
+	for (i = 0; i < hk.nproxy_from; i++) {
+		argv[argc++] = "--accept-proxy-from";
+		argv[argc++] = hk.proxy_from[i];
+	}
 	if (hk.transparent)
 		argv[argc++] = "--transparent-source";
 	/* Bound and joined as we are, then nobody: annotations pick the ports. */
@@ -908,6 +920,18 @@ int main(int argc, char **argv)
 		case OPT_TRANSPARENT:
 			hk.transparent = 1;
 			break;
+		case OPT_ACCEPT_PROXY_FROM: {
+			struct rule r;
+			const char *why;
+
+			if (rule_parse(optarg, &r, &why))
+				log_usage_error("bad rule '%s' for --accept-proxy-from: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+						optarg, why);
+			if (hk.nproxy_from >= HOOK_MAX_PROXY_FROM)
+				log_usage_error("--accept-proxy-from: %d rules at most", HOOK_MAX_PROXY_FROM);
+			hk.proxy_from[hk.nproxy_from++] = optarg;
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -922,6 +946,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	/* As the launcher would, but at once: a header would pick the source. */
+	if (hk.nproxy_from && !hk.accept_proxy)
+		log_usage_error("--accept-proxy-from: only with --accept-proxy");
+	if (hk.accept_proxy && hk.transparent && !hk.nproxy_from)
+		log_usage_error("--accept-proxy with --transparent-source: give --accept-proxy-from RULE (the front proxies whose headers are believed; any client could name any source address)");
 	if (!hk.state_dir)
 		hk.state_dir = hook_default_state_dir();
 	state = hook_read_state(deadline);

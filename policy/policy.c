@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -237,10 +238,14 @@ static void policy_limits(const struct policy *p)
 	 */
 }
 
-static int policy_add_rule(scmp_filter_ctx ctx, const struct policy_syscall *s)
+/* socket(): the types a TCP socket may be asked for with. */
+#define POLICY_SOCK_FLAGS	(SOCK_NONBLOCK | SOCK_CLOEXEC)
+
+static int policy_add_rule(scmp_filter_ctx ctx, const struct policy *p, const struct policy_syscall *s)
 {
+	static const int families[] = { AF_INET, AF_INET6 }, protocols[] = { 0, IPPROTO_TCP };
 	int nr = seccomp_syscall_resolve_name(s->name);
-	unsigned int i;
+	unsigned int i, j;
 	int rc;
 
 	/* Unknown, or a libseccomp pseudo-number: not a syscall on this arch. */
@@ -249,9 +254,45 @@ static int policy_add_rule(scmp_filter_ctx ctx, const struct policy_syscall *s)
 	switch (s->arg) {
 	case ARG_ANY:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-	case ARG_INET_ONLY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET)) ?:
-		       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	case ARG_TCP_ONLY:
+		/*
+		 * The type is an int: the mask keeps the upper half of the
+		 * register out of it, and SOCK_NONBLOCK, SOCK_CLOEXEC.  UDP,
+		 * raw, SCTP and MPTCP sockets (spoofed datagrams with a kept
+		 * CAP_NET_ADMIN) fail the type or the protocol.
+		 */
+		for (i = 0; i < 2; i++)
+			for (j = 0; j < 2; j++) {
+				rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 3,
+						      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
+						      SCMP_A1(SCMP_CMP_MASKED_EQ,
+							      0xffffffffu & ~(scmp_datum_t)POLICY_SOCK_FLAGS,
+							      SOCK_STREAM),
+						      SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)protocols[j]));
+				if (rc)
+					return rc;
+			}
+		return 0;
+	case ARG_SELF:
+		/* Our pid now is our pid for good: no fork once serving. */
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	case ARG_KILL_PIDS:
+		for (i = 0; i < p->n_kill_pids; i++) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->kill_pids[i]));
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case ARG_CONNECT_FDS:
+		for (i = 0; i < p->n_connect_fds; i++) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->connect_fds[i]));
+			if (rc)
+				return rc;
+		}
+		return 0;
 	case ARG_THREAD_ONLY:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
@@ -303,14 +344,14 @@ static void policy_seccomp(const struct policy *p)
 		log_die("cannot install seccomp filter: seccomp_init failed");
 	calls = policy_syscalls(p->role, &n);
 	for (i = 0; i < n; i++) {
-		rc = policy_add_rule(ctx, &calls[i]);
+		rc = policy_add_rule(ctx, p, &calls[i]);
 		if (rc)
 			log_die_errno(-rc, "cannot install seccomp filter: rule for %s",
 				      calls[i].name);
 	}
 	calls = policy_mode_syscalls(p, &n);
 	for (i = 0; i < n; i++) {
-		rc = policy_add_rule(ctx, &calls[i]);
+		rc = policy_add_rule(ctx, p, &calls[i]);
 		if (rc)
 			log_die_errno(-rc, "cannot install seccomp filter: rule for %s",
 				      calls[i].name);
@@ -356,8 +397,14 @@ static const char *policy_arg_text(const struct policy_syscall *s)
 	switch (s->arg) {
 	case ARG_ANY:
 		return "";
-	case ARG_INET_ONLY:
-		return " [AF_INET, AF_INET6 only]";
+	case ARG_TCP_ONLY:
+		return " [AF_INET, AF_INET6 only; SOCK_STREAM, protocol 0 or IPPROTO_TCP only]";
+	case ARG_SELF:
+		return " [own process only]";
+	case ARG_KILL_PIDS:
+		return " [the agents' pids only]";
+	case ARG_CONNECT_FDS:
+		return " [the spare rendezvous sockets only]";
 	case ARG_THREAD_ONLY:
 		return " [CLONE_THREAD only]";
 	case ARG_NO_EXEC:

@@ -16,7 +16,11 @@ enum policy_role {
 /* What each syscall rule allows: all calls, or a restricted subset. */
 enum policy_arg {
 	ARG_ANY,
-	ARG_INET_ONLY,		/* socket(): AF_INET and AF_INET6 only */
+	ARG_TCP_ONLY,		/* socket(): AF_INET or AF_INET6, SOCK_STREAM (with
+				 * SOCK_NONBLOCK, SOCK_CLOEXEC), protocol 0 or TCP */
+	ARG_SELF,		/* kill, tgkill: arg 0 is our own pid (tgid) */
+	ARG_KILL_PIDS,		/* kill: arg 0 is one of p->kill_pids */
+	ARG_CONNECT_FDS,	/* connect: arg 0 is one of p->connect_fds */
 	ARG_THREAD_ONLY,	/* clone(): CLONE_THREAD set (threads, no processes) */
 	ARG_NO_EXEC,		/* mmap/mprotect: PROT_EXEC clear */
 	ARG_VALUES1,		/* arg 1 is one of .vals (fcntl commands) */
@@ -45,6 +49,10 @@ struct policy {
 	gid_t gid;
 	const char *user;
 	int transparent;	/* ntb-connect --transparent-source: CAP_NET_ADMIN stays */
+	const pid_t *kill_pids;	/* ARG_KILL_PIDS: the launcher's agents */
+	unsigned int n_kill_pids;
+	const int *connect_fds;	/* ARG_CONNECT_FDS: ntb-listen's spare rendezvous sockets */
+	unsigned int n_connect_fds;
 };
 
 const char *policy_role_name(enum policy_role role);

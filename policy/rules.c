@@ -7,10 +7,11 @@
  * A rule is tcp://ADDR[/LEN][:PORT[-PORT]], the address IPv4 or [IPv6]:
  *     tcp://10.0.0.0/8:80-443   tcp://192.0.2.7   tcp://[2001:db8::]/32:443
  * Deny wins over allow.  The built-in list (unspecified, loopback,
- * link-local, multicast, broadcast, IPv4-mapped and NAT64 prefixes, and
- * the addresses of the connecting namespace's own interfaces, which the
- * caller adds) is denied even when an --allow covers it, unless
- * --allow-builtin-denied.
+ * link-local, multicast, broadcast, IPv4-mapped, IPv4-compatible and
+ * NAT64 prefixes, shared address space, class E, cloud metadata) is
+ * denied even when an --allow covers it, unless --allow-builtin-denied;
+ * so is whatever is local to the connecting namespace, which the caller
+ * asks the kernel per connection (route_is_local()).
  */
 #include "rules.h"
 #include "addr.h"
@@ -27,6 +28,14 @@ static const char *const rules_builtin_text[] = {
 	"tcp://0.0.0.0/8", "tcp://127.0.0.0/8", "tcp://169.254.0.0/16", "tcp://224.0.0.0/4",
 	"tcp://255.255.255.255/32", "tcp://[::]/128", "tcp://[::1]/128", "tcp://[fe80::]/10",
 	"tcp://[ff00::]/8", "tcp://[::ffff:0:0]/96", "tcp://[64:ff9b::]/96",
+	/*
+	 * Shared address space (carrier-grade NAT, and where some clouds put
+	 * their metadata and DNS), the reserved class E, the deprecated
+	 * IPv4-compatible IPv6 prefix, local-use NAT64, and AWS's IPv6
+	 * instance metadata service.
+	 */
+	"tcp://100.64.0.0/10", "tcp://240.0.0.0/4", "tcp://[::]/96", "tcp://[64:ff9b:1::]/48",
+	"tcp://[fd00:ec2::254]/128",
 };
 
 /**

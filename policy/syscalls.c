@@ -60,7 +60,7 @@ static const int transparent_setsockopt[] = {
 /* abort() in the roles without a watchdog. */
 #define POLICY_ABORT							\
 	{ "getpid", ARG_ANY, 0, "glibc abort() raises SIGABRT" },	\
-	{ "tgkill", ARG_ANY, 0, "glibc abort() raises SIGABRT" }
+	{ "tgkill", ARG_SELF, 0, "glibc abort() raises SIGABRT" }
 
 static const struct policy_syscall listen_calls[] = {
 	POLICY_LIBC,
@@ -81,7 +81,7 @@ static const struct policy_syscall listen_calls[] = {
 	{ "dup", ARG_ANY, 0, "listen_shed(), listen_resume(), main(): the spare fd kept for EMFILE" },
 	{ "close", ARG_ANY, 0, "listen_handoff(), listen_shed(), fdpass_close_all(), listen_peer_lost(), listen_reconnect(), listen_greet_failed(): our copy of a client; a lost rendezvous" },
 	{ "read", ARG_ANY, 0, "listen_signal(): signalfd reads" },
-	{ "connect", ARG_ANY, 0, "listen_reconnect(): reach ntb-connect again with a spare unix socket made before joining the namespace" },
+	{ "connect", ARG_CONNECT_FDS, 0, "listen_reconnect(): reach ntb-connect again with a spare unix socket made before joining the namespace" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(): SO_PEERCRED of a reconnected ntb-connect",
 	  VALS(listen_getsockopt) },
 	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(), listen_take_back(): F_SETFL to make the reconnected rendezvous blocking, and a listening socket given back non-blocking again",
@@ -99,15 +99,15 @@ static const struct policy_syscall connect_calls[] = {
 	{ "epoll_wait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops" },
 	{ "epoll_pwait", ARG_ANY, 0, "connect_serve(), relay_poll(): the event loops (glibc on some arches)" },
 	{ "epoll_ctl", ARG_ANY, 0, "relay_watch(), relay_rearm(), conn_end(), peer_add(), peer_drop(), rdv_pause(), util_epoll_add(), listener_epoll(): registration" },
-	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(), fdpass_at_eof(): clients from ntb-listen; end of a peer" },
-	{ "sendmsg", ARG_ANY, 0, "fdpass_send(), peer_give_back(): answer a new peer's HELLO; give a listening socket back (LISTENER_BACK)" },
+	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(), fdpass_at_eof(), route_is_local(): clients from ntb-listen; end of a peer; the kernel's route for a destination (--connect-original)" },
+	{ "sendmsg", ARG_ANY, 0, "fdpass_send(), peer_give_back(), route_is_local(): answer a new peer's HELLO; give a listening socket back (LISTENER_BACK); ask the kernel whether a destination is local (--connect-original)" },
 	{ "accept4", ARG_ANY, 0, "rdv_accept(), relay_accept(), relay_accept_shed(): ntb-listen peers on @name or /path; clients on its handed-over listening sockets" },
 	{ "getsockname", ARG_ANY, 0, "relay_accept(): the address a client connected to, for --proxy-protocol" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(), sock_error(), util_is_tcp_socket(): SO_PEERCRED, SO_ERROR, SO_DOMAIN, SO_TYPE, SO_PROTOCOL, TCP_INFO",
 	  VALS(connect_getsockopt) },
 	{ "setsockopt", ARG_VALUES2, 0, "relay_established(), relay_arm_reset(), relay_keepalive(), util_linger_off(), listener_close(): TCP_NODELAY, SO_LINGER (reset unless ended cleanly; no lingering close of a listening socket), keepalive",
 	  VALS(connect_setsockopt) },
-	{ "socket", ARG_INET_ONLY, 0, "relay_begin(): the socket to the target, TCP only" },
+	{ "socket", ARG_TCP_ONLY, 0, "relay_begin(): the socket to the target, TCP only" },
 	{ "connect", ARG_ANY, 0, "relay_begin(), util_abort_close(): connect to the target; disconnect to reset" },
 	{ "shutdown", ARG_ANY, 0, "relay_move(): pass a FIN on as SHUT_WR" },
 	{ "splice", ARG_ANY, 0, "relay_move(): socket -> pipe -> socket" },
@@ -121,7 +121,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "set_robust_list", ARG_ANY, 0, "glibc: new thread start-up" },
 	{ "rseq", ARG_ANY, 0, "glibc: new thread start-up" },
 	{ "rt_sigaction", ARG_ANY, 0, "glibc: the first pthread_create() installs its internal handlers" },
-	{ "tgkill", ARG_ANY, 0, "guard_watch(): pthread_kill() SIGURG to a thread held by a peer's socket; glibc abort()" },
+	{ "tgkill", ARG_SELF, 0, "guard_watch(): pthread_kill() SIGURG to a thread held by a peer's socket; glibc abort()" },
 	{ "getpid", ARG_ANY, 0, "guard_watch(): pthread_kill() names the process; glibc abort()" },
 };
 
@@ -136,7 +136,7 @@ static const struct policy_syscall launcher_calls[] = {
 	{ "epoll_pwait", ARG_ANY, 0, "bridge_supervise(): wait for signals (glibc on some arches)" },
 	{ "wait4", ARG_ANY, 0, "bridge_reap(): collect agent exit status" },
 	{ "waitid", ARG_ANY, 0, "bridge_reap(): collect agent exit status (glibc on some arches)" },
-	{ "kill", ARG_ANY, 0, "bridge_stop_all(), bridge_signal(): pass a stop or SIGUSR1 on to the agents" },
+	{ "kill", ARG_KILL_PIDS, 0, "bridge_stop_all(), bridge_signal(): pass a stop or SIGUSR1 on to the agents" },
 };
 
 /* ntb-connect --transparent-source, on top of connect_calls. */

@@ -253,6 +253,29 @@ t_forbidden_calls() {
 	probe connect clone3 errno
 }
 
+t_narrowed_calls() {
+	# socket() in ntb-connect: TCP over IPv4/IPv6 only, not the other
+	# stream or datagram protocols (with --transparent-source it keeps
+	# CAP_NET_ADMIN: no spoofed UDP).
+	probe connect socket-tcp6-flags works
+	for call in socket-udp socket-udp6 socket-raw socket-sctp socket-mptcp; do
+		probe connect $call killed
+	done
+	# tgkill: our own threads only; kill: the launcher's agents only.
+	for role in listen connect launcher; do
+		probe $role tgkill-self works
+		for call in tgkill-other kill-other kill-group; do
+			probe $role $call killed
+		done
+	done
+	probe launcher kill-child works
+	probe connect kill-child killed
+	# connect() in ntb-listen: the spare rendezvous sockets only.
+	probe listen connect-spare errno
+	probe listen connect-other killed
+	probe connect connect-other errno
+}
+
 t_log_mode() {
 	# --seccomp=log: the same filter logs instead of killing.
 	probe connect openat works log
@@ -280,8 +303,12 @@ t_print_policy() {
 		i=$((i + 1))
 	done
 	"$B/ntb-listen" --print-policy | grep -qE '^  socket ' && fail "ntb-listen may create sockets"
-	"$B/ntb-connect" --print-policy | grep -qE '^  socket .*AF_INET, AF_INET6 only' ||
+	"$B/ntb-connect" --print-policy | grep -qE '^  socket .*AF_INET, AF_INET6 only; SOCK_STREAM, protocol 0 or IPPROTO_TCP only' ||
 		fail "ntb-connect socket() not restricted to TCP/IP"
+	"$B/ntb-listen" --print-policy | grep -qE '^  connect .*the spare rendezvous sockets only' ||
+		fail "ntb-listen connect() not restricted to its spares"
+	"$B/netns-tcp-bridge" --print-policy | grep -qE "^  kill .*the agents' pids only" ||
+		fail "the launcher's kill() not restricted to its agents"
 	return 0
 }
 
@@ -293,6 +320,7 @@ run_test nonroot_with_ambient_caps t_nonroot_with_caps
 run_test rootless_user_namespace t_rootless_userns
 run_test rootless_separate_agents t_rootless_separate_agents
 run_test forbidden_calls_killed t_forbidden_calls
+run_test narrowed_calls_killed t_narrowed_calls
 run_test seccomp_log_mode t_log_mode
 run_test print_policy t_print_policy
 run_test demo_as_ordinary_user t_demo_as_user

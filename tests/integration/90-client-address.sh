@@ -174,6 +174,124 @@ t_accept_proxy_refusals() {
 	figure "refusals: $(echo $out)"
 }
 
+# The client talks from SRC to 10.77.0.1:PORT: TALK SRC PORT DATA in python.
+PY_TALK='
+import errno, socket
+def talk(src, port, data):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src, 0))
+    s.connect(("10.77.0.1", port))
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return "EOF " + buf.decode(errors="replace")
+            buf += b
+    except socket.timeout:
+        return "TIMEOUT"
+    except OSError as e:
+        return "RESET" if e.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE) else "ERROR %s" % e
+HDR = b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nhello"
+'
+
+t_accept_proxy_from() {
+	# Only the front proxy named may send headers: a client from another
+	# address, with a perfectly good header, is reset with one line.
+	server "$NSB" 127.0.0.1 8909 echo
+	bridge -l 10.77.0.1:9909 -f "$A" -c 127.0.0.1:8909 -t "$NB" --accept-proxy \
+		--accept-proxy-from tcp://10.77.0.1 --accept-proxy-from "tcp://[fd77::1]"
+	wait_listen "$NSA" 9909
+	out=$(in_a python3 -c "$PY_TALK
+print('front', talk('10.77.0.1', 9909, HDR))
+print('other', talk('10.77.0.2', 9909, HDR))")
+	assert_match "$out" "front EOF hello" "a client from the front proxy's address"
+	assert_match "$out" "other RESET" "a client from another address"
+	grep -q "client 10.77.0.2:[0-9]*: reset, not a front proxy that --accept-proxy-from allows" "$T/bridge.err" ||
+		fail "no line for the client that may not send headers: $(cat "$T/bridge.err")"
+	figure "--accept-proxy-from 10.77.0.1: $(echo $out)"
+}
+
+t_accept_proxy_per_source() {
+	# One source holding every header slot it may (16) does not lock out
+	# another: 256 silent clients from 10.77.0.2, then one from 10.77.0.1.
+	server "$NSB" 127.0.0.1 8910 echo
+	bridge -l 10.77.0.1:9910 -f "$A" -c 127.0.0.1:8910 -t "$NB" --accept-proxy
+	wait_listen "$NSA" 9910
+	out=$(in_a python3 -c "$PY_TALK
+import subprocess, time
+held = []
+for i in range(256):
+    s = socket.socket()
+    s.bind(('10.77.0.2', 0))
+    s.connect(('10.77.0.1', 9910))
+    s.sendall(b'PROXY ')
+    held.append(s)
+# Until ntb-listen has taken them all: its accept queue (Recv-Q) is empty.
+for _ in range(250):
+    f = subprocess.run(['ss', '-ltnH', 'sport = :9910'], capture_output=True, text=True).stdout.split()
+    if f and f[1] == '0':
+        break
+    time.sleep(0.02)
+print('other', talk('10.77.0.1', 9910, HDR))
+waiting = 0
+for s in held:
+    s.setblocking(False)
+    try:
+        s.recv(1)
+    except BlockingIOError:
+        waiting += 1
+    except OSError:
+        pass
+print('waiting', waiting)")
+	assert_match "$out" "other EOF hello" "a client from another source while one holds its share"
+	n=$(printf '%s\n' "$out" | sed -n 's/^waiting //p')
+	[ -n "$n" ] && [ "$n" -le 16 ] || fail "clients from one source left waiting: '$n', more than 16: $out"
+	grep -q "client 10.77.0.2:[0-9]*: reset, 16 clients from its source (address, or IPv6 /64) already wait" "$T/bridge.err" ||
+		fail "no line for the source over its share: $(cat "$T/bridge.err")"
+	kill -0 "$BRIDGE_PID" || fail "the bridge died"
+	figure "256 silent clients from one source, $n of them left waiting; another source served: $(echo $out)"
+}
+
+t_accept_proxy_arguments() {
+	# Where a header decides the source or the destination, the front
+	# proxies must be named: one line, exit 2.
+	expect_usage() {
+		local want=$1 rc
+		shift
+		err=$(timeout 10 "$@" 2>&1 </dev/null >/dev/null)
+		rc=$?
+		assert_eq "$rc" 2 "exit status of $*"
+		assert_match "$err" "$want" "what $1 said"
+		assert_eq "$(printf '%s\n' "$err" | wc -l)" 1 "lines from $*"
+	}
+	expect_usage "--accept-proxy with --transparent-source: give --accept-proxy-from RULE" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:2 --accept-proxy --transparent-source
+	expect_usage "--accept-proxy with --route: give --accept-proxy-from RULE" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 --route --allow tcp://10.0.0.0/8 --accept-proxy
+	expect_usage "--accept-proxy with --transparent: give --accept-proxy-from RULE" \
+		"$B/ntb-listen" -l 127.0.0.1:1 -r @ntbt-$$-ap --transparent --accept-proxy
+	expect_usage "--accept-proxy with --transparent-source: give --accept-proxy-from RULE" \
+		"$B/ntb-oci-hook" --accept-proxy --transparent-source
+	expect_usage "--accept-proxy-from: only with --accept-proxy" \
+		"$B/ntb-listen" -l 127.0.0.1:1 -r @ntbt-$$-ap --accept-proxy-from tcp://10.0.0.1
+	expect_usage "--accept-proxy-from: only with --accept-proxy" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:2 --accept-proxy-from tcp://10.0.0.1
+	expect_usage "bad rule 'tcp://10.0.0.1/8' for --accept-proxy-from" \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:1 -c 127.0.0.1:2 --accept-proxy --accept-proxy-from tcp://10.0.0.1/8
+	# The launcher passes the rules on: a route-mode pair starts with them.
+	bridge -l 127.0.0.1:9911 -f "$A" -t "$NB" --route --allow tcp://10.88.0.0/24 --accept-proxy \
+		--accept-proxy-from tcp://127.0.0.1
+	wait_listen "$NSA" 9911
+	for k in $(children "$BRIDGE_PID"); do
+		grep -q ntb-listen /proc/"$k"/comm && args=$(tr '\0' ' ' </proc/"$k"/cmdline)
+	done
+	assert_match "$args" "--accept-proxy-from tcp://127.0.0.1" "ntb-listen's command line"
+}
+
 t_transparent_source() {
 	# The server sees the client's own address and port, IPv4 and IPv6.
 	server "$NSB" 10.88.0.1 8905 peer
@@ -267,17 +385,19 @@ t_route_mode() {
 	# rules allow.
 	in_a ip route add 10.88.0.0/24 dev ntbva
 	in_a ip -6 route add fd88::/64 dev ntbva
+	in_a ip route add 10.99.0.0/16 dev ntbva
+	in_a ip -6 route add fd99::/64 dev ntbva
 	in_a nft -f - <<-'NFT' || fail "nft failed"
 	table inet ntbroute {
 	    chain out {
 	        type route hook output priority mangle;
-	        ip daddr 10.88.0.0/24 meta l4proto tcp meta mark set 1
-	        ip6 daddr fd88::/64 meta l4proto tcp meta mark set 1
+	        ip daddr { 10.88.0.0/24, 10.99.0.0/16 } meta l4proto tcp meta mark set 1
+	        ip6 daddr { fd88::/64, fd99::/64 } meta l4proto tcp meta mark set 1
 	    }
 	    chain pre {
 	        type filter hook prerouting priority mangle;
-	        meta mark 1 meta l4proto tcp ip daddr 10.88.0.0/24 tproxy ip to 127.0.0.1:9950
-	        meta mark 1 meta l4proto tcp ip6 daddr fd88::/64 tproxy ip6 to [::1]:9951
+	        meta mark 1 meta l4proto tcp ip daddr { 10.88.0.0/24, 10.99.0.0/16 } tproxy ip to 127.0.0.1:9950
+	        meta mark 1 meta l4proto tcp ip6 daddr { fd88::/64, fd99::/64 } tproxy ip6 to [::1]:9951
 	    }
 	}
 	NFT
@@ -288,29 +408,45 @@ t_route_mode() {
 	bg ip netns exec "$NSC" $PEER server 10.88.0.2 8921 whoami --last 8922
 	bg ip netns exec "$NSC" $PEER server fd88::2 8923 whoami
 	server "$NSB" 10.88.0.1 8924 whoami
+	# B's own service on every address of B, those made local later included.
+	server "$NSB" :: 8925 whoami
 	wait_listen "$NSC" 8922
 	wait_listen "$NSC" 8923
 	bridge -l 127.0.0.1:9950 -l "[::1]:9951" -f "$A" -t "$NB" --route \
 		--allow tcp://10.88.0.0/24:8921-8925 --allow "tcp://[fd88::]/64:8923" \
+		--allow tcp://10.99.0.0/16:8925 --allow "tcp://[fd99::]/64:8925" \
 		--deny tcp://10.88.0.2/32:8922
 	wait_listen "$NSA" 9951
+	# Made local to B after the bridge started: an address (a VIP), and
+	# AnyIP routes, which make whole prefixes local with no address at all.
+	ip -n "$NSB" addr add 10.88.0.5/24 dev ntbwa
+	ip -n "$NSB" route add local 10.99.0.0/16 dev lo
+	ip -n "$NSB" -6 route add local fd99::/64 dev lo
+	for dst in "10.88.0.5 8925" "10.99.0.7 8925" "fd99::7 8925"; do
+		out=$(ip netns exec "$NSB" $PEER client $dst read)
+		assert_eq "$out" "PORT 8925" "B's own service on $dst, from inside B"
+	done
 	out=$(in_a $PEER client 10.88.0.2 8921 read) || fail "allowed IPv4 destination: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "PORT 8921" "A to 10.88.0.2:8921 in C, through the bridge and B"
 	out=$(in_a $PEER client fd88::2 8923 read) || fail "allowed IPv6 destination: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "PORT 8923" "A to [fd88::2]:8923 in C, through the bridge and B"
-	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924"; do
+	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924" "10.88.0.5 8925" \
+		"10.99.0.7 8925" "fd99::7 8925"; do
 		out=$(in_a $PEER client $dst probe 3)
 		assert_eq "$out" RESET "a client to $dst"
 	done
 	for why in "destination 10.88.0.2:8922 is denied by a --deny rule" \
 		"destination 10.88.0.2:8926 is no --allow rule covers it" \
-		"destination 10.88.0.1:8924 is on the built-in deny list"; do
+		"destination 10.88.0.1:8924 is on the built-in deny list" \
+		"destination 10.88.0.5:8925 is on the built-in deny list (local to this namespace)" \
+		"destination 10.99.0.7:8925 is on the built-in deny list (local to this namespace)" \
+		"destination \\[fd99::7\\]:8925 is on the built-in deny list (local to this namespace)"; do
 		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
 	done
 	kill -USR1 "$BRIDGE_PID"
-	wait_for_line "ntb-connect: stats: received 5, accepted 0, refused 3 \\(.*policy 3\\)"
+	wait_for_line "ntb-connect: stats: received 8, accepted 0, refused 6 \\(.*policy 6\\)"
 	in_a nft delete table inet ntbroute
-	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port and B's own address (built-in deny, though an --allow covers it) were reset"
+	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port, B's own address, an address added to B and AnyIP local routes made after start (built-in deny, though an --allow covers them) were reset"
 }
 
 # wait_for_line REGEX: until the launcher's log has it (5 s).
@@ -346,4 +482,7 @@ run_test proxy_v1_to_haproxy t_proxy_v1
 run_test proxy_v2_to_haproxy t_proxy_v2
 run_test accept_proxy_from_haproxy t_accept_proxy_haproxy
 run_test accept_proxy_refusals t_accept_proxy_refusals
+run_test accept_proxy_from_front_only t_accept_proxy_from
+run_test accept_proxy_per_source_share t_accept_proxy_per_source
+run_test accept_proxy_from_required t_accept_proxy_arguments
 exit 0

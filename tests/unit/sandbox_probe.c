@@ -6,6 +6,11 @@
  * Exit: 0 the call worked, 10 it failed with an errno (printed), killed by
  * SIGSYS when the filter kills it.  tests/integration/40-sandbox.sh runs it
  * for every call that must be refused and some that must work.
+ *
+ * As the agents do, the probe gives the policy what it pins calls to: a
+ * spare unix socket (ntb-listen's connect()), made before the sandbox
+ * beside another one that is not a spare; and for kill-child, a child
+ * (the launcher's agents).
  */
 #include "policy.h"
 
@@ -14,19 +19,51 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static int spare_fd = -1, other_fd = -1;
+static pid_t child = -1, parent;	/* parent: read before the filter (no getppid) */
 
 static void *thread_main(void *arg)
 {
 	return arg;
+}
+
+/* Make a socket, close it: 0 if it could be made. */
+static long try_socket(int family, int type, int protocol)
+{
+	long fd = socket(family, type, protocol);
+
+	if (fd >= 0)
+		close((int)fd);
+	return fd < 0 ? -1 : 0;
+}
+
+/* connect() a unix socket to a name nobody binds: ECONNREFUSED if allowed. */
+static long try_connect(int fd)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	memcpy(sun.sun_path, "\0ntb-probe-nobody", 17);
+	return connect(fd, (struct sockaddr *)&sun,
+		       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 17));
 }
 
 static long try_call(const char *call)
@@ -49,6 +86,37 @@ static long try_call(const char *call)
 	}
 	if (!strcmp(call, "socket-unix"))
 		return socket(AF_UNIX, SOCK_STREAM, 0);
+	if (!strcmp(call, "socket-tcp6-flags"))
+		return try_socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (!strcmp(call, "socket-udp"))
+		return try_socket(AF_INET, SOCK_DGRAM, 0);
+	if (!strcmp(call, "socket-udp6"))
+		return try_socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (!strcmp(call, "socket-raw"))
+		return try_socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+	if (!strcmp(call, "socket-sctp"))
+		return try_socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+	if (!strcmp(call, "socket-mptcp"))
+		return try_socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (!strcmp(call, "kill-other"))
+		return kill(parent, 0);
+	if (!strcmp(call, "kill-group"))
+		return kill(0, 0);
+	if (!strcmp(call, "kill-child")) {
+		long rc = kill(child, SIGKILL);
+
+		if (!rc)
+			waitpid(child, NULL, 0);
+		return rc;
+	}
+	if (!strcmp(call, "tgkill-self"))
+		return syscall(SYS_tgkill, getpid(), gettid(), 0);
+	if (!strcmp(call, "tgkill-other"))
+		return syscall(SYS_tgkill, parent, parent, 0);
+	if (!strcmp(call, "connect-spare"))
+		return try_connect(spare_fd);
+	if (!strcmp(call, "connect-other"))
+		return try_connect(other_fd);
 	if (!strcmp(call, "mount"))
 		return mount("none", "/mnt", "tmpfs", 0, NULL);
 	if (!strcmp(call, "setns"))
@@ -84,6 +152,7 @@ static long try_call(const char *call)
 int main(int argc, char **argv)
 {
 	struct policy p = { 0 };
+	int keep[4];
 	long rc;
 
 	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "log"))) {
@@ -102,6 +171,36 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	p.seccomp_log = argc == 4;
+	parent = getppid();
+	p.keep_fds = keep;
+	p.keep_cap = sizeof(keep) / sizeof(keep[0]);
+	spare_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	other_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (spare_fd < 0 || other_fd < 0) {
+		perror("sandbox_probe: socket");
+		return 2;
+	}
+	policy_keep_fd(&p, spare_fd);
+	policy_keep_fd(&p, other_fd);
+	p.connect_fds = &spare_fd;
+	p.n_connect_fds = 1;
+	if (!strcmp(argv[2], "kill-child")) {
+		child = fork();
+		if (child < 0) {
+			perror("sandbox_probe: fork");
+			return 2;
+		}
+		if (!child) {
+			/* Ends with the probe, whatever the filter does to it. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(0);
+			pause();
+			_exit(0);
+		}
+		p.kill_pids = &child;
+		p.n_kill_pids = 1;
+	}
 	policy_apply(&p);
 	rc = try_call(argv[2]);
 	if (rc < 0) {

@@ -102,6 +102,20 @@ int main(void)
 	CHECK(decide(&rs, "[::ffff:192.0.2.1]:80") == 0, "IPv4-mapped: built-in deny");
 	CHECK(decide(&rs, "[64:ff9b::c000:201]:80") == 0, "NAT64: built-in deny");
 	CHECK(decide(&rs, "[fe80::1]:443") == 0, "IPv6 link-local: built-in deny");
+	rules_add(&rs, "tcp://0.0.0.0/0:9000", 1, &why);
+	rules_add(&rs, "tcp://[::]/0:9000", 1, &why);
+	CHECK(decide(&rs, "198.51.100.1:9000") == 1 && decide(&rs, "[2001:db8::1]:9000") == 1,
+	      "0.0.0.0/0:9000 and [::]/0:9000 allow other addresses");
+	CHECK(decide(&rs, "100.64.0.1:9000") == 0 && decide(&rs, "100.127.255.254:9000") == 0,
+	      "shared address space 100.64.0.0/10: built-in deny");
+	CHECK(decide(&rs, "100.128.0.1:9000") == 1, "just past 100.64.0.0/10: allowed");
+	CHECK(decide(&rs, "240.0.0.1:9000") == 0 && decide(&rs, "254.1.2.3:9000") == 0,
+	      "class E 240.0.0.0/4: built-in deny");
+	CHECK(decide(&rs, "[::c000:201]:9000") == 0, "IPv4-compatible ::/96: built-in deny");
+	CHECK(decide(&rs, "[::1:0:0:1]:9000") == 1, "just past ::/96: allowed");
+	CHECK(decide(&rs, "[64:ff9b:1::c000:201]:9000") == 0, "local-use NAT64 64:ff9b:1::/48: built-in deny");
+	CHECK(decide(&rs, "[fd00:ec2::254]:9000") == 0, "AWS IPv6 metadata fd00:ec2::254: built-in deny");
+	CHECK(decide(&rs, "[fd00:ec2::253]:9000") == 1, "its neighbour fd00:ec2::253: allowed");
 	addr_parse("198.51.100.9:1", &own);
 	rules_add_builtin(&rs, (struct sockaddr *)&own.ss);
 	CHECK(decide(&rs, "198.51.100.9:8080") == 0, "the namespace's own address: built-in deny");
