@@ -45,6 +45,7 @@
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
+#include "route.h"
 #include "rules.h"
 #include "util.h"
 
@@ -52,7 +53,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <json.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -270,30 +270,25 @@ static int hook_container_is_host(void)
 }
 
 /*
- * hook_is_local() - is @sa an address of the host, as its routes say?
+ * hook_is_local() - would a connection to @sa stay on the host?
  *
- * getifaddrs() lists the interfaces' addresses, not AnyIP ranges
- * ("ip route add local 10.99.0.0/16 dev lo") nor addresses added since:
- * the kernel's local table decides, and bind() asks it without sending
- * anything (port 0: nothing is taken).  With ip_nonlocal_bind every
- * address binds and so counts as local: refused, the safe side.
+ * The kernel's own route lookup (route_is_local(): RTM_GETROUTE, as
+ * "ip route get"), so the host's addresses, those added since, AnyIP
+ * ranges ("ip route add local 10.99.0.0/16 dev lo", IPv6 too) and
+ * broadcast all count, and nothing is bound or sent.  No route at all:
+ * a connect() could reach nothing, so not local.  No answer: local, the
+ * safe side.
  */
 static int hook_is_local(const struct sockaddr *sa)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), local;
+	static int fd = -1;
+	int local;
 
-	if (fd < 0)
-		return 1;	/* cannot tell: the safe side */
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, sa, len);
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-	local = !bind(fd, (struct sockaddr *)&ss, len) || errno != EADDRNOTAVAIL;
-	close(fd);
+	if (fd < 0 && (fd = route_local_open()) < 0)
+		log_die_errno(errno, "cannot check the annotations: cannot open a netlink socket");
+	local = route_is_local(fd, sa);
+	if (local < 0)
+		return errno != ENETUNREACH && errno != EHOSTUNREACH;
 	return local;
 }
 
@@ -323,12 +318,12 @@ static void hook_deny_own(const struct sockaddr *sa)
  * binds it: ::ffff:a.b.c.d is a.b.c.d, and [::] (dual-stack, as the agents
  * bind it) takes every IPv4 address too, so it needs 0.0.0.0 allowed as
  * well.  expose: the target, as it will be connected to from the host's
- * namespace, against the built-in deny list plus the host's own addresses
- * (its interfaces', and any other its routes make local).
+ * namespace, against the built-in deny list plus any address the host's
+ * routes make local (hook_is_local()).
  */
 static void hook_check_annotations(void)
 {
-	int own_added = 0, ns_checked = 0;
+	int ns_checked = 0;
 	unsigned int k, i, p;
 
 	for (k = 0; k < 2; k++) {
@@ -344,18 +339,6 @@ static void hook_check_annotations(void)
 			if (hk.has_pid && !ns_checked++ && hook_container_is_host())
 				log_die("refused forward '%s=%s' from annotation %s: the container shares the host's network namespace, where an annotation's forward would pass every rule",
 					d->listen[i], d->target[i], d->annot[i]);
-			if (k == DIR_EXPOSE && !own_added) {
-				struct ifaddrs *ifa, *it;
-
-				if (getifaddrs(&ifa))
-					log_die_errno(errno, "cannot list the host's addresses");
-				for (it = ifa; it; it = it->ifa_next)
-					if (it->ifa_addr && (it->ifa_addr->sa_family == AF_INET ||
-							     it->ifa_addr->sa_family == AF_INET6))
-						hook_deny_own(it->ifa_addr);
-				freeifaddrs(ifa);
-				own_added = 1;
-			}
 			/* Checked when it was added: it parses. */
 			addr_parse_range(k == DIR_PUBLISH ? d->listen[i] : d->target[i], &a, &count);
 			addr_unmap(&a.ss);

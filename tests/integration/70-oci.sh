@@ -233,8 +233,23 @@ t_expose_deny_list() {
 	bad "an AnyIP local route under 10.0.0.0/8" "target 10\.99\.0\.5:8951: on the built-in deny list" \
 		--allow-expose tcp://10.0.0.0/8 \
 		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=10.99.0.5:8951"}')
+	# The same over IPv6, whose bind() would not see a local route.
+	ip -n "$NSA" -6 route add local 2001:db8:99::/48 dev lo || fail "cannot add an IPv6 local route to A"
+	bad "an IPv6 AnyIP local route under [2001:db8::]/32" "target \[2001:db8:99::5\]:8951: on the built-in deny list" \
+		--allow-expose 'tcp://[2001:db8::]/32' \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=[2001:db8:99::5]:8951"}')
+	# Metadata and special ranges under the broadest rules.
+	local t
+	for t in '[fd00:ec2::254]:80' '[64:ff9b:1::a9fe:a9fe]:80' 100.100.100.200:80 240.0.0.1:80; do
+		bad "$t under the broadest rules" "target .*: on the built-in deny list" \
+			--allow-expose tcp://0.0.0.0/0 --allow-expose 'tcp://[::]/0' \
+			< <(state c51 creating "$HOLDER" "{\"org.netns-tcp-bridge.expose\":\"127.0.0.1:7951=$t\"}")
+	done
 	[ -e "$T/st/c51.pids" ] && fail "a refused container was recorded"
 	left_running 7951
+	# A host with many addresses (a node's veths) still takes allowed forwards.
+	for t in $(seq 1 200); do echo "addr add 10.97.$((t / 100)).$((t % 100 + 1))/32 dev lo"; done |
+		ip -n "$NSA" -batch - || fail "cannot add 200 addresses to A"
 	state c52 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7952=10.98.0.5:8951"}' |
 		in_a "$HOOK" --allow-expose tcp://10.0.0.0/8 --state-dir "$T/st" 2>"$T/hook.err" ||
 		fail "a target that is not local was refused: $(cat "$T/hook.err")"
