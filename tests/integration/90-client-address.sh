@@ -181,8 +181,9 @@ def talk(src, port, data):
     s = socket.socket()
     s.settimeout(5)
     s.bind((src, 0))
-    s.connect(("10.77.0.1", port))
     try:
+        # A reset that lands during the handshake surfaces in connect().
+        s.connect(("10.77.0.1", port))
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
         buf = b""
@@ -227,9 +228,12 @@ held = []
 for i in range(256):
     s = socket.socket()
     s.bind(('10.77.0.2', 0))
-    s.connect(('10.77.0.1', 9910))
-    s.sendall(b'PROXY ')
     held.append(s)
+    try:
+        s.connect(('10.77.0.1', 9910))
+        s.sendall(b'PROXY ')
+    except OSError:
+        pass  # reset already: over its source's share
 # Until ntb-listen has taken them all: its accept queue (Recv-Q) is empty.
 for _ in range(250):
     f = subprocess.run(['ss', '-ltnH', 'sport = :9910'], capture_output=True, text=True).stdout.split()
@@ -430,8 +434,13 @@ t_route_mode() {
 	assert_eq "$out" "PORT 8921" "A to 10.88.0.2:8921 in C, through the bridge and B"
 	out=$(in_a $PEER client fd88::2 8923 read) || fail "allowed IPv6 destination: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "PORT 8923" "A to [fd88::2]:8923 in C, through the bridge and B"
-	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924" "10.88.0.5 8925" \
-		"10.99.0.7 8925" "fd99::7 8925"; do
+	for dst in "10.88.0.2 8922" "10.88.0.2 8926" "10.88.0.1 8924"; do
+		out=$(in_a $PEER client $dst probe 3)
+		assert_eq "$out" RESET "a client to $dst"
+	done
+	# Refusals log 5 lines a second at most: the next three in a new second.
+	sleep 1.1
+	for dst in "10.88.0.5 8925" "10.99.0.7 8925" "fd99::7 8925"; do
 		out=$(in_a $PEER client $dst probe 3)
 		assert_eq "$out" RESET "a client to $dst"
 	done
