@@ -232,9 +232,13 @@ t_del_after_netns_gone() {
 	# DEL of what was never added, and with no CNI_NETNS at all.
 	out=$(cni DEL never-added <"$T/conf") || fail "DEL without ADD failed: $out"
 	assert_eq "$out" "" "DEL output"
-	# A recycled pid in a record is never signalled: the start time differs.
+	# A recycled pid in a record is never signalled: the start time
+	# differs, even where the name is the launcher's.
 	mkdir -p "$ST"
-	bg sleep 30
+	cp "$(command -v sleep)" "$T/netns-tcp-bridge"
+	bg "$T/netns-tcp-bridge" 30
+	sleep 0.1
+	assert_eq "$(cat /proc/"$LAST_PID"/comm)" netns-tcp-bridg "the impostor's name"
 	echo "$LAST_PID 1" >"$ST/c7@eth0"
 	cni DEL c7 <"$T/conf" || fail "DEL of a stale record failed"
 	kill -0 "$LAST_PID" || fail "DEL signalled a process that is not its launcher"
