@@ -50,15 +50,22 @@ agents() {
 	children "$1"
 }
 
-# stop_recorded: what a failed test left running, stopped by its record.
+# seen PID...: launchers a test found, to stop if it fails with them running.
+seen() {
+	echo "$@" >>"$T/launchers"
+}
+
+# stop_recorded: what a failed test left running, by record or as seen.
 stop_recorded() {
 	local f p
 	for f in "$ST"/*@*; do
-		[ -f "$f" ] || continue
-		p=$(awk '{ print $1 }' "$f")
-		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = netns-tcp-bridg ] && kill "$p"
+		[ -f "$f" ] && awk '{ print $1 }' "$f" >>"$T/launchers"
 		rm -f "$f"
 	done
+	for p in $(cat "$T/launchers" 2>/dev/null); do
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = netns-tcp-bridg ] && kill "$p"
+	done
+	rm -f "$T/launchers"
 }
 
 # cleaned TEST: run it; whatever it leaves recorded is stopped as it ends.
@@ -110,6 +117,7 @@ add_check_del() {
 	assert_eq "$out" "PORT 8901" "served on [::1]:$port"
 	pid=$(launcher $c)
 	[ -n "$pid" ] || fail "no launcher recorded"
+	seen "$pid"
 	assert_eq "$(awk '/^Uid:/ { print $3 }' /proc/"$pid"/status)" "$(id -u nobody)" "launcher's uid"
 	assert_eq "$(awk '{ print $6 }' /proc/"$pid"/stat)" "$pid" "launcher's session"
 	ag=$(agents "$pid")
@@ -224,6 +232,7 @@ t_del_after_netns_gone() {
 	conf 1.0.0 '[{"hostPort":9821,"containerPort":8921,"protocol":"tcp"}]' >"$T/conf"
 	out=$(cni ADD c6 "/run/netns/$ns" <"$T/conf") || { ip netns del "$ns"; fail "ADD failed: $out"; }
 	pid=$(launcher c6)
+	seen "$pid"
 	ip netns del "$ns"
 	# The runtime removed the namespace before DEL: DEL still stops it.
 	out=$(cni DEL c6 "/run/netns/$ns" <"$T/conf") || fail "DEL after the netns went failed: $out"
@@ -291,6 +300,7 @@ t_podman() {
 		assert_eq "$out" "hello-from-cni" "$url"
 	done
 	pids=$(cat "$ST"/*@* 2>/dev/null | awk '{ print $1 }')
+	seen $pids
 	assert_eq "$(echo $pids | wc -w)" 2 "launchers recorded"
 	for p in $pids; do pids="$pids $(agents "$p")"; done
 	"${P[@]}" stop -t 1 "$name" "$name-lo" >"$T/podman.out" 2>&1 || fail "podman stop failed: $(cat "$T/podman.out")"
