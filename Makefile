@@ -50,7 +50,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench deps lint arm64 deb
+        asan valgrind fuzz bench bench-cni deps lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -96,6 +96,12 @@ $(B)/bench/benchtool: tests/bench/benchtool.c
 bench: all $(B)/bench/benchtool
 	./tests/deps.sh --bench
 	./tests/bench/run $(B)
+
+# portmap (DNAT) against ntb-portmap for a container published with
+# podman run -p (podman 4 and the CNI plugins installed).
+bench-cni: all $(B)/bench/benchtool
+	./tests/deps.sh --bench
+	./tests/bench/cni.sh $(B)
 
 # Installs what the build and the tests need (Debian; as root): the
 # package tools too, for tests/integration/95-package.sh.
