@@ -151,6 +151,13 @@ t_container_loopback_and_host_ip() {
 	assert_eq "$out" "PORT 8903" "served on 127.0.0.1:9803"
 	assert_eq "$(in_a ss -Hltn 'sport = :9803' | awk '{ print $4 }')" "127.0.0.1:9803" "what listens"
 	cni DEL c3 "/run/netns/$NSB" <"$T/conf" || fail "DEL failed"
+	# An IPv6 hostIP: its clients reach the container's IPv4 loopback.
+	conf 1.0.0 '[{"hostPort":9807,"containerPort":8903,"protocol":"tcp","hostIP":"::1"}]' >"$T/conf"
+	out=$(cni ADD c3 "/run/netns/$NSB" <"$T/conf") || fail "ADD (::1) failed: $out"
+	out=$(in_a $PEER client ::1 9807 read) || fail "client: $out"
+	assert_eq "$out" "PORT 8903" "served on [::1]:9807"
+	assert_eq "$(in_a ss -Hltn 'sport = :9807' | awk '{ print $4 }')" "[::1]:9807" "what listens"
+	cni DEL c3 "/run/netns/$NSB" <"$T/conf" || fail "DEL failed"
 }
 
 t_bad_input() {
@@ -168,6 +175,9 @@ t_bad_input() {
 	out=$(in_a env -i CNI_COMMAND=ADD CNI_CONTAINERID=../x CNI_IFNAME=eth0 CNI_NETNS="/run/netns/$NSB" "$PM" <"$T/conf") &&
 		fail "a container id with a slash accepted"
 	cni_error "$out" 4 "CNI_CONTAINERID '../x' is not a plain name"
+	out=$(in_a env -i CNI_COMMAND=ADD CNI_CONTAINERID=c4 CNI_NETNS="/run/netns/$NSB" "$PM" <"$T/conf") &&
+		fail "no CNI_IFNAME accepted"
+	cni_error "$out" 4 "^CNI_IFNAME is not set"
 	conf 0.3.1 '[]' >"$T/conf"
 	out=$(cni ADD c4 "/run/netns/$NSB" <"$T/conf") && fail "cniVersion 0.3.1 accepted"
 	cni_error "$out" 1 "cniVersion 0.3.1 is not supported"
