@@ -315,7 +315,7 @@ t_podman() {
 	for p in $pids; do pids="$pids $(agents "$p")"; done
 	"${P[@]}" stop -t 1 "$name" "$name-lo" >"$T/podman.out" 2>&1 || fail "podman stop failed: $(cat "$T/podman.out")"
 	for p in $pids; do gone "$p" || fail "process $p outlived podman stop"; done
-	ls "$ST" | grep -q . && fail "state left after podman stop: $(ls "$ST")"
+	[ -n "$(ls -A "$ST")" ] && fail "state left after podman stop: $(ls -A "$ST")"
 	in_a ss -Hltn 'sport = :18090 or sport = :18091' | grep -q . && fail "ports still bound after podman stop"
 	"${P[@]}" rm "$name" "$name-lo" >"$T/podman.out" 2>&1 || fail "podman rm failed: $(cat "$T/podman.out")"
 	return 0
