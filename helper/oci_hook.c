@@ -19,6 +19,24 @@
  * poststop (status "stopped") the launchers recorded for that container
  * id are stopped; a second call finds nothing and succeeds.
  *
+ * Who decides: the hook's own arguments (the hooks.d file) are the
+ * administrator's; annotations are whoever creates the container's.  A
+ * forward from an annotation runs only if an --allow-publish rule covers
+ * its listening address (the hook's namespace is the host's: this is a
+ * host port) or an --allow-expose rule its target (reached from the
+ * host's namespace: the built-in deny list of route mode applies, and only
+ * a rule inside a denied range lifts it).  The launchers run as --user
+ * (nobody by default): they and their agents bind and join as we start
+ * them, then drop to it.
+ *
+ * Records: ID.pids in the state directory holds each launcher's pid and
+ * start time (field 22 of /proc/PID/stat), so poststop, however late,
+ * never stops a process that merely took a recorded pid.  Every call
+ * removes the records whose launchers are gone (a creation that failed
+ * after this hook succeeded gets no poststop).  The default directory
+ * follows who we really are: uid 0 of a user namespace other than the
+ * initial one (rootless podman) is not root (hook_default_state_dir()).
+ *
  * The hook itself is short-lived and not sandboxed: it only reads its
  * input, starts the launchers (which sandbox themselves) and waits.
  */
@@ -27,14 +45,19 @@
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
+#include "rules.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
 #include <json.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +81,18 @@ struct hook_dir {
 	const char *name;		/* "publish", "expose" */
 	const char *listen[HOOK_MAX_SPECS];
 	const char *target[HOOK_MAX_SPECS];
+	const char *annot[HOOK_MAX_SPECS];	/* the annotation it came from, or NULL */
 	unsigned int n;
 	pid_t pid;			/* its launcher, once started */
+	unsigned long long start;	/* and its start time, for the record */
 };
 
 static struct {
 	struct hook_dir dirs[2];
 	const char *state_dir;
+	const char *user;		/* --user: what the launchers run as */
+	struct rule_set allow_publish;	/* --allow-publish */
+	struct rule_set allow_expose;	/* --allow-expose */
 	char id[128];
 	char status[32];
 	long pid;
@@ -74,16 +102,19 @@ static struct {
 	int transparent;		/* --transparent-source, passed on */
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
+	.user = "nobody",
 };
 
 static const char usage[] =
 "Usage: ntb-oci-hook [--publish LISTEN=TARGET]... [--expose LISTEN=TARGET]...\n"
-"                    [--state-dir DIR] < CONTAINER-STATE-JSON\n"
+"                    [--allow-publish RULE]... [--allow-expose RULE]...\n"
+"                    [--user USER] [--state-dir DIR] < CONTAINER-STATE-JSON\n"
 "An OCI runtime hook: at createRuntime (or prestart) it starts the\n"
 "container's forwards and returns once every listening socket is bound; at\n"
 "poststop it stops them.  Forwards come from the options and from the\n"
 "annotations " ANNOT_PUBLISH " and " ANNOT_EXPOSE "\n"
-"(comma-separated LISTEN=TARGET lists), added together.\n"
+"(comma-separated LISTEN=TARGET lists), added together; an annotation's\n"
+"forward runs only where an --allow-publish or --allow-expose rule allows it.\n"
 "\n"
 "      --publish LISTEN=TARGET  listen on LISTEN in the hook's network\n"
 "                             namespace, connect to TARGET in the container's\n"
@@ -91,6 +122,17 @@ static const char usage[] =
 "                             connect to TARGET in the hook's\n"
 "                             (ADDR is IPv4:port or [IPv6]:port; port ranges\n"
 "                             FIRST-LAST of equal length on both sides)\n"
+"      --allow-publish RULE   annotations may publish on a listening address\n"
+"                             and port that RULE covers (tcp://ADDR[/LEN]\n"
+"                             [:PORT[-PORT]]; a listen on 0.0.0.0 or [::]\n"
+"                             needs a rule covering that address itself)\n"
+"      --allow-expose RULE    annotations may expose a target that RULE\n"
+"                             covers; loopback, link-local, the host's own\n"
+"                             addresses and the rest of the built-in deny list\n"
+"                             only through a rule that lies inside them\n"
+"                             (without either, every annotation is refused)\n"
+"      --user USER            the launchers and agents run as USER once bound\n"
+"                             and joined (default nobody)\n"
 "      --proxy-protocol v1|v2 every forward sends its target a PROXY header\n"
 "                             with the client's address first\n"
 "      --accept-proxy         every forward's clients come with a PROXY\n"
@@ -98,17 +140,24 @@ static const char usage[] =
 "      --transparent-source   every forward connects from its client's own\n"
 "                             address (routes: see netns-tcp-bridge(1))\n"
 "      --state-dir DIR        where the running forwards are recorded\n"
-"                             (default /run/netns-tcp-bridge/oci as root,\n"
-"                             else $XDG_RUNTIME_DIR/netns-tcp-bridge/oci)\n"
+"                             (default /run/netns-tcp-bridge/oci as root of\n"
+"                             the initial user namespace, else\n"
+"                             /run/user/UID/netns-tcp-bridge/oci where\n"
+"                             /run/user/UID is ours, else\n"
+"                             /tmp/netns-tcp-bridge-UID)\n"
 "  -h, --help                 this text\n"
 "      --version              print the version\n";
 
-enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT };
+enum { OPT_PUBLISH = 256, OPT_EXPOSE, OPT_STATE_DIR, OPT_VERSION, OPT_PROXY, OPT_ACCEPT_PROXY, OPT_TRANSPARENT,
+       OPT_ALLOW_PUBLISH, OPT_ALLOW_EXPOSE, OPT_USER };
 
 static const struct option long_opts[] = {
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
 	{ "expose", required_argument, NULL, OPT_EXPOSE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "allow-publish", required_argument, NULL, OPT_ALLOW_PUBLISH },
+	{ "allow-expose", required_argument, NULL, OPT_ALLOW_EXPOSE },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
 	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
 	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
@@ -121,8 +170,9 @@ static const struct option long_opts[] = {
  * hook_add_spec() - check one LISTEN=TARGET and add it to @d, or exit
  * @spec:	the text; kept (it points into argv or the parsed JSON)
  * @where:	"--publish", or the annotation's name, for messages
+ * @annot:	the annotation's name if it came from one, else NULL
  */
-static void hook_add_spec(struct hook_dir *d, char *spec, const char *where)
+static void hook_add_spec(struct hook_dir *d, char *spec, const char *where, const char *annot)
 {
 	struct addr a;
 	unsigned int nl, nt;
@@ -142,6 +192,7 @@ static void hook_add_spec(struct hook_dir *d, char *spec, const char *where)
 		log_usage_error("too many forwards: at most %d", HOOK_MAX_SPECS);
 	d->listen[d->n] = spec;
 	d->target[d->n] = eq + 1;
+	d->annot[d->n] = annot;
 	d->n++;
 }
 
@@ -153,7 +204,158 @@ static void hook_add_list(struct hook_dir *d, const char *list, const char *wher
 	if (!copy)
 		log_die("out of memory");
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
-		hook_add_spec(d, tok, where);
+		hook_add_spec(d, tok, where, where);
+}
+
+/*
+ * hook_refuse() - one line naming the annotation, the forward, the address
+ * it asks for and the option that would allow it; exit 1
+ */
+static void hook_refuse(const struct hook_dir *d, unsigned int i, const struct sockaddr *sa,
+			const char *why)
+{
+	int publish = d == &hk.dirs[DIR_PUBLISH];
+	char text[ADDR_STRLEN];
+
+	addr_format(sa, sizeof(struct sockaddr_storage), text, sizeof(text));
+	log_die("refused forward '%s=%s' from annotation %s: %s %s: %s; the administrator can allow it with --allow-%s tcp://%s in the hook's arguments",
+		d->listen[i], d->target[i], d->annot[i], publish ? "listening address" : "target", text,
+		why, d->name, text);
+}
+
+/*
+ * Does the container share our network namespace (podman --network host)?
+ * Then its side is the host's too: an annotation's expose would listen on
+ * any host port and its publish connect to any host service, past every
+ * rule.  (At createRuntime the container's own code has not started: it
+ * cannot change namespaces under us.)
+ */
+static int hook_container_is_host(void)
+{
+	char path[64];
+	struct stat self, ctr;
+
+	snprintf(path, sizeof(path), "/proc/%ld/ns/net", hk.pid);
+	if (stat("/proc/self/ns/net", &self) || stat(path, &ctr))
+		return 0;	/* gone: the launcher will say so */
+	return self.st_dev == ctr.st_dev && self.st_ino == ctr.st_ino;
+}
+
+/*
+ * hook_is_local() - is @sa an address of the host, as its routes say?
+ *
+ * getifaddrs() lists the interfaces' addresses, not AnyIP ranges
+ * ("ip route add local 10.99.0.0/16 dev lo") nor addresses added since:
+ * the kernel's local table decides, and bind() asks it without sending
+ * anything (port 0: nothing is taken).  With ip_nonlocal_bind every
+ * address binds and so counts as local: refused, the safe side.
+ */
+static int hook_is_local(const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), local;
+
+	if (fd < 0)
+		return 1;	/* cannot tell: the safe side */
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len);
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	local = !bind(fd, (struct sockaddr *)&ss, len) || errno != EADDRNOTAVAIL;
+	close(fd);
+	return local;
+}
+
+/* Deny @sa as an address of the host's own, once; a full table fails closed. */
+static void hook_deny_own(const struct sockaddr *sa)
+{
+	const struct rule_set *rs = &hk.allow_expose;
+	unsigned int n, j;
+	const uint8_t *b = addr_bytes(sa, &n, NULL);
+
+	for (j = 0; b && j < rs->nbuiltin; j++)
+		if (rs->builtin[j].family == sa->sa_family && rs->builtin[j].len == n * 8 &&
+		    !memcmp(rs->builtin[j].addr, b, n))
+			return;
+	if (hk.allow_expose.nbuiltin >= RULES_BUILTIN_MAX)
+		log_die("cannot check the annotations: more than %d addresses of the host's own to deny",
+			RULES_BUILTIN_MAX);
+	rules_add_builtin(&hk.allow_expose, sa);
+}
+
+/*
+ * hook_check_annotations() - does every forward from an annotation have a
+ * rule of the administrator's?  Exit 1 at the first that does not, before
+ * anything is started or recorded.
+ *
+ * publish: the listening address, every port of a range, as the kernel
+ * binds it: ::ffff:a.b.c.d is a.b.c.d, and [::] (dual-stack, as the agents
+ * bind it) takes every IPv4 address too, so it needs 0.0.0.0 allowed as
+ * well.  expose: the target, as it will be connected to from the host's
+ * namespace, against the built-in deny list plus the host's own addresses
+ * (its interfaces', and any other its routes make local).
+ */
+static void hook_check_annotations(void)
+{
+	int own_added = 0, ns_checked = 0;
+	unsigned int k, i, p;
+
+	for (k = 0; k < 2; k++) {
+		const struct hook_dir *d = &hk.dirs[k];
+
+		for (i = 0; i < d->n; i++) {
+			struct addr a;
+			unsigned int count;
+			const char *why;
+
+			if (!d->annot[i])
+				continue;	/* the administrator's own forward */
+			if (hk.has_pid && !ns_checked++ && hook_container_is_host())
+				log_die("refused forward '%s=%s' from annotation %s: the container shares the host's network namespace, where an annotation's forward would pass every rule",
+					d->listen[i], d->target[i], d->annot[i]);
+			if (k == DIR_EXPOSE && !own_added) {
+				struct ifaddrs *ifa, *it;
+
+				if (getifaddrs(&ifa))
+					log_die_errno(errno, "cannot list the host's addresses");
+				for (it = ifa; it; it = it->ifa_next)
+					if (it->ifa_addr && (it->ifa_addr->sa_family == AF_INET ||
+							     it->ifa_addr->sa_family == AF_INET6))
+						hook_deny_own(it->ifa_addr);
+				freeifaddrs(ifa);
+				own_added = 1;
+			}
+			/* Checked when it was added: it parses. */
+			addr_parse_range(k == DIR_PUBLISH ? d->listen[i] : d->target[i], &a, &count);
+			addr_unmap(&a.ss);
+			/* Local to the host: denied as its own addresses are (every port). */
+			if (k == DIR_EXPOSE && hook_is_local((const struct sockaddr *)&a.ss))
+				hook_deny_own((const struct sockaddr *)&a.ss);
+			for (p = 0; p < count; p++) {
+				const struct sockaddr *sa = (const struct sockaddr *)&a.ss;
+				unsigned int port = addr_port(&a);
+
+				if (k == DIR_EXPOSE) {
+					if (!rules_check_narrow(&hk.allow_expose, sa, &why))
+						hook_refuse(d, i, sa, why);
+				} else if (!rules_check_narrow(&hk.allow_publish, sa, &why)) {
+					hook_refuse(d, i, sa, why);
+				} else if (a.ss.ss_family == AF_INET6 &&
+					   IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&a.ss)->sin6_addr)) {
+					struct sockaddr_in v4 = { .sin_family = AF_INET,
+								  .sin_port = htons((uint16_t)port) };
+
+					if (!rules_check_narrow(&hk.allow_publish, (struct sockaddr *)&v4, &why))
+						hook_refuse(d, i, (struct sockaddr *)&v4,
+							    "taken too by a listen on [::], and no rule covers it");
+				}
+				addr_set_port(&a, port + 1);
+			}
+		}
+	}
 }
 
 /* The state JSON from stdin: at most HOOK_STATE_MAX bytes, within the deadline. */
@@ -230,53 +432,140 @@ static void hook_state_path(char *path, size_t size)
 		log_die("cannot record the forwards: state directory path too long");
 }
 
-/* Is @pid one of our launchers?  Not some process that took its number. */
-static int hook_is_launcher(pid_t pid)
+/* A file of at most @size - 1 bytes, NUL-terminated; -1 if it cannot be read. */
+static ssize_t hook_read_small(int dirfd, const char *path, char *buf, size_t size)
 {
-	char path[64], comm[32] = "";
 	ssize_t n;
-	int fd;
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	n = read(fd, comm, sizeof(comm) - 1);
+		return -1;
+	n = read(fd, buf, size - 1);
 	close(fd);
-	return n > 0 && !strncmp(comm, "netns-tcp-brid", 14);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * hook_start_time() - field 22 of /proc/PID/stat, when @pid started
+ *
+ * Counted after the last ')': the command name before it may hold spaces
+ * and parentheses.  Return: the start time in clock ticks, or 0.
+ */
+static unsigned long long hook_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (hook_read_small(AT_FDCWD, path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+		return 0;
+	/* ") S ppid ...": the state is field 3; field 22 is 19 spaces further. */
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/*
+ * Is @pid, started at @start, one of our launchers?  A process that took
+ * its number since has another start time.
+ */
+static int hook_is_launcher(pid_t pid, unsigned long long start)
+{
+	char path[64], comm[32];
+
+	if (pid <= 0 || !start || hook_start_time(pid) != start)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	return hook_read_small(AT_FDCWD, path, comm, sizeof(comm)) > 0 &&
+	       !strncmp(comm, "netns-tcp-brid", 14);
+}
+
+/* "PID START PID START": the two launchers (0 0 for a direction unused). */
+static int hook_parse_record(const char *text, long pids[2], unsigned long long starts[2])
+{
+	char end;
+
+	return sscanf(text, "%ld %llu %ld %llu%c", &pids[0], &starts[0], &pids[1], &starts[1],
+		      &end) == 5 && end == '\n' && pids[0] >= 0 && pids[1] >= 0 &&
+	       pids[0] <= INT_MAX && pids[1] <= INT_MAX;
+}
+
+/* Is @name what hook_state_path() makes of a container id? */
+static int hook_is_record_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 5 && len - 5 < sizeof(hk.id) && name[0] != '.' && !strcmp(name + len - 5, ".pids") &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
+/*
+ * hook_sweep() - remove the records whose launchers are all gone
+ *
+ * A creation that failed after this hook said yes never gets a poststop,
+ * and a launcher ends with its container anyway: what is left is a stale
+ * record.  Only files named as records, plain files, in our directory; a
+ * record being written is not one yet (it is renamed into place).
+ */
+static void hook_sweep(void)
+{
+	DIR *dir = opendir(hk.state_dir);
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		char buf[128];
+		long pids[2];
+		unsigned long long starts[2];
+		struct stat st;
+
+		if (!hook_is_record_name(e->d_name) ||
+		    fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+		    hook_read_small(dirfd(dir), e->d_name, buf, sizeof(buf)) < 0)
+			continue;
+		/* Unreadable as a record: it identifies no launcher, so it protects none. */
+		if (hook_parse_record(buf, pids, starts) &&
+		    (hook_is_launcher((pid_t)pids[0], starts[0]) || hook_is_launcher((pid_t)pids[1], starts[1])))
+			continue;
+		unlinkat(dirfd(dir), e->d_name, 0);
+	}
+	closedir(dir);
 }
 
 /* poststop: stop what createRuntime started for this id, if anything. */
 static int hook_stop(void)
 {
-	char path[PATH_MAX], buf[64] = "";
+	char path[PATH_MAX], buf[128];
 	long pids[2] = { 0, 0 };
-	int fd, i, k;
-	ssize_t n;
+	unsigned long long starts[2] = { 0, 0 };
+	int i, k;
 
 	hook_state_path(path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (hook_read_small(AT_FDCWD, path, buf, sizeof(buf)) < 0)
 		return 0;	/* nothing started, or already stopped */
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0)
-		sscanf(buf, "%ld %ld", &pids[0], &pids[1]);
-	for (i = 0; i < 2; i++)
-		if (pids[i] > 0 && hook_is_launcher((pid_t)pids[i]))
-			kill((pid_t)pids[i], SIGTERM);
+	if (hook_parse_record(buf, pids, starts))
+		for (i = 0; i < 2; i++)
+			if (hook_is_launcher((pid_t)pids[i], starts[i]))
+				kill((pid_t)pids[i], SIGTERM);
 	/* Within the runtime's patience: gone, or killed. */
 	for (k = 0; k < 30; k++) {
 		int alive = 0;
 
 		for (i = 0; i < 2; i++)
-			alive |= pids[i] > 0 && hook_is_launcher((pid_t)pids[i]);
+			alive |= hook_is_launcher((pid_t)pids[i], starts[i]);
 		if (!alive)
 			break;
 		poll(NULL, 0, 50);
 	}
 	for (i = 0; i < 2; i++)
-		if (pids[i] > 0 && hook_is_launcher((pid_t)pids[i]))
+		if (hook_is_launcher((pid_t)pids[i], starts[i]))
 			kill((pid_t)pids[i], SIGKILL);
 	unlink(path);
 	return 0;
@@ -331,6 +620,9 @@ static void hook_start(struct hook_dir *d, const char *launcher, int ready, int 
 		argv[argc++] = "--accept-proxy";
 	if (hk.transparent)
 		argv[argc++] = "--transparent-source";
+	/* Bound and joined as we are, then nobody: annotations pick the ports. */
+	argv[argc++] = "--user";
+	argv[argc++] = hk.user;
 	/* Once we are gone, nobody reads its stderr: syslog, where there is one. */
 	if (access("/dev/log", W_OK) == 0) {
 		argv[argc++] = "--log";
@@ -372,12 +664,13 @@ static void hook_kill_started(void)
 /* createRuntime: start, wait for every READY=1, record the pids. */
 static int hook_create(long long deadline)
 {
-	char launcher[PATH_MAX], path[PATH_MAX], line[512] = "", pids[64];
+	char launcher[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], line[512] = "", rec[96];
 	int ready[2], errp[2], want = 0, got = 0, i, fd;
 	size_t linelen = 0;
 
 	if (!hk.dirs[DIR_PUBLISH].n && !hk.dirs[DIR_EXPOSE].n)
 		return 0;	/* a container without forwards */
+	hook_check_annotations();
 	if (!hk.has_pid)
 		log_die("bad container state: no \"pid\", so no namespace to forward to");
 	hook_launcher_path(launcher, sizeof(launcher));
@@ -430,15 +723,116 @@ static int hook_create(long long deadline)
 			}
 		}
 	}
+	for (i = 0; i < 2; i++)
+		if (hk.dirs[i].pid > 0)
+			hk.dirs[i].start = hook_start_time(hk.dirs[i].pid);
 	hook_state_path(path, sizeof(path));
-	snprintf(pids, sizeof(pids), "%d %d\n", (int)hk.dirs[0].pid, (int)hk.dirs[1].pid);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, pids, strlen(pids)) != (ssize_t)strlen(pids)) {
+	/* Written aside and renamed: hook_sweep() never sees half a record. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", hk.state_dir, hk.id) >= sizeof(tmp))
+		log_die("cannot record the forwards: state directory path too long");
+	snprintf(rec, sizeof(rec), "%d %llu %d %llu\n", (int)hk.dirs[0].pid, hk.dirs[0].start,
+		 (int)hk.dirs[1].pid, hk.dirs[1].start);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, rec, strlen(rec)) != (ssize_t)strlen(rec) || close(fd) ||
+	    rename(tmp, path)) {
+		int err = errno;
+
 		hook_kill_started();
-		log_die_errno(errno, "cannot record the forwards in %s", path);
+		if (fd >= 0)
+			unlink(tmp);
+		log_die_errno(err, "cannot record the forwards in %s", path);
 	}
-	close(fd);
 	return 0;
+}
+
+/*
+ * hook_uid_map() - are we root of the initial user namespace, and what
+ * is our uid as the namespace above ours sees it?
+ * @outer:	that uid (our own where no line maps it)
+ *
+ * Rootless podman runs hooks as uid 0 of the user's namespace: root
+ * there, but an ordinary user on the host, who cannot write to /run.
+ *
+ * Return: 1 if really root.
+ */
+static int hook_uid_map(uid_t *outer)
+{
+	char buf[4096], *line, *save = NULL;
+	uid_t me = geteuid();
+	int lines = 0, initial = 0;
+
+	*outer = me;
+	if (hook_read_small(AT_FDCWD, "/proc/self/uid_map", buf, sizeof(buf)) <= 0)
+		return 0;	/* cannot tell: not root, which is the safe side */
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long in, out, count;
+
+		if (sscanf(line, "%lu %lu %lu", &in, &out, &count) != 3)
+			continue;
+		lines++;
+		initial = in == 0 && out == 0 && count == 4294967295UL;
+		if (me >= in && me - in < count)
+			*outer = (uid_t)(out + (me - in));
+	}
+	return !me && lines == 1 && initial;
+}
+
+/*
+ * hook_private_dir() - create @dir 0700, or accept it if it is already
+ * ours: a real directory (no symlink), owned by us, nobody else let in.
+ * Where it lives (/tmp) others may create names first.
+ */
+static void hook_private_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		log_die_errno(errno, "cannot create the state directory %s", dir);
+	if (lstat(dir, &st))
+		log_die_errno(errno, "cannot use the state directory %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		log_die("cannot use the state directory %s: not a directory (a symlink?)", dir);
+	if (st.st_uid != geteuid())
+		log_die("cannot use the state directory %s: owned by uid %u, not by us (uid %u)", dir,
+			(unsigned int)st.st_uid, (unsigned int)geteuid());
+	if (st.st_mode & 077)
+		log_die("cannot use the state directory %s: mode %03o lets others in (want 0700)", dir,
+			(unsigned int)(st.st_mode & 0777));
+}
+
+/*
+ * hook_default_state_dir() - where the records go, after who we really are
+ *
+ * Not $XDG_RUNTIME_DIR: podman 4.3 runs createRuntime hooks (through the
+ * OCI runtime) with its environment but poststop hooks with an empty one,
+ * so poststop would look elsewhere than createRuntime wrote.  The uid
+ * alone gives the same answer to both: the user's runtime directory
+ * (/run/user/UID, where a login made it: private, owned by us), else a
+ * private /tmp/netns-tcp-bridge-UID.  UID is the host's view of ours: uid 0
+ * of each rootless user's namespace is somebody else.
+ */
+static const char *hook_default_state_dir(void)
+{
+	static char dir[PATH_MAX];
+	struct stat st;
+	uid_t outer;
+
+	if (hook_uid_map(&outer)) {
+		if (mkdir("/run/netns-tcp-bridge", 0755) && errno != EEXIST)
+			log_die_errno(errno, "cannot create /run/netns-tcp-bridge");
+		return "/run/netns-tcp-bridge/oci";
+	}
+	snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned int)outer);
+	if (!lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077)) {
+		strcat(dir, "/netns-tcp-bridge");
+		hook_private_dir(dir);
+		strcat(dir, "/oci");
+		hook_private_dir(dir);
+		return dir;
+	}
+	snprintf(dir, sizeof(dir), "/tmp/netns-tcp-bridge-%u", (unsigned int)outer);
+	hook_private_dir(dir);
+	return dir;
 }
 
 int main(int argc, char **argv)
@@ -450,18 +844,40 @@ int main(int argc, char **argv)
 	util_std_fds();
 	log_init("ntb-oci-hook");
 	deadline = util_now_ms() + HOOK_READY_MS;
+	rules_init(&hk.allow_publish);
+	hk.allow_publish.nbuiltin = 0;	/* binding, not reaching: hook_check_annotations() */
+	rules_init(&hk.allow_expose);
 	opterr = 0;
 	while ((c = cli_getopt(argc, argv, ":h", long_opts)) != -1) {
 		switch (c) {
 		case OPT_PUBLISH:
-			hook_add_spec(&hk.dirs[DIR_PUBLISH], optarg, "--publish");
+			hook_add_spec(&hk.dirs[DIR_PUBLISH], optarg, "--publish", NULL);
 			break;
 		case OPT_EXPOSE:
-			hook_add_spec(&hk.dirs[DIR_EXPOSE], optarg, "--expose");
+			hook_add_spec(&hk.dirs[DIR_EXPOSE], optarg, "--expose", NULL);
 			break;
 		case OPT_STATE_DIR:
 			hk.state_dir = optarg;
 			break;
+		case OPT_ALLOW_PUBLISH:
+		case OPT_ALLOW_EXPOSE: {
+			const char *why;
+
+			if (rules_add(c == OPT_ALLOW_PUBLISH ? &hk.allow_publish : &hk.allow_expose, optarg, 1,
+				      &why))
+				log_usage_error("bad value '%s' for --allow-%s: %s", optarg,
+						c == OPT_ALLOW_PUBLISH ? "publish" : "expose", why);
+			break;
+		}
+		case OPT_USER: {
+			uid_t uid;
+
+			/* As the launcher takes it: a name, or a uid with a passwd entry. */
+			if (!getpwnam(optarg) && (util_parse_uid(optarg, &uid) || !getpwuid(uid)))
+				log_usage_error("bad value '%s' for --user: no such user", optarg);
+			hk.user = optarg;
+			break;
+		}
 		case OPT_PROXY:
 			cli_proxy_version(optarg);
 			hk.proxy_protocol = optarg;
@@ -486,24 +902,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		log_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (!hk.state_dir) {
-		static char dir[PATH_MAX];
-		const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-		if (!geteuid() || !xdg) {
-			if (mkdir("/run/netns-tcp-bridge", 0755) && errno != EEXIST)
-				log_die_errno(errno, "cannot create /run/netns-tcp-bridge");
-			hk.state_dir = "/run/netns-tcp-bridge/oci";
-		} else {
-			snprintf(dir, sizeof(dir), "%s/netns-tcp-bridge", xdg);
-			if (mkdir(dir, 0700) && errno != EEXIST)
-				log_die_errno(errno, "cannot create %s", dir);
-			snprintf(dir, sizeof(dir), "%s/netns-tcp-bridge/oci", xdg);
-			hk.state_dir = dir;
-		}
-	}
+	if (!hk.state_dir)
+		hk.state_dir = hook_default_state_dir();
 	state = hook_read_state(deadline);
 	hook_parse_state(state);
+	hook_sweep();
 	if (!strcmp(hk.status, "stopped"))
 		return hook_stop();
 	return hook_create(deadline);

@@ -232,3 +232,54 @@ int rules_check(const struct rule_set *rs, const struct sockaddr *dst, const cha
 		*why = "no --allow rule covers it";
 	return allowed;
 }
+
+/* Does @inner's whole range, addresses and ports, lie inside @outer's? */
+static int rule_inside(const struct rule *inner, const struct rule *outer)
+{
+	return inner->family == outer->family && inner->len >= outer->len &&
+	       addr_prefix_match(inner->addr, outer->addr, outer->len) &&
+	       inner->port_lo >= outer->port_lo && inner->port_hi <= outer->port_hi;
+}
+
+/**
+ * rules_check_narrow() - may @dst be reached, where only a narrow rule
+ * lifts the built-in deny list?
+ * @rs:		the set (allow_builtin_denied is not looked at)
+ * @dst:	the destination
+ * @why:	if not, why
+ *
+ * As rules_check(), except for a destination on the built-in list: an
+ * --allow rule opens it only if the rule's whole range lies inside a
+ * denied range (tcp://127.0.0.1:7650 opens exactly that; tcp://0.0.0.0/0
+ * opens nothing there).  For forwards that whoever creates a container
+ * asks for (ntb-oci-hook): a broad rule the administrator wrote for the
+ * world outside must not reach the host's own services.
+ *
+ * Return: 1 if allowed, 0 if denied.
+ */
+int rules_check_narrow(const struct rule_set *rs, const struct sockaddr *dst, const char **why)
+{
+	unsigned int i, j;
+	int builtin = 0, allowed = 0;
+
+	for (i = 0; i < rs->nbuiltin; i++)
+		builtin |= rule_covers(&rs->builtin[i], dst);
+	for (i = 0; i < rs->n; i++) {
+		if (!rule_covers(&rs->r[i], dst))
+			continue;
+		if (!rs->r[i].allow) {
+			*why = "denied by a --deny rule";
+			return 0;
+		}
+		if (!builtin) {
+			allowed = 1;
+			continue;
+		}
+		for (j = 0; j < rs->nbuiltin; j++)
+			allowed |= rule_inside(&rs->r[i], &rs->builtin[j]);
+	}
+	if (!allowed)
+		*why = builtin ? "on the built-in deny list, which only a rule inside the denied range lifts"
+			       : "no rule covers it";
+	return allowed;
+}

@@ -29,5 +29,6 @@ void rules_init(struct rule_set *rs);
 int rules_add(struct rule_set *rs, const char *text, int allow, const char **why);
 void rules_add_builtin(struct rule_set *rs, const struct sockaddr *sa);
 int rules_check(const struct rule_set *rs, const struct sockaddr *dst, const char **why);
+int rules_check_narrow(const struct rule_set *rs, const struct sockaddr *dst, const char **why);
 
 #endif

@@ -21,8 +21,9 @@ holder() {
 }
 
 # pair_pids ID: the launchers the hook recorded for container ID.
+# A record is "PID START PID START", 0 0 for a direction not used.
 pair_pids() {
-	tr ' ' '\n' <"$T/st/$1.pids" | grep -v '^0$'
+	awk '{ if ($1) print $1; if ($3) print $3 }' "$T/st/$1.pids"
 }
 
 t_by_hand_publish_expose() {
@@ -39,7 +40,8 @@ t_by_hand_publish_expose() {
 	start=$(date +%s%N)
 	state c1 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9903=127.0.0.1:8901"}' |
 		in_a "$HOOK" --publish 127.0.0.1:9901=127.0.0.1:8901 --expose 127.0.0.1:7902=127.0.0.1:8902 \
-			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+			--allow-publish tcp://127.0.0.1:9903 --state-dir "$T/st" 2>"$T/hook.err" ||
+		fail "hook failed: $(cat "$T/hook.err")"
 	ms=$((($(date +%s%N) - start) / 1000000))
 	[ $ms -lt 2000 ] || fail "the hook took $ms ms"
 	# Ports are up as the hook returns: no waiting.
@@ -124,6 +126,229 @@ t_by_hand_bad_input() {
 	return 0
 }
 
+# left_running PORT: fail if a process of ours still names PORT in its command line.
+left_running() {
+	local p
+	sleep 0.3
+	for p in $(pgrep -x netns-tcp-bridg) $(pgrep -x ntb-listen) $(pgrep -x ntb-connect); do
+		grep -q "$1" /proc/$p/cmdline 2>/dev/null && fail "process $p left running ($1)"
+	done
+	return 0
+}
+
+t_annotation_needs_rule() {
+	# Without --allow-* rules every annotation is refused: one line naming
+	# the annotation, the forward and the option; nothing runs, no record.
+	holder
+	bad "publish, no rule" "refused forward '127.0.0.1:9941=127.0.0.1:8941' from annotation org\.netns-tcp-bridge\.publish: .*--allow-publish tcp://127\.0\.0\.1:9941" \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9941=127.0.0.1:8941"}')
+	bad "expose, no rule" "refused forward '127.0.0.1:7941=192\.0\.2\.9:8941' from annotation org\.netns-tcp-bridge\.expose: .*--allow-expose tcp://192\.0\.2\.9:8941" \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7941=192.0.2.9:8941"}')
+	# The administrator's own --publish beside it does not carry it through.
+	bad "publish beside --publish" "from annotation org\.netns-tcp-bridge\.publish" \
+		--publish 127.0.0.1:9942=127.0.0.1:8941 \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9941=127.0.0.1:8941"}')
+	# A rule covers the exact listening address and every port of a range.
+	bad "port outside the rule" "127\.0\.0\.1:9944: no rule covers it" \
+		--allow-publish tcp://127.0.0.1:9941-9943 \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9942-9944=127.0.0.1:8941-8943"}')
+	bad "0.0.0.0 needs a rule covering it" "listening address 0\.0\.0\.0:9941: no rule covers it" \
+		--allow-publish tcp://127.0.0.0/8 \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"0.0.0.0:9941=127.0.0.1:8941"}')
+	bad "[::] takes IPv4 too" "listening address 0\.0\.0\.0:9941: taken too by a listen on \[::\]" \
+		--allow-publish 'tcp://[::]/128:9941' \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"[::]:9941=127.0.0.1:8941"}')
+	bad "IPv4-mapped is IPv4" "listening address 127\.0\.0\.1:9941: no rule covers it" \
+		--allow-publish 'tcp://[::]/0' \
+		< <(state c41 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"[::ffff:127.0.0.1]:9941=127.0.0.1:8941"}')
+	bad "bad rule" "bad value 'tcp://10.0.0.1/8' for --allow-publish: address has bits set" \
+		--allow-publish tcp://10.0.0.1/8 < <(state c41 creating "$HOLDER")
+	bad "no such user" "bad value 'no-such-user-ntb' for --user: no such user" \
+		--user no-such-user-ntb < <(state c41 creating "$HOLDER")
+	# A container in the host's own network namespace (podman --network
+	# host): its side is the host's, so no annotation runs, rules or not.
+	bg ip netns exec "$NSA" sleep 60
+	sleep 0.2
+	bad "host network, publish" "refused forward '127\.0\.0\.1:9941=127\.0\.0\.1:8941' from annotation org\.netns-tcp-bridge\.publish: the container shares the host's network namespace" \
+		--allow-publish tcp://127.0.0.1:9941 \
+		< <(state c41 creating "$LAST_PID" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9941=127.0.0.1:8941"}')
+	bad "host network, expose" "from annotation org\.netns-tcp-bridge\.expose: the container shares the host's network namespace" \
+		--allow-expose tcp://192.0.2.0/24 \
+		< <(state c41 creating "$LAST_PID" '{"org.netns-tcp-bridge.expose":"127.0.0.1:22=192.0.2.9:8941"}')
+	[ -e "$T/st/c41.pids" ] && fail "a refused container was recorded"
+	in_a ss -Hltn 'sport >= :9941 and sport <= :9944' | grep -q . && fail "a refused port is bound"
+	left_running 9941
+}
+
+t_annotation_publish_allowed() {
+	holder
+	server "$NSB" 127.0.0.1 8945 whoami
+	state c45 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"0.0.0.0:9945=127.0.0.1:8945"}' |
+		in_a "$HOOK" --allow-publish tcp://0.0.0.0/0:9945 --state-dir "$T/st" 2>"$T/hook.err" ||
+		fail "hook failed: $(cat "$T/hook.err")"
+	out=$(in_a $PEER client 127.0.0.1 9945 read) || fail "publish: $out"
+	assert_eq "$out" "PORT 8945" "published through an allowed annotation"
+	state c45 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
+t_expose_deny_list() {
+	# The host's loopback, link-local and own addresses: a broad rule does
+	# not open them, a rule inside the denied range opens exactly that.
+	holder
+	ip -n "$NSA" addr add 198.51.100.7/32 dev lo || fail "cannot add an address to A"
+	server "$NSA" 127.0.0.1 8951 whoami
+	bad "loopback under 0.0.0.0/0" "target 127\.0\.0\.1:8951: on the built-in deny list.*--allow-expose tcp://127\.0\.0\.1:8951" \
+		--allow-expose tcp://0.0.0.0/0 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=127.0.0.1:8951"}')
+	bad "metadata under 0.0.0.0/0" "target 169\.254\.169\.254:80: on the built-in deny list" \
+		--allow-expose tcp://0.0.0.0/0 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=169.254.169.254:80"}')
+	bad "::1 under [::]/0" "target \[::1\]:8951: on the built-in deny list" \
+		--allow-expose 'tcp://[::]/0' \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=[::1]:8951"}')
+	bad "IPv4-mapped loopback" "target 127\.0\.0\.1:8951: on the built-in deny list" \
+		--allow-expose 'tcp://[::]/0' --allow-expose tcp://0.0.0.0/0 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=[::ffff:127.0.0.1]:8951"}')
+	bad "the host's own address under its /24" "target 198\.51\.100\.7:8951: on the built-in deny list" \
+		--allow-expose tcp://198.51.100.0/24 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=198.51.100.7:8951"}')
+	bad "a rule for another loopback port" "target 127\.0\.0\.1:8951: on the built-in deny list" \
+		--allow-expose tcp://127.0.0.1:8952 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=127.0.0.1:8951"}')
+	# An AnyIP range the host's routes make local, on no interface: its
+	# services answer there too.  An address outside it is not local.
+	ip -n "$NSA" route add local 10.99.0.0/16 dev lo || fail "cannot add a local route to A"
+	bad "an AnyIP local route under 10.0.0.0/8" "target 10\.99\.0\.5:8951: on the built-in deny list" \
+		--allow-expose tcp://10.0.0.0/8 \
+		< <(state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=10.99.0.5:8951"}')
+	[ -e "$T/st/c51.pids" ] && fail "a refused container was recorded"
+	left_running 7951
+	state c52 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7952=10.98.0.5:8951"}' |
+		in_a "$HOOK" --allow-expose tcp://10.0.0.0/8 --state-dir "$T/st" 2>"$T/hook.err" ||
+		fail "a target that is not local was refused: $(cat "$T/hook.err")"
+	state c52 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+	state c51 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7951=127.0.0.1:8951"}' |
+		in_a "$HOOK" --allow-expose tcp://0.0.0.0/0 --allow-expose tcp://127.0.0.1:8951 \
+			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	out=$(ip netns exec "$NSB" $PEER client 127.0.0.1 7951 read) || fail "expose: $out"
+	assert_eq "$out" "PORT 8951" "exposed through a rule inside 127.0.0.0/8"
+	state c51 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
+# uid_of PID: the effective uid in /proc/PID/status.
+uid_of() {
+	awk '/^Uid:/ { print $3 }' /proc/"$1"/status
+}
+
+t_user_drop() {
+	# Bound below 1024 as root, then nobody: the launcher and both agents.
+	holder
+	server "$NSB" 127.0.0.1 8961 whoami
+	local nobody
+	nobody=$(id -u nobody)
+	state c61 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:81=127.0.0.1:8961 \
+		--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	out=$(in_a $PEER client 127.0.0.1 81 read) || fail "port 81: $out"
+	assert_eq "$out" "PORT 8961" "port 81, bound before the drop"
+	p=$(pair_pids c61)
+	assert_eq "$(uid_of "$p")" "$nobody" "launcher's uid"
+	agents=$(children "$p")
+	assert_eq "$(echo $agents | wc -w)" 2 "agents of launcher $p"
+	for a in $agents; do assert_eq "$(uid_of "$a")" "$nobody" "uid of agent $a ($(cat /proc/$a/comm))"; done
+	state c61 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+	wait_gone "$p" 2 || fail "launcher $p still running after poststop"
+	# --user names another.
+	state c62 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:82=127.0.0.1:8961 \
+		--user daemon --state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	p=$(pair_pids c62)
+	assert_eq "$(uid_of "$p")" "$(id -u daemon)" "launcher's uid under --user daemon"
+	state c62 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
+t_stale_records() {
+	# A container whose creation failed after the hook: its init is gone,
+	# so are its launchers, and no poststop comes.  The next hook call
+	# removes that record, and only records whose launchers are gone.
+	holder
+	local h1=$HOLDER
+	state c71 creating "$h1" | in_a "$HOOK" --publish 127.0.0.1:9971=127.0.0.1:8971 \
+		--state-dir "$T/st" || fail "hook failed"
+	holder
+	state c72 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:9972=127.0.0.1:8971 \
+		--state-dir "$T/st" || fail "hook failed"
+	p1=$(pair_pids c71)
+	kill "$h1"
+	wait_gone "$p1" 2 || fail "launcher $p1 outlived its container"
+	echo keep >"$T/st/notes.txt"
+	echo "1 1 0 0" >"$T/st/.c79.tmp"
+	ln -s /etc/hostname "$T/st/link.pids"
+	[ -e "$T/st/c71.pids" ] || fail "no record to go stale"
+	# Any call will do: a container without forwards.
+	state c73 creating "$HOLDER" | "$HOOK" --state-dir "$T/st" || fail "hook failed"
+	[ -e "$T/st/c71.pids" ] && fail "stale record c71.pids left behind"
+	[ -e "$T/st/c72.pids" ] || fail "live record c72.pids removed"
+	[ -e "$T/st/notes.txt" ] && [ -e "$T/st/.c79.tmp" ] && [ -L "$T/st/link.pids" ] ||
+		fail "a file that is no record was removed: $(ls -a "$T/st")"
+	rm -f "$T/st/notes.txt" "$T/st/.c79.tmp" "$T/st/link.pids"
+	state c72 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
+t_start_time_identity() {
+	# poststop stops a recorded pid only if it still started when recorded.
+	holder
+	state c81 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:9981=127.0.0.1:8981 \
+		--state-dir "$T/st" || fail "hook failed"
+	read -r pid start _ <"$T/st/c81.pids"
+	assert_eq "$start" "$(sed 's/.*) //' /proc/"$pid"/stat | awk '{ print $20 }')" "recorded start time"
+	echo "$pid $((start + 1)) 0 0" >"$T/st/c82.pids"
+	state c82 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop c82 failed"
+	sleep 0.2
+	kill -0 "$pid" 2>/dev/null || fail "launcher $pid stopped for a record with another start time"
+	[ -e "$T/st/c82.pids" ] && fail "the false record is left"
+	state c81 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop c81 failed"
+	wait_gone "$pid" 2 || fail "launcher $pid still running after its own poststop"
+}
+
+t_default_state_dir() {
+	# Not root of the initial user namespace (rootless podman's hooks):
+	# /run/user/UID where a login made it ours, else a private
+	# /tmp/netns-tcp-bridge-UID; never $XDG_RUNTIME_DIR, which podman's
+	# poststop call does not have.
+	holder
+	local d=/tmp/netns-tcp-bridge-$(id -u nobody) ru=/run/user/$(id -u nobody)
+	[ -e "$d" ] && fail "$d exists before the test"
+	[ -e "$ru" ] && fail "$ru exists before the test"
+	echo "rm -rf $d $ru" >>"$T/cleanup"
+	AS_NOBODY=(env XDG_RUNTIME_DIR=/nonexistent setpriv --reuid nobody --regid nogroup --clear-groups "$HOOK")
+	ln -s "$T" "$d"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "a symlink was accepted"
+	assert_match "$err" "cannot use the state directory $d: not a directory" "symlink"
+	rm "$d" && mkdir -m 0755 "$d" && chown nobody "$d"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "mode 0755 was accepted"
+	assert_match "$err" "mode 755 lets others in" "loose mode"
+	chown root "$d" && chmod 0700 "$d"
+	err=$(state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>&1 >/dev/null) && fail "another's directory was accepted"
+	assert_match "$err" "owned by uid 0, not by us" "owner"
+	rmdir "$d"
+	state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	assert_eq "$(stat -c '%a %U' "$d")" "700 nobody" "the directory made"
+	rmdir "$d"
+	# A runtime directory of the user's own comes first.
+	mkdir -m 0700 "$ru" && chown nobody "$ru"
+	state c91 creating "$HOLDER" | "${AS_NOBODY[@]}" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	assert_eq "$(stat -c '%a %U' "$ru/netns-tcp-bridge/oci")" "700 nobody" "the directory made in $ru"
+	[ -e "$d" ] && fail "$d made although $ru is there"
+	rm -rf "$ru"
+	# uid 0, but of a user namespace of its own: not root, so not /run.
+	if [ ! -e /run/user/0 ]; then
+		[ -e /tmp/netns-tcp-bridge-0 ] && fail "/tmp/netns-tcp-bridge-0 exists before the test"
+		state c91 creating "$HOLDER" | unshare -U -r "$HOOK" 2>"$T/hook.err" ||
+			fail "hook failed: $(cat "$T/hook.err")"
+		[ -d /tmp/netns-tcp-bridge-0 ] || fail "uid 0 of a user namespace used /run, not /tmp"
+		rmdir /tmp/netns-tcp-bridge-0
+	fi
+}
+
 t_runc() {
 	# A real container: busybox-static rootfs, its own network namespace,
 	# the hook at createRuntime and poststop in config.json.
@@ -149,7 +374,8 @@ t_runc() {
 	c["annotations"] = {"org.netns-tcp-bridge.expose": "127.0.0.1:7931=127.0.0.1:8931"}
 	c["hooks"] = {
 	    "createRuntime": [{"path": hook, "args": ["ntb-oci-hook", "--publish",
-	                       "127.0.0.1:9931=127.0.0.1:8080", "--state-dir", st]}],
+	                       "127.0.0.1:9931=127.0.0.1:8080", "--state-dir", st,
+	                       "--allow-expose", "tcp://127.0.0.1:8931"]}],
 	    "poststop": [{"path": hook, "args": ["ntb-oci-hook", "--state-dir", st]}],
 	}
 	json.dump(c, open(path, "w"), indent=1)
@@ -159,7 +385,7 @@ t_runc() {
 	nsenter --net="/run/netns/$NSA" runc --root "$T/runc" run -d --bundle "$b" "$id" \
 		</dev/null >"$T/runc.out" 2>&1 ||
 		fail "runc run failed: $(cat "$T/runc.out")"
-	echo "runc --root $T/runc delete -f $id" >"$T/cleanup"
+	echo "runc --root $T/runc delete -f $id" >>"$T/cleanup"
 	# Published: the container's httpd from the host's side.
 	for _ in $(seq 1 50); do
 		out=$(in_a curl -sS --max-time 2 http://127.0.0.1:9931/ 2>/dev/null) && break
@@ -184,6 +410,13 @@ run_test by_hand_publish_expose t_by_hand_publish_expose
 run_test by_hand_poststop_stops t_poststop_stops
 run_test by_hand_bad_input t_by_hand_bad_input
 run_test by_hand_proxy_protocol t_by_hand_proxy
+run_test annotation_needs_rule t_annotation_needs_rule
+run_test annotation_publish_allowed t_annotation_publish_allowed
+run_test expose_deny_list t_expose_deny_list
+run_test user_drop t_user_drop
+run_test stale_records t_stale_records
+run_test start_time_identity t_start_time_identity
+run_test default_state_dir t_default_state_dir
 run_test runc_container t_runc
 [ -f "$T/cleanup" ] && bash "$T/cleanup" >/dev/null 2>&1
 exit 0

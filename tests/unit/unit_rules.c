@@ -53,6 +53,17 @@ static int decide(const struct rule_set *rs, const char *dst)
 	return rules_check(rs, (struct sockaddr *)&a.ss, &why);
 }
 
+/* rules_check_narrow(): the OCI hook's --allow-expose. */
+static int narrow(const struct rule_set *rs, const char *dst)
+{
+	struct addr a;
+	const char *why;
+
+	if (addr_parse(dst, &a))
+		return -1;
+	return rules_check_narrow(rs, (struct sockaddr *)&a.ss, &why);
+}
+
 int main(void)
 {
 	struct rule_set rs;
@@ -97,5 +108,28 @@ int main(void)
 	rs.allow_builtin_denied = 1;
 	CHECK(decide(&rs, "127.0.0.1:8080") == 1, "--allow-builtin-denied lets an allow cover loopback");
 	CHECK(decide(&rs, "127.0.0.1:22") == 0, "but not where no allow covers it");
+
+	rules_init(&rs);
+	CHECK(narrow(&rs, "192.0.2.1:80") == 0, "narrow: default deny");
+	rules_add(&rs, "tcp://0.0.0.0/0", 1, &why);
+	rules_add(&rs, "tcp://[::]/0", 1, &why);
+	CHECK(narrow(&rs, "192.0.2.1:80") == 1, "narrow: a broad rule covers the world outside");
+	CHECK(narrow(&rs, "127.0.0.1:7650") == 0, "narrow: 0.0.0.0/0 does not open loopback");
+	CHECK(narrow(&rs, "169.254.169.254:80") == 0, "narrow: nor the metadata address");
+	CHECK(narrow(&rs, "[::1]:7650") == 0, "narrow: [::]/0 does not open ::1");
+	rules_add(&rs, "tcp://127.0.0.1:7650", 1, &why);
+	CHECK(narrow(&rs, "127.0.0.1:7650") == 1, "narrow: a rule inside 127.0.0.0/8 opens it");
+	CHECK(narrow(&rs, "127.0.0.1:7651") == 0, "narrow: exactly that port");
+	CHECK(narrow(&rs, "127.0.0.2:7650") == 0, "narrow: exactly that address");
+	rules_add(&rs, "tcp://169.0.0.0/8:80", 1, &why);
+	CHECK(narrow(&rs, "169.254.169.254:80") == 0, "narrow: a rule wider than 169.254.0.0/16 does not lift it");
+	addr_parse("198.51.100.9:1", &own);
+	rules_add_builtin(&rs, (struct sockaddr *)&own.ss);
+	rules_add(&rs, "tcp://198.51.100.0/24:80", 1, &why);
+	CHECK(narrow(&rs, "198.51.100.9:80") == 0, "narrow: an own address stays denied under a /24");
+	rules_add(&rs, "tcp://198.51.100.9:80", 1, &why);
+	CHECK(narrow(&rs, "198.51.100.9:80") == 1, "narrow: a rule for exactly the own address opens it");
+	rules_add(&rs, "tcp://127.0.0.1:7650", 0, &why);
+	CHECK(narrow(&rs, "127.0.0.1:7650") == 0, "narrow: deny still wins");
 	return tap_done();
 }
