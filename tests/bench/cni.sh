@@ -24,10 +24,13 @@ P=(env CONTAINERS_CONF="$T/containers.conf" nsenter --net="/run/netns/$NS" podma
    --root "$T/p/root" --runroot "$T/p/runroot" --tmpdir "$T/p/tmp" --storage-driver vfs
    --cgroup-manager cgroupfs --events-backend file --runtime runc
    --network-backend cni --cni-config-dir "$T/cni")
+# podman's CNI cache (/var/lib/cni) has no option: removed if made here.
+cni_cache_was=$([ -e /var/lib/cni ] && echo 1 || true)
 cleanup() {
 	"${P[@]}" rm -f -t 0 "ntbb-dnat-$$" "ntbb-ntb-$$" >/dev/null 2>&1 || true
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$T"
+	[ -n "$cni_cache_was" ] || rm -rf /var/lib/cni
 }
 trap cleanup EXIT
 ip netns add "$NS"

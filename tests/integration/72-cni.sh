@@ -297,6 +297,9 @@ t_podman() {
 	   --cgroup-manager cgroupfs --events-backend file --runtime runc
 	   --network-backend cni --cni-config-dir "$T/cni")
 	echo "${P[*]} rm -f -t 0 $name $name-lo" >>"$T/cleanup"
+	# podman's CNI cache (libcni's /var/lib/cni) has no option: made by
+	# this test, removed by it.
+	[ -e /var/lib/cni ] || echo "rm -rf /var/lib/cni" >>"$T/cleanup"
 	"${P[@]}" run -d --name "$name" --network "$net" -p 18090:80 "${ULIMITS[@]}" \
 		--rootfs "$T/rootfs" /bin/httpd -f -p 80 -h /www >"$T/podman.out" 2>&1 ||
 		fail "podman run failed: $(cat "$T/podman.out")"
