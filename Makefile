@@ -9,6 +9,9 @@ MANDIR    ?= $(PREFIX)/share/man
 HOOKSDIR  ?= $(PREFIX)/share/containers/oci/hooks.d
 # systemd also reads /usr/local/lib/systemd/system; Debian's is /lib/...
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# Where runtimes look for CNI plugins (podman, containerd, CRI-O: /usr/lib/cni
+# or /opt/cni/bin; a /usr/local install names one of those: CNIDIR=...).
+CNIDIR    ?= $(PREFIX)/lib/cni
 DESTDIR   ?=
 B         ?= build
 
@@ -16,7 +19,7 @@ CC        ?= gcc
 PKGS       = libseccomp libcap-ng libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-# json-c: the OCI hook's state JSON, and nothing else.
+# json-c: the OCI hook's state JSON and the CNI plugin's configuration.
 JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
 
@@ -38,15 +41,16 @@ LISTEN_SRC = agent/listen.c
 CONNECT_SRC = agent/connect.c agent/relay.c agent/guard.c
 HELPER_SRC = helper/bridge.c
 HOOK_SRC   = helper/oci_hook.c
-HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h)
+CNI_SRC    = helper/cni_portmap.c helper/launch.c
+HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h helper/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
-PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook
+PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook $(B)/ntb-portmap
 UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy $(B)/tests/unit_rules
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench deps lint arm64 deb
+        asan valgrind fuzz bench bench-cni deps lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -73,6 +77,13 @@ $(B)/helper/oci_hook.o: helper/oci_hook.c $(HEADERS)
 $(B)/ntb-oci-hook: $(HOOK_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JSON_LIBS)
 
+$(B)/helper/cni_portmap.o: helper/cni_portmap.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(JSON_CFLAGS) -c -o $@ $<
+
+$(B)/ntb-portmap: $(CNI_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JSON_LIBS)
+
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -85,6 +96,12 @@ $(B)/bench/benchtool: tests/bench/benchtool.c
 bench: all $(B)/bench/benchtool
 	./tests/deps.sh --bench
 	./tests/bench/run $(B)
+
+# portmap (DNAT) against ntb-portmap for a container published with
+# podman run -p (podman 4 and the CNI plugins installed).
+bench-cni: all $(B)/bench/benchtool
+	./tests/deps.sh --bench
+	./tests/bench/cni.sh $(B)
 
 # Installs what the build and the tests need (Debian; as root): the
 # package tools too, for tests/integration/95-package.sh.
@@ -111,14 +128,15 @@ UNITS = netns-tcp-bridge-web.service netns-tcp-bridge-web.socket \
 install: $(PROGS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(HOOKSDIR) \
-		$(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(CNIDIR)
 	install -m 0755 $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(B)/ntb-oci-hook $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(B)/ntb-portmap $(DESTDIR)$(CNIDIR)/
 	ln -sf netns-tcp-bridge $(DESTDIR)$(BINDIR)/netns_tcp_bridge
 	install -m 0644 man/netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/
 	ln -sf netns-tcp-bridge.1 $(DESTDIR)$(MANDIR)/man1/netns_tcp_bridge.1
 	install -m 0644 man/ntb-rendezvous.7 $(DESTDIR)$(MANDIR)/man7/
-	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 man/ntb-oci-hook.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/ntb-listen.8 man/ntb-connect.8 man/ntb-oci-hook.8 man/ntb-portmap.8 $(DESTDIR)$(MANDIR)/man8/
 	sed 's|/usr/local/libexec/netns-tcp-bridge/|$(LIBEXECDIR)/|' contrib/oci/netns-tcp-bridge.json \
 		>$(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json
 	chmod 0644 $(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json
@@ -135,6 +153,7 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/ntb-listen.8 $(DESTDIR)$(MANDIR)/man8/ntb-connect.8 \
 		$(DESTDIR)$(LIBEXECDIR)/ntb-oci-hook $(DESTDIR)$(MANDIR)/man8/ntb-oci-hook.8 \
 		$(DESTDIR)$(HOOKSDIR)/netns-tcp-bridge.json \
+		$(DESTDIR)$(CNIDIR)/ntb-portmap $(DESTDIR)$(MANDIR)/man8/ntb-portmap.8 \
 		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
@@ -219,7 +238,7 @@ clang-tidy:
 	./tests/deps.sh --lint
 	clang-tidy --quiet --warnings-as-errors='*' \
 		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-clang-analyzer-*' \
-		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) \
+		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) $(CNI_SRC) \
 		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent $(JSON_CFLAGS)
 
 clean:

@@ -20,8 +20,11 @@
  *   benchtool firstbyte PORT COUNT      COUNT connections one after the
  *                                       other: ms from connect() to the
  *                                       first echoed byte; p50 and max
- * Every loop is bounded by its count or its seconds.
+ * Every loop is bounded by its count or its seconds.  The address is
+ * 127.0.0.1 unless BENCHTOOL_ADDR names another IPv4 address (the echo
+ * server in a container published by DNAT must listen on 0.0.0.0).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -422,6 +425,10 @@ int main(int argc, char **argv)
 	target.sin_family = AF_INET;
 	target.sin_port = htons((uint16_t)atoi(argv[2]));
 	target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (getenv("BENCHTOOL_ADDR") && inet_pton(AF_INET, getenv("BENCHTOOL_ADDR"), &target.sin_addr) != 1) {
+		fprintf(stderr, "benchtool: BENCHTOOL_ADDR is not an IPv4 address\n");
+		return 2;
+	}
 	if (!strcmp(argv[1], "echo"))
 		echo_server();
 	if (!strcmp(argv[1], "mesh") && argc == 6)

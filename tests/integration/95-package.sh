@@ -17,7 +17,7 @@ UNITDIR=/lib/systemd/system
 UNITS="netns-tcp-bridge-web.service netns-tcp-bridge-web.socket ntb-connect@.service ntb-listen@.service"
 # Every file the package must ship; a missing one fails package_install.
 FILES="/usr/bin/netns-tcp-bridge /usr/bin/netns_tcp_bridge /usr/bin/ntb-listen /usr/bin/ntb-connect
-       $LIBEXEC/ntb-oci-hook $HOOKJSON
+       $LIBEXEC/ntb-oci-hook $HOOKJSON /usr/lib/cni/ntb-portmap /usr/share/man/man8/ntb-portmap.8.gz
        /usr/share/man/man1/netns-tcp-bridge.1.gz /usr/share/man/man1/netns_tcp_bridge.1.gz
        /usr/share/man/man7/ntb-rendezvous.7.gz /usr/share/man/man8/ntb-listen.8.gz
        /usr/share/man/man8/ntb-connect.8.gz /usr/share/man/man8/ntb-oci-hook.8.gz
@@ -68,7 +68,8 @@ t_install() {
 	for f in $FILES; do
 		[ -e "$R$f" ] || fail "the package misses $f"
 	done
-	for f in /usr/bin/netns-tcp-bridge /usr/bin/ntb-listen /usr/bin/ntb-connect $LIBEXEC/ntb-oci-hook; do
+	for f in /usr/bin/netns-tcp-bridge /usr/bin/ntb-listen /usr/bin/ntb-connect $LIBEXEC/ntb-oci-hook \
+		/usr/lib/cni/ntb-portmap; do
 		[ -f "$R$f" ] && [ -x "$R$f" ] || fail "$f is not an executable file"
 	done
 	# Installed disabled: no unit enabled (no .wants/ link), none masked.
@@ -129,6 +130,19 @@ t_forward() {
 		esac
 	done
 	assert_eq "$(sort -u "$T/agents.out" | wc -l)" 2 "package agents running"
+	# The packaged CNI plugin finds the packaged launcher (../../bin from
+	# /usr/lib/cni): an ADD served, then DEL.
+	printf '{"cniVersion":"1.0.0","name":"n","type":"ntb-portmap","stateDir":"%s","prevResult":{"cniVersion":"1.0.0"},"runtimeConfig":{"portMappings":[{"hostPort":9952,"containerPort":8951,"protocol":"tcp","hostIP":"127.0.0.1"}]}}' \
+		"$T/cni-st" >"$T/cni.conf"
+	out=$(in_a env CNI_COMMAND=ADD CNI_CONTAINERID=pkg CNI_IFNAME=eth0 CNI_NETNS="/run/netns/$NSB" \
+		"$R/usr/lib/cni/ntb-portmap" <"$T/cni.conf") || fail "packaged ntb-portmap ADD: $out"
+	pid=$(awk '{ print $1 }' "$T/cni-st/pkg@eth0")
+	exe=$(readlink "/proc/$pid/exe")
+	out=$(in_a curl -sS --max-time 10 http://127.0.0.1:9952/ 2>&1)
+	in_a env CNI_COMMAND=DEL CNI_CONTAINERID=pkg CNI_IFNAME=eth0 "$R/usr/lib/cni/ntb-portmap" <"$T/cni.conf" ||
+		fail "packaged ntb-portmap DEL failed"
+	assert_eq "$exe" "$R/usr/bin/netns-tcp-bridge" "the launcher the packaged plugin started"
+	assert_eq "$out" "served in $NSB through the packaged bridge" "page fetched through ntb-portmap"
 }
 
 t_purge() {
