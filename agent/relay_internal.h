@@ -156,4 +156,15 @@ extern unsigned int relay_nworkers;
 extern atomic_uint relay_count;
 extern int relay_pipe_size, relay_pipe_bulk;
 
+/* relay.c */
+void conn_end(struct worker *w, struct conn *c, int reset_side);
+
+/* relay_splice.c */
+void pipe_put(struct worker *w, struct conn *c, int d);
+void idle_unlink(struct worker *w, struct conn *c);
+void idle_touch(struct worker *w, struct conn *c);
+int sock_error(int fd);
+void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events);
+int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
+
 #endif
