@@ -156,9 +156,6 @@ extern unsigned int relay_nworkers;
 extern atomic_uint relay_count;
 extern int relay_pipe_size, relay_pipe_bulk;
 
-/* relay.c */
-void conn_end(struct worker *w, struct conn *c, int reset_side);
-
 /* relay_splice.c */
 void pipe_put(struct worker *w, struct conn *c, int d);
 void idle_unlink(struct worker *w, struct conn *c);
@@ -166,5 +163,16 @@ void idle_touch(struct worker *w, struct conn *c);
 int sock_error(int fd);
 void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events);
 int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
+
+/* relay_conn.c */
+void connecting_unlink(struct worker *w, struct conn *c);
+int slot_take(struct worker *w, struct conn *c);
+struct conn *slot_find(struct worker *w, uint64_t tag);
+void relay_count_drop(void);
+void conn_free(struct conn *c);
+const struct addr *conn_target(const struct conn *c);
+void conn_end(struct worker *w, struct conn *c, int reset_side);
+struct conn *conn_new(int client_fd, const char *name, unsigned int target,
+		      const struct sockaddr *src, const struct sockaddr *dst);
 
 #endif
