@@ -156,6 +156,9 @@ extern unsigned int relay_nworkers;
 extern atomic_uint relay_count;
 extern int relay_pipe_size, relay_pipe_bulk;
 
+/* relay.c */
+void tally_connect_failed(struct worker *w, int err);
+
 /* relay_splice.c */
 void pipe_put(struct worker *w, struct conn *c, int d);
 void idle_unlink(struct worker *w, struct conn *c);
@@ -174,5 +177,9 @@ const struct addr *conn_target(const struct conn *c);
 void conn_end(struct worker *w, struct conn *c, int reset_side);
 struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 		      const struct sockaddr *src, const struct sockaddr *dst);
+
+/* relay_target.c */
+void relay_connect_done(struct worker *w, struct conn *c, uint32_t events);
+void relay_begin(struct worker *w, struct conn *c);
 
 #endif
