@@ -182,4 +182,10 @@ struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 void relay_connect_done(struct worker *w, struct conn *c, uint32_t events);
 void relay_begin(struct worker *w, struct conn *c);
 
+/* relay_accept.c */
+void listener_command(struct worker *w, uint32_t cmd);
+void relay_accept_resume(struct worker *w);
+void relay_spare_make(struct worker *w);
+void relay_accept(struct worker *w, uint32_t idx);
+
 #endif
