@@ -38,6 +38,10 @@
  * (common/event.h), never by pointer, and the client socket leaves the
  * epoll set before it is closed: the sender's copy keeps the open file,
  * and with it an epoll registration, alive after our close.
+ *
+ * This file holds the workers, their loop and the counters; the rest of
+ * the relay is cut by job into relay_splice.c (the hot path), relay_conn.c,
+ * relay_target.c and relay_accept.c (see relay_internal.h).
  */
 #include "relay.h"
 #include "relay_internal.h"
