@@ -167,7 +167,7 @@ static void relay_expire(struct worker *w)
 		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
 		tally_connect_failed(w, ETIMEDOUT);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_TIMED_OUT);
 	}
 	while (w->idle_head && w->idle_head->last_active + relay.idle_timeout_ms <= now) {
 		struct conn *c = w->idle_head;
@@ -175,7 +175,7 @@ static void relay_expire(struct worker *w)
 		log_warn_limited(&w->lines, "client %s: idle for %d s; reset", c->name,
 				 relay.idle_timeout_ms / 1000);
 		tally_add(&w->tally.idle_closed, 1);
-		conn_end(w, c, 0);
+		conn_end(w, c, 0, RELAY_END_IDLE);
 	}
 }
 
@@ -475,6 +475,8 @@ void relay_totals(struct relay_totals *t)
 		t->bytes[0] += atomic_load_explicit(&y->bytes[0], memory_order_relaxed);
 		t->bytes[1] += atomic_load_explicit(&y->bytes[1], memory_order_relaxed);
 		t->resets += atomic_load_explicit(&y->resets, memory_order_relaxed);
+		for (e = 0; e < RELAY_NENDS; e++)
+			t->ends[e] += atomic_load_explicit(&y->ends[e], memory_order_relaxed);
 	}
 }
 
@@ -499,6 +501,59 @@ void relay_errno_names(char *buf, size_t size, const unsigned long long *failed)
 			continue;
 		n = snprintf(buf + len, size - len, "%s%s %llu", len ? ", " : "", name ? name : "?",
 			     failed[e]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+/**
+ * relay_end_name() - what @why is called in the log and the counters
+ * @why:	an end reason
+ *
+ * Return: a constant string.
+ */
+const char *relay_end_name(enum relay_end why)
+{
+	static const char *const names[RELAY_NENDS] = {
+		[RELAY_END_CLIENT_CLOSED] = "client closed",
+		[RELAY_END_TARGET_CLOSED] = "target closed",
+		[RELAY_END_CLIENT_RESET] = "client reset",
+		[RELAY_END_TARGET_RESET] = "target reset",
+		[RELAY_END_REFUSED] = "refused",
+		[RELAY_END_TIMED_OUT] = "connect timed out",
+		[RELAY_END_UNREACHABLE] = "unreachable",
+		[RELAY_END_CONNECT_FAILED] = "connect failed",
+		[RELAY_END_IDLE] = "idle",
+		[RELAY_END_POLICY] = "policy",
+		[RELAY_END_FDS] = "out of fds",
+		[RELAY_END_WATCHDOG] = "watchdog",
+		[RELAY_END_ERROR] = "error",
+	};
+
+	return (unsigned int)why < RELAY_NENDS && names[why] ? names[why] : "?";
+}
+
+/**
+ * relay_end_names() - "client closed 3, idle 1" for the non-zero end
+ * reason counts, or "" when there are none
+ * @buf:	where to write
+ * @size:	its size
+ * @ends:	RELAY_NENDS counts, as in struct relay_totals
+ */
+void relay_end_names(char *buf, size_t size, const unsigned long long *ends)
+{
+	size_t len = 0;
+	unsigned int e;
+
+	buf[0] = '\0';
+	for (e = 0; e < RELAY_NENDS && len < size; e++) {
+		int n;
+
+		if (!ends[e])
+			continue;
+		n = snprintf(buf + len, size - len, "%s%s %llu", len ? ", " : "",
+			     relay_end_name((enum relay_end)e), ends[e]);
 		if (n < 0)
 			break;
 		len += (size_t)n;

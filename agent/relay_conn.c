@@ -115,10 +115,57 @@ const struct addr *conn_target(const struct conn *c)
 	return c->orig ? c->orig : &relay.targets[c->target];
 }
 
+static const char *const conn_state_names[CONN_NSTATES] = {
+	[CONN_NEW] = "new", [CONN_CONNECTING] = "connecting", [CONN_RELAYING] = "relaying",
+	[CONN_HALF_CLOSED] = "half-closed", [CONN_ENDED] = "ended",
+};
+
+/* Which state may follow which: bit t of conn_moves[s] allows s -> t. */
+static const uint8_t conn_moves[CONN_NSTATES] = {
+	[CONN_NEW] = 1u << CONN_CONNECTING | 1u << CONN_RELAYING | 1u << CONN_ENDED,
+	[CONN_CONNECTING] = 1u << CONN_RELAYING | 1u << CONN_ENDED,
+	[CONN_RELAYING] = 1u << CONN_HALF_CLOSED | 1u << CONN_ENDED,
+	[CONN_HALF_CLOSED] = 1u << CONN_ENDED,
+};
+static_assert(CONN_NSTATES <= 8, "conn_moves[] holds a bit per state");
+
+/*
+ * conn_set_state() - the one way a connection changes state
+ *
+ * A change conn_moves[] does not allow is a bug in the relay: it aborts
+ * here rather than relay on a connection in a state nobody planned for.
+ */
+void conn_set_state(struct conn *c, enum conn_state to)
+{
+	if (c->state >= CONN_NSTATES || !(conn_moves[c->state] & (1u << to)))
+		log_die("relay: client %s: no change from state %u to %u", c->name,
+			(unsigned int)c->state, (unsigned int)to);
+	log_debug("client %s: %s -> %s", c->name, conn_state_names[c->state], conn_state_names[to]);
+	c->state = (uint8_t)to;
+}
+
+/* The end reason for a connect that failed with @err. */
+enum relay_end conn_connect_why(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return RELAY_END_REFUSED;
+	case ETIMEDOUT:
+		return RELAY_END_TIMED_OUT;
+	case ENETUNREACH: case EHOSTUNREACH:
+		return RELAY_END_UNREACHABLE;
+	case EMFILE: case ENFILE:
+		return RELAY_END_FDS;
+	default:
+		return RELAY_END_CONNECT_FAILED;
+	}
+}
+
 /*
  * conn_end() - close a connection and free it
  * @reset_side: -1 for a clean close; otherwise the side whose peer reset
  *		(or failed), so the other side is reset too
+ * @why:	counted, and named in the connection's debug line
  *
  * The one way a connection ends.  The client socket leaves the epoll set
  * first: the rendezvous peer may hold the same open file, so our close
@@ -127,13 +174,17 @@ const struct addr *conn_target(const struct conn *c)
  *
  * syscalls: epoll_ctl close
  */
-void conn_end(struct worker *w, struct conn *c, int reset_side)
+void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end why)
 {
 	struct guard *g = &relay_guards[w - relay_workers];
 	int d;
 
+	/* Counted before either end can see the close: a test may then read it. */
+	tally_add(&w->tally.ends[why], 1);
+	log_debug("client %s: ended: %s", c->name, relay_end_name(why));
 	if (c->state == CONN_CONNECTING)
 		connecting_unlink(w, c);
+	conn_set_state(c, CONN_ENDED);
 	idle_unlink(w, c);
 	/* A client we accepted ourselves is ours alone: its close unwatches it. */
 	if (c->watched[0] && !c->ours && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
@@ -233,7 +284,7 @@ struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 	c->fd[1] = -1;
 	c->target = (uint16_t)target;
 	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
-	c->state = CONN_RELAYING;	/* until relay_begin() decides */
+	c->state = CONN_NEW;
 	strlcpy(c->name, name, sizeof(c->name));
 	atomic_fetch_add(&relay_count, 1);
 	return c;

@@ -68,14 +68,29 @@ static_assert(RELAY_LISTENERS <= (RELAY_CMD_ADD >> 1), "slot indexes fit beside 
 static_assert(RELAY_CMD_RING / RELAY_LISTENERS >= RELAY_CMDS_PER_SLOT,
 	      "the command ring holds what every slot can have waiting");
 
-enum conn_state { CONN_CONNECTING, CONN_RELAYING };
+/*
+ * A connection's life, changed only by conn_set_state(), which holds each
+ * change against conn_moves[] and logs it at debug level.  Per direction,
+ * the flags of struct conn say the rest (EOF seen, FIN passed on, EPOLLOUT
+ * asked for).
+ */
+enum conn_state {
+	CONN_NEW,		/* made for a client, no worker has begun it */
+	CONN_CONNECTING,	/* the target's connect is under way */
+	CONN_RELAYING,		/* both ways open */
+	CONN_HALF_CLOSED,	/* one side's FIN passed on, the other way flows */
+	CONN_ENDED,		/* conn_end(): about to be freed */
+	CONN_NSTATES
+};
 
 struct conn {
 	int fd[2];		/* 0: client, 1: target */
 	int pipe_r[2], pipe_w[2];	/* direction d, -1 when idle */
 	uint32_t pipe_cap[2];	/* what direction d's pipe holds, while it has one */
 	size_t inpipe[2];	/* bytes in direction d's pipe */
-	uint8_t state;
+	uint8_t state;		/* enum conn_state */
+	uint8_t first_fin;	/* 1 + the side whose FIN came first, or 0 */
+	uint8_t fail_why;	/* 1 + enum relay_end, when a failure knows better than its side */
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
 	uint8_t readable[2];	/* fd[d] may have bytes: an event said so, no EAGAIN since */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
@@ -112,6 +127,7 @@ struct tally {
 	atomic_ullong accepted, conns, refused_limit, refused_fds, connect_ok;
 	atomic_ullong connect_failed[RELAY_NERRNOS];
 	atomic_ullong idle_closed, bytes[2], resets;
+	atomic_ullong ends[RELAY_NENDS];
 };
 
 struct worker {
@@ -168,13 +184,15 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
 
 /* relay_conn.c */
+void conn_set_state(struct conn *c, enum conn_state to);
 void connecting_unlink(struct worker *w, struct conn *c);
 int slot_take(struct worker *w, struct conn *c);
 struct conn *slot_find(struct worker *w, uint64_t tag);
 void relay_count_drop(void);
 void conn_free(struct conn *c);
 const struct addr *conn_target(const struct conn *c);
-void conn_end(struct worker *w, struct conn *c, int reset_side);
+void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end why);
+enum relay_end conn_connect_why(int err);
 struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 		      const struct sockaddr *src, const struct sockaddr *dst);
 

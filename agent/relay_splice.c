@@ -117,6 +117,7 @@ static void relay_blocked(struct worker *w, struct conn *c)
 {
 	log_warn_limited(&w->lines, "client %s: its socket blocked the relay (the rendezvous peer changed it after the hand-off); reset",
 			 c->name);
+	c->fail_why = 1 + RELAY_END_WATCHDOG;
 }
 
 /*
@@ -155,6 +156,8 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
 				if (errno == EMFILE || errno == ENFILE)
 					tally_add(&w->tally.refused_fds, 1);
+				c->fail_why = 1 + (errno == EMFILE || errno == ENFILE ? RELAY_END_FDS :
+						   RELAY_END_ERROR);
 				log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe",
 						       c->name);
 				return d;
@@ -221,6 +224,10 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		pipe_put(w, c, d);
 	if (c->rd_eof[d] && !c->inpipe[d] && !c->wr_shut[d]) {
 		c->wr_shut[d] = 1;
+		if (!c->wr_shut[!d]) {
+			c->first_fin = (uint8_t)(1 + d);
+			conn_set_state(c, CONN_HALF_CLOSED);
+		}
 		/*
 		 * The other direction already finished: close() is about to
 		 * send this FIN anyway (both sockets were read to EOF, so it
@@ -288,7 +295,7 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 			log_warn_errno_limited(&w->lines, err, "client %s: %s", c->name,
 					       side ? "target connection failed" : "client connection failed");
 		if (err) {
-			conn_end(w, c, side);
+			conn_end(w, c, side, side ? RELAY_END_TARGET_RESET : RELAY_END_CLIENT_RESET);
 			return;
 		}
 	}
@@ -297,7 +304,8 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 		for (d = 0; d < 2; d++) {
 			bad = relay_move(w, c, d, &moved);
 			if (bad >= 0) {
-				conn_end(w, c, bad);
+				conn_end(w, c, bad, c->fail_why ? (enum relay_end)(c->fail_why - 1) :
+						    bad ? RELAY_END_TARGET_RESET : RELAY_END_CLIENT_RESET);
 				return;
 			}
 		}
@@ -305,13 +313,13 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 			idle_touch(w, c);
 	} while (moved);
 	if (c->wr_shut[0] && c->wr_shut[1]) {
-		conn_end(w, c, -1);
+		conn_end(w, c, -1, c->first_fin == 1 ? RELAY_END_CLIENT_CLOSED : RELAY_END_TARGET_CLOSED);
 		return;
 	}
 	bad = relay_rearm(w, c);
 	if (bad >= 0) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch a socket", c->name);
-		conn_end(w, c, bad);
+		conn_end(w, c, bad, RELAY_END_ERROR);
 	}
 }
 

@@ -53,7 +53,7 @@ static void relay_established(struct worker *w, struct conn *c)
 {
 	int one = 1;
 
-	c->state = CONN_RELAYING;
+	conn_set_state(c, CONN_RELAYING);
 	tally_add(&w->tally.connect_ok, 1);
 	/*
 	 * The PROXY header goes first, before any byte of the client's.  A new
@@ -62,7 +62,7 @@ static void relay_established(struct worker *w, struct conn *c)
 	if (c->proxy_hdr && write(c->fd[1], c->proxy_hdr, c->proxy_len) != c->proxy_len) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot send the PROXY header",
 				       c->name);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_ERROR);
 		return;
 	}
 	/* The client side has it already: ntb-listen sets it on its listener. */
@@ -75,7 +75,7 @@ static void relay_established(struct worker *w, struct conn *c)
 	if (relay_watch(w, c, 0, 0)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the client socket",
 				       c->name);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_ERROR);
 		return;
 	}
 	log_debug("client %s: relaying", c->name);
@@ -98,7 +98,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
 				       target);
 		tally_connect_failed(w, err);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, conn_connect_why(err));
 		return;
 	}
 	connecting_unlink(w, c);
@@ -185,7 +185,7 @@ void relay_begin(struct worker *w, struct conn *c)
 	if (!c->ours && fcntl(c->fd[0], F_SETFL, O_NONBLOCK)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot make the socket non-blocking",
 				       c->name);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_ERROR);
 		return;
 	}
 	tally_add(&w->tally.conns, 1);
@@ -197,7 +197,7 @@ void relay_begin(struct worker *w, struct conn *c)
 		relay_arm_reset(c->fd[1]);
 		if (fcntl(c->fd[1], F_SETFL, O_NONBLOCK) || relay_watch(w, c, 1, 0)) {
 			log_warn_errno(errno, "client %s: cannot use the --connect-fd socket", c->name);
-			conn_end(w, c, 1);
+			conn_end(w, c, 1, RELAY_END_ERROR);
 			return;
 		}
 		relay_established(w, c);
@@ -205,23 +205,26 @@ void relay_begin(struct worker *w, struct conn *c)
 	}
 	fd = socket(to->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		int err = errno;
+
 		if (errno == EMFILE || errno == ENFILE)
 			tally_add(&w->tally.refused_fds, 1);
 		else
 			tally_connect_failed(w, errno);
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot create the target socket",
 				       c->name);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, conn_connect_why(err));
 		return;
 	}
 	c->fd[1] = fd;
 	relay_arm_reset(fd);
 	if (c->src && relay_transparent(w, c, fd)) {
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_POLICY);
 		return;
 	}
 	if (connect(fd, (struct sockaddr *)&to->ss, to->len) &&
 	    errno != EINPROGRESS) {
+		int err = errno;
 		char target[ADDR_STRLEN];
 
 		tally_connect_failed(w, errno);
@@ -230,10 +233,10 @@ void relay_begin(struct worker *w, struct conn *c)
 			    sizeof(target));
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot connect to %s", c->name,
 				       target);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, conn_connect_why(err));
 		return;
 	}
-	c->state = CONN_CONNECTING;
+	conn_set_state(c, CONN_CONNECTING);
 	c->deadline = util_now_ms() + relay.connect_timeout_ms;
 	c->prev = w->connecting_tail;
 	c->next = NULL;
@@ -246,6 +249,6 @@ void relay_begin(struct worker *w, struct conn *c)
 	if (relay_watch(w, c, 1, 1)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the target socket",
 				       c->name);
-		conn_end(w, c, 1);
+		conn_end(w, c, 1, RELAY_END_ERROR);
 	}
 }
