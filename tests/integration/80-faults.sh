@@ -409,7 +409,7 @@ t_counters() {
 	# Its workers accepted all 7 on the two listening sockets handed over.
 	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
 	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
-	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
+	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2, ended 7 \(client closed 5, refused 2\)$" "ntb-connect's counts"
 	assert_match "$l" "listening sockets handed over 2, given back 0, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
 	figure "$l"
