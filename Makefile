@@ -38,7 +38,7 @@ COMMON_SRC = common/log.c common/addr.c common/msg.c common/proxy.c common/route
              common/netns.c common/rendezvous.c common/util.c common/cli.c
 POLICY_SRC = policy/policy.c policy/syscalls.c policy/rules.c
 LISTEN_SRC = agent/listen.c
-CONNECT_SRC = agent/connect.c agent/relay.c agent/guard.c
+CONNECT_SRC = agent/connect.c agent/relay.c agent/relay_splice.c agent/relay_conn.c agent/relay_target.c agent/relay_accept.c agent/guard.c
 HELPER_SRC = helper/bridge.c
 HOOK_SRC   = helper/oci_hook.c
 CNI_SRC    = helper/cni_portmap.c helper/launch.c

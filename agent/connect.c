@@ -47,9 +47,12 @@
 #define BACKOFF_MIN_MS	50		/* first pause of accept after EMFILE */
 #define BACKOFF_MAX_MS	2000
 
+/* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
+enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
+
 struct peer {
 	int fd;			/* -1: slot free */
-	int hello_done;
+	uint8_t state;		/* enum peer_state */
 	uint32_t gen;		/* moves on when the slot is freed */
 	long long hello_deadline;
 };
@@ -296,7 +299,7 @@ static void peer_add(int fd, const char *how)
 	for (i = 0; i < MAX_PEERS && !p; i++) {
 		if (cn.peers[i].fd < 0)
 			p = &cn.peers[i];
-		else if (!cn.peers[i].hello_done &&
+		else if (cn.peers[i].state == PEER_GREETING &&
 			 (!oldest || cn.peers[i].hello_deadline < oldest->hello_deadline))
 			oldest = &cn.peers[i];
 	}
@@ -317,7 +320,7 @@ static void peer_add(int fd, const char *how)
 		return;
 	}
 	p->fd = fd;
-	p->hello_done = 0;
+	p->state = PEER_GREETING;
 	p->hello_deadline = util_now_ms() + HELLO_TIMEOUT_MS;
 	cn.npeers++;
 	log_info("rendezvous peer %s connected", how);
@@ -350,7 +353,7 @@ static long long peer_expire(void)
 	for (i = 0; i < MAX_PEERS; i++) {
 		struct peer *p = &cn.peers[i];
 
-		if (p->fd < 0 || p->hello_done)
+		if (p->fd < 0 || p->state != PEER_GREETING)
 			continue;
 		if (p->hello_deadline <= now)
 			peer_drop(p, "no HELLO within 5 s");
@@ -585,17 +588,52 @@ static void peer_listener(struct peer *p, int fd, const struct msg *m)
 	}
 }
 
+/* The one way a peer changes state: checked, and logged at debug level. */
+static void peer_set_state(struct peer *p, enum peer_state to)
+{
+	static const char *const names[PEER_NSTATES] = { "greeting", "serving" };
+
+	if (p->state != PEER_GREETING || to != PEER_SERVING)
+		log_die("rendezvous peer %u: no change from state %u to %u",
+			(unsigned int)(p - cn.peers), (unsigned int)p->state, (unsigned int)to);
+	log_debug("rendezvous peer %u: %s -> %s", (unsigned int)(p - cn.peers), names[p->state],
+		  names[to]);
+	p->state = (uint8_t)to;
+}
+
+/* What peer_record() does with a record. */
+enum peer_take {
+	PEER_REFUSE,		/* not here: a greeting peer is dropped, a serving one refused */
+	PEER_TAKE_HELLO,	/* answer it; the peer serves from then on */
+	PEER_DROP_HELLO,	/* a second HELLO, valid or not: the peer is dropped */
+	PEER_TAKE_CONN,		/* a client to relay (peer_conn() checks its fd) */
+	PEER_TAKE_LISTENER,	/* a listening socket to accept on */
+};
+
 /*
- * One record from a peer that has said HELLO, or its first record.  The
- * rule, as ntb-rendezvous(7) states it: before HELLO, any fault ends the
- * peer; after it, a HELLO of any kind ends the peer, and a faulty CONN is
- * refused alone.
+ * Which rendezvous record is accepted in which peer state, as OpenSSH's
+ * monitor table: the rule of ntb-rendezvous(7).  Before HELLO, any fault
+ * ends the peer; after it, a HELLO of any kind ends the peer, and a faulty
+ * record is refused alone.  A LISTENER_BACK (ntb-connect's to send, no fd)
+ * goes where a CONN goes, and is refused there for its missing fd.
+ */
+static const uint8_t peer_accepts[PEER_NSTATES][MSG_LISTENER_BACK + 1] = {
+	[PEER_GREETING] = { [MSG_HELLO] = PEER_TAKE_HELLO },
+	[PEER_SERVING] = { [MSG_HELLO] = PEER_DROP_HELLO, [MSG_CONN] = PEER_TAKE_CONN,
+			   [MSG_LISTENER] = PEER_TAKE_LISTENER, [MSG_LISTENER_BACK] = PEER_TAKE_CONN },
+};
+
+/*
+ * One record from a peer, as peer_accepts[] says.  A record that does not
+ * decode counts as no type (refused), except that a serving peer's HELLO
+ * is known by its type byte alone.
  */
 static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdpass_in *in)
 {
 	const char *why = NULL;
+	unsigned int type;
 	struct msg m;
-	int bad;
+	int bad, take;
 
 	if (in->truncated) {
 		/*
@@ -609,11 +647,16 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 	} else {
 		bad = msg_decode(buf, n, in->nfds, &m, &why) != 0;
 	}
-	if (!p->hello_done) {
+	if (!bad)
+		type = m.type;
+	else
+		type = p->state == PEER_SERVING && n >= 1 && buf[0] == MSG_HELLO ? MSG_HELLO : 0;
+	take = type <= MSG_LISTENER_BACK ? peer_accepts[p->state][type] : PEER_REFUSE;
+	if (p->state == PEER_GREETING) {
 		peer_discard(in);
 		if (bad)
 			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
-		if (bad || m.type != MSG_HELLO)
+		if (take != PEER_TAKE_HELLO)
 			peer_drop(p, bad ? "no valid HELLO" : "CONN before HELLO");
 		else if (m.u.hello.role != MSG_ROLE_LISTEN)
 			peer_drop(p, "peer is not ntb-listen");
@@ -628,29 +671,31 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		else if (!cn.relay.connect_original && m.u.hello.forwards != cn.relay.ntargets)
 			peer_drop(p, "its count of listening sockets is not our count of targets");
 		else
-			p->hello_done = 1;
+			peer_set_state(p, PEER_SERVING);
 		return;
 	}
-	if (n >= 1 && buf[0] == MSG_HELLO) {
+	switch (take) {
+	case PEER_DROP_HELLO:
 		peer_discard(in);
 		if (bad)
 			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
 		peer_drop(p, "second HELLO");
 		return;
-	}
-	if (bad) {
-		log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
+	case PEER_TAKE_LISTENER:
+		peer_listener(p, in->fds[0], &m);
+		return;
+	case PEER_TAKE_CONN:
+		cn.received++;
+		peer_conn(in->fds[0], &m);
+		return;
+	default:
+		log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s",
+				 why ? why : "not accepted from a peer that greeted");
 		if (!in->truncated)
 			cn.refused_bad++;
 		peer_discard(in);
 		return;
 	}
-	if (m.type == MSG_LISTENER) {
-		peer_listener(p, in->fds[0], &m);
-		return;
-	}
-	cn.received++;
-	peer_conn(in->fds[0], &m);
 }
 
 /* Read up to a batch of records from one peer; level-triggered, so fair. */
@@ -714,21 +759,25 @@ static void connect_drain_begin(void)
 static void connect_stats(void)
 {
 	struct relay_totals t;
-	char errs[160];
-	unsigned long long failed = 0;
+	char errs[160], ends[320];
+	unsigned long long failed = 0, ended = 0;
 	unsigned int e;
 
 	relay_totals(&t);
 	for (e = 0; e < RELAY_NERRNOS; e++)
 		failed += t.connect_failed[e];
+	for (e = 0; e < RELAY_NENDS; e++)
+		ended += t.ends[e];
 	relay_errno_names(errs, sizeof(errs), t.connect_failed);
-	log_notice("stats: received %llu, accepted %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu",
+	relay_end_names(ends, sizeof(ends), t.ends);
+	log_notice("stats: received %llu, accepted %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu, ended %llu%s%s%s",
 		       cn.received, t.accepted,
 		       t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad + cn.refused_policy,
 		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.refused_policy,
 		       cn.truncated,
 		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(),
-		       t.idle_closed, t.bytes[0], t.bytes[1], t.resets);
+		       t.idle_closed, t.bytes[0], t.bytes[1], t.resets, ended, *ends ? " (" : "",
+		       ends, *ends ? ")" : "");
 }
 
 /* Is there anything left to do? */

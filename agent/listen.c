@@ -83,6 +83,18 @@ struct listener {
 	int watched;			/* ours to accept on (in the epoll set unless paused) */
 };
 
+/*
+ * Where ntb-listen stands with its ntb-connect.  Changed only by
+ * listen_peer_set(), which checks the change and logs it at debug level.
+ */
+enum listen_peer {
+	LISTEN_PEER_HANDING,	/* connected: clients are handed off one by one */
+	LISTEN_PEER_LENDING,	/* connected: it holds our listening sockets */
+	LISTEN_PEER_LOST,	/* gone: clients are reset, a reconnect waits for retry_at */
+	LISTEN_PEER_GREETING,	/* reconnected: its HELLO is due by greet_deadline */
+	LISTEN_PEER_NSTATES
+};
+
 static struct {
 	struct listener lst[MSG_MAX_FORWARDS];
 	unsigned int nlst;
@@ -104,7 +116,7 @@ static struct {
 	 */
 	int spares[RDV_SPARES];
 	unsigned int nspares;
-	int peerless, greeting;
+	uint8_t peer;			/* enum listen_peer, set by listen_peer_set() */
 	long long retry_at, greet_deadline;
 	int retry_ms;
 	unsigned int attempts;
@@ -114,7 +126,6 @@ static struct {
 	struct rule_set proxy_from;	/* --accept-proxy-from: who may send headers */
 	int transparent;		/* --transparent: IP_TRANSPARENT listeners */
 	int handoff;			/* --hand-off: HANDOFF_* */
-	int lend;			/* the listeners go to the current peer */
 	unsigned long long lent;	/* listening sockets handed over, all peers */
 	unsigned long long returned;	/* and given back (LISTENER_BACK) */
 	struct pending pending[PENDING_MAX];
@@ -123,6 +134,34 @@ static struct {
 	unsigned long long accepted, handed, refused_nopeer, refused_fds, refused_handoff;
 	struct log_limit lim_fds, lim_accept, lim_nopeer, lim_proxy;
 } ls = { .client_fd = -1, .spare = -1, .notify = -1 };
+
+/* No ntb-connect to hand off to: lost, or not yet greeted again. */
+static int listen_peerless(void)
+{
+	return ls.peer == LISTEN_PEER_LOST || ls.peer == LISTEN_PEER_GREETING;
+}
+
+/* The one way the peer state changes: checked against moves[], logged. */
+static void listen_peer_set(enum listen_peer to)
+{
+	static const char *const names[LISTEN_PEER_NSTATES] = {
+		"handing off", "lending", "lost", "greeting",
+	};
+	/* Bit t of moves[s]: s -> t is allowed. */
+	static const uint8_t moves[LISTEN_PEER_NSTATES] = {
+		[LISTEN_PEER_HANDING] = 1u << LISTEN_PEER_LOST,
+		[LISTEN_PEER_LENDING] = 1u << LISTEN_PEER_LOST,
+		[LISTEN_PEER_LOST] = 1u << LISTEN_PEER_LOST | 1u << LISTEN_PEER_GREETING,
+		[LISTEN_PEER_GREETING] = 1u << LISTEN_PEER_LOST | 1u << LISTEN_PEER_HANDING |
+					 1u << LISTEN_PEER_LENDING,
+	};
+
+	if (ls.peer >= LISTEN_PEER_NSTATES || !(moves[ls.peer] & (1u << to)))
+		log_die("peer state: no change from %u to %u", (unsigned int)ls.peer,
+			(unsigned int)to);
+	log_debug("peer: %s -> %s", names[ls.peer], names[to]);
+	ls.peer = (uint8_t)to;
+}
 
 enum { HANDOFF_AUTO, HANDOFF_LISTENER, HANDOFF_CLIENT };
 
@@ -376,7 +415,8 @@ static void listen_open_rendezvous(void)
 	if (theirs != ours)
 		log_die("cannot use rendezvous %s: ntb-connect has %u targets for our %u listening sockets",
 			ls.cli.rdv_text, theirs, ours);
-	ls.lend = listen_may_lend(flags);
+	/* The first peer: no change to check yet. */
+	ls.peer = listen_may_lend(flags) ? LISTEN_PEER_LENDING : LISTEN_PEER_HANDING;
 }
 
 /*
@@ -643,13 +683,11 @@ static void listen_peer_lost(const char *why)
 		log_debug("cannot unwatch the rendezvous");
 	close(ls.rdv_fd);
 	ls.rdv_fd = -1;
-	if (!ls.peerless)
+	if (!listen_peerless())
 		log_warn("lost ntb-connect on %s (%s); resetting clients until it is back",
 			 ls.cli.rdv_text, why);
-	ls.peerless = 1;
-	ls.lend = 0;
+	listen_peer_set(LISTEN_PEER_LOST);
 	listen_set_watch(1);
-	ls.greeting = 0;
 	ls.attempts = 0;
 	ls.retry_ms = RECONNECT_MIN_MS;
 	ls.retry_at = util_now_ms() + ls.retry_ms;
@@ -706,7 +744,7 @@ static void listen_reconnect(void)
 		return;
 	}
 	ls.rdv_fd = fd;
-	ls.greeting = 1;
+	listen_peer_set(LISTEN_PEER_GREETING);
 	ls.greet_deadline = util_now_ms() + REHELLO_MS;
 	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
 }
@@ -720,7 +758,7 @@ static void listen_greet_failed(const char *why)
 		log_debug("cannot unwatch the rendezvous");
 	close(ls.rdv_fd);
 	ls.rdv_fd = -1;
-	ls.greeting = 0;
+	listen_peer_set(LISTEN_PEER_LOST);
 	listen_retry_later();
 }
 
@@ -731,7 +769,7 @@ static void listen_stats(void)
 		 ls.lent, ls.returned, ls.accepted, ls.handed,
 		 ls.refused_nopeer + ls.refused_fds + ls.refused_handoff + ls.refused_proxy,
 		 ls.refused_nopeer, ls.refused_fds, ls.refused_handoff, ls.refused_proxy,
-		 ls.peerless ? "lost" : "connected");
+		 listen_peerless() ? "lost" : "connected");
 }
 
 /*
@@ -799,7 +837,7 @@ static void listen_pending_read(struct pending *p)
 		listen_pending_refuse(p, "cannot take its PROXY header off the socket");
 		return;
 	}
-	if (ls.peerless) {
+	if (listen_peerless()) {
 		listen_pending_refuse(p, "no ntb-connect");
 		return;
 	}
@@ -945,7 +983,7 @@ static void listen_accept(struct listener *l)
 		}
 		ls.backoff_ms = 0;
 		ls.accepted++;
-		if (ls.peerless) {
+		if (listen_peerless()) {
 			/* Promptly: a client left in the backlog would only time out. */
 			char name[ADDR_STRLEN];
 
@@ -982,7 +1020,7 @@ static void listen_take_back(const struct msg *m)
 {
 	unsigned int i = m->u.back.index;
 
-	if (i >= ls.nlst || ls.lst[i].watched || !ls.lend) {
+	if (i >= ls.nlst || ls.lst[i].watched || ls.peer != LISTEN_PEER_LENDING) {
 		log_warn_limited(&ls.lim_accept, "ignored LISTENER_BACK from ntb-connect: listening socket %u is not with it",
 				 i);
 		return;
@@ -1006,7 +1044,7 @@ static void listen_rdv_event(void)
 	int rc;
 
 	n = fdpass_recv(ls.rdv_fd, buf, sizeof(buf), &in);
-	if (ls.greeting) {
+	if (ls.peer == LISTEN_PEER_GREETING) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			fdpass_close_all(&in);
 			return;
@@ -1019,12 +1057,10 @@ static void listen_rdv_event(void)
 			listen_greet_failed(why);
 			return;
 		}
-		ls.greeting = 0;
-		ls.peerless = 0;
+		listen_peer_set(listen_may_lend(flags) ? LISTEN_PEER_LENDING : LISTEN_PEER_HANDING);
 		log_notice("ntb-connect is back on %s (attempt %u); handing off clients again",
 			 ls.cli.rdv_text, ls.attempts);
-		ls.lend = listen_may_lend(flags);
-		if (ls.lend && listen_lend())
+		if (ls.peer == LISTEN_PEER_LENDING && listen_lend())
 			listen_peer_lost("closed the rendezvous");
 		return;
 	}
@@ -1174,7 +1210,7 @@ int main(int argc, char **argv)
 	ls.spare = dup(STDIN_FILENO);
 	util_epoll_add(ls.epfd, ls.sigfd, EPOLLIN, ev_tag(EV_SIGNAL, 0, 0, 0));
 	util_epoll_add(ls.epfd, ls.rdv_fd, EPOLLIN | EPOLLRDHUP, ev_tag(EV_RDV, 0, 0, 0));
-	if (!ls.lend)
+	if (ls.peer != LISTEN_PEER_LENDING)
 		listen_set_watch(1);
 	else if (listen_lend())
 		listen_peer_lost("closed the rendezvous");
@@ -1188,8 +1224,9 @@ int main(int argc, char **argv)
 		if (ls.npending)
 			timeout = util_sooner(timeout, listen_pending_expire());
 		timeout = util_sooner(timeout, ls.stats_next);
-		if (ls.peerless)
-			timeout = util_sooner(timeout, ls.greeting ? ls.greet_deadline : ls.retry_at);
+		if (listen_peerless())
+			timeout = util_sooner(timeout, ls.peer == LISTEN_PEER_GREETING ?
+					      ls.greet_deadline : ls.retry_at);
 		n = epoll_wait(ls.epfd, ev, 4, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
@@ -1199,9 +1236,9 @@ int main(int argc, char **argv)
 			listen_stats();
 			ls.stats_next += ls.stats_ms;
 		}
-		if (ls.greeting && util_now_ms() >= ls.greet_deadline)
+		if (ls.peer == LISTEN_PEER_GREETING && util_now_ms() >= ls.greet_deadline)
 			listen_greet_failed("no HELLO in time");
-		else if (ls.peerless && !ls.greeting && util_now_ms() >= ls.retry_at)
+		else if (ls.peer == LISTEN_PEER_LOST && util_now_ms() >= ls.retry_at)
 			listen_reconnect();
 		for (i = 0; i < n; i++) {
 			switch (ev_kind_of(ev[i].data.u64)) {

@@ -34,6 +34,29 @@ struct relay_opts {
 			  EMFILE, ENFILE, ENOBUFS }
 #define RELAY_NERRNOS	9	/* the list above, then "other" */
 
+/*
+ * Why a connection ended: each is counted (SIGUSR1, --stats) and named in
+ * the connection's debug line, so a drained stop can be told from a reset
+ * storm.  Clients refused before they became a connection are counted as
+ * refusals, not here.
+ */
+enum relay_end {
+	RELAY_END_CLIENT_CLOSED,	/* FIN both ways, the client's first */
+	RELAY_END_TARGET_CLOSED,	/* FIN both ways, the target's first */
+	RELAY_END_CLIENT_RESET,		/* the client reset, or its socket failed */
+	RELAY_END_TARGET_RESET,		/* the target reset, or its socket failed */
+	RELAY_END_REFUSED,		/* connect: ECONNREFUSED */
+	RELAY_END_TIMED_OUT,		/* connect: no answer within --connect-timeout */
+	RELAY_END_UNREACHABLE,		/* connect: ENETUNREACH, EHOSTUNREACH */
+	RELAY_END_CONNECT_FAILED,	/* connect: any other error */
+	RELAY_END_IDLE,			/* --idle-timeout */
+	RELAY_END_POLICY,		/* refused by --transparent-source's checks */
+	RELAY_END_FDS,			/* no fd for the target socket or a pipe */
+	RELAY_END_WATCHDOG,		/* the client's socket blocked the worker */
+	RELAY_END_ERROR,		/* a local failure: epoll, fcntl, the PROXY header */
+	RELAY_NENDS
+};
+
 /* What the relay has done so far, summed over the workers. */
 struct relay_totals {
 	unsigned long long accepted;		/* on handed-over listening sockets */
@@ -45,6 +68,7 @@ struct relay_totals {
 	unsigned long long idle_closed;		/* --idle-timeout */
 	unsigned long long bytes[2];		/* [0] client to target, [1] back */
 	unsigned long long resets;		/* connections that ended in a reset */
+	unsigned long long ends[RELAY_NENDS];	/* connections ended, by reason */
 };
 
 int relay_init(const struct relay_opts *opts, struct policy *p);
@@ -64,5 +88,7 @@ unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
 void relay_totals(struct relay_totals *t);
 void relay_errno_names(char *buf, size_t size, const unsigned long long *failed);
+const char *relay_end_name(enum relay_end why);
+void relay_end_names(char *buf, size_t size, const unsigned long long *ends);
 
 #endif

@@ -310,6 +310,40 @@ t_handoff_emfile() {
 	figure "$(grep 'stats:' "$T/c.err")"
 }
 
+t_end_reasons() {
+	# Each way a connection ends is counted under its own name (issue 16):
+	# a refused connect, a target that resets, clients that reset, and an
+	# idle time-out, and nothing else.
+	server "$NSB" 127.0.0.1 8831 rst
+	server "$NSB" 127.0.0.1 8832 echo
+	bg "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8830 -c 127.0.0.1:8831 -c 127.0.0.1:8832 \
+		-r "@ntbt-$$-er" --idle-timeout 2 2>>"$T/c.err"
+	CPID=$LAST_PID
+	bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9830 -l 127.0.0.1:9831 -l 127.0.0.1:9832 \
+		-r "@ntbt-$$-er" 2>>"$T/l.err"
+	wait_listen "$NSA" 9832
+	out=$(in_a $PEER client 127.0.0.1 9830 probe 3)
+	assert_eq "$out" RESET "a client whose target refused"
+	out=$(in_a $PEER client 127.0.0.1 9831 expectreset) || fail "a client whose target reset: $out"
+	# Two client resets to one target reset: a swap of the two would show.
+	in_a $PEER client 127.0.0.1 9832 rstclient || fail "a client that resets"
+	in_a $PEER client 127.0.0.1 9832 rstclient || fail "a second client that resets"
+	out=$(in_a $PEER client 127.0.0.1 9832 probe 5)
+	assert_eq "$out" RESET "a silent client past --idle-timeout"
+	# The clients that reset may not be counted yet: ask until all are.
+	for _ in $(seq 1 50); do
+		kill -USR1 "$CPID"
+		sleep 0.1
+		grep -q 'stats: .*, ended 5' "$T/c.err" && break
+	done
+	line=$(grep 'stats:' "$T/c.err" | tail -n 1)
+	case "$line" in
+	*", ended 5 (client reset 2, target reset 1, refused 1, idle 1)") ;;
+	*) fail "end reasons miscounted: $line" ;;
+	esac
+	figure "$line"
+}
+
 t_idle_timeout() {
 	# --idle-timeout 1: a silent connection is reset at both ends; a
 	# slow but busy one is not.
@@ -375,7 +409,7 @@ t_counters() {
 	# Its workers accepted all 7 on the two listening sockets handed over.
 	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
 	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
-	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2$" "ntb-connect's counts"
+	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2, ended 7 \(client closed 5, refused 2\)$" "ntb-connect's counts"
 	assert_match "$l" "listening sockets handed over 2, given back 0, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
 	figure "$l"
@@ -592,4 +626,5 @@ run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test target_never_reads t_never_reads
+run_test end_reasons_counted t_end_reasons
 exit 0

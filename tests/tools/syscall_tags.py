@@ -20,7 +20,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 SHARED = glob.glob(os.path.join(TOP, "common", "*.c")) + glob.glob(os.path.join(TOP, "policy", "*.c"))
 ROLES = {
     "ntb-listen": ["agent/listen.c"],
-    "ntb-connect": ["agent/connect.c", "agent/relay.c", "agent/guard.c"],
+    "ntb-connect": ["agent/connect.c", "agent/relay.c", "agent/relay_splice.c", "agent/relay_conn.c", "agent/relay_target.c", "agent/relay_accept.c", "agent/guard.c"],
     "netns-tcp-bridge": ["helper/bridge.c"],
 }
 DEF = re.compile(r"^(?:static\s+)?(?:inline\s+)?[A-Za-z_][\w\s\*]*?\b([a-z_][a-z0-9_]*)\([^;]*\)\s*$")

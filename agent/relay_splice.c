@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/*
+ * relay_splice.c - the relay's hot path: a worker's pipe pool, moving
+ * bytes between a connection's sockets with splice(2), and re-arming
+ * EPOLLOUT and the idle order after they moved.  Nothing here calls out of
+ * this file until a connection ends (conn_end()).  See relay.c for the
+ * theory of operation.
+ */
+#include "relay_internal.h"
+#include "event.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+int relay_pipe_size = RELAY_PIPE_SIZE;
+int relay_pipe_bulk = RELAY_PIPE_BULK;
+
+/*
+ * Pipes: taken when a direction has bytes to move, returned empty when it
+ * has none.  A pipe that still holds bytes when its connection dies is
+ * closed, never pooled.
+ *
+ * syscalls: pipe2 fcntl
+ */
+static int pipe_get(struct worker *w, struct conn *c, int d)
+{
+	int p[2];
+
+	if (w->pooled) {
+		w->pooled--;
+		c->pipe_r[d] = w->pool[w->pooled][0];
+		c->pipe_w[d] = w->pool[w->pooled][1];
+		c->pipe_cap[d] = (uint32_t)w->pool[w->pooled][2];
+		return 0;
+	}
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+		return -1;
+	/*
+	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
+	 * than fs.pipe-user-pages-soft in pipes: that pipe keeps the default.
+	 */
+	c->pipe_cap[d] = 65536;		/* the kernel's default */
+	if (relay_pipe_size > 65536) {
+		int got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
+
+		if (got > 0)
+			c->pipe_cap[d] = (uint32_t)got;
+	}
+	c->pipe_r[d] = p[0];
+	c->pipe_w[d] = p[1];
+	return 0;
+}
+
+/* syscalls: close */
+void pipe_put(struct worker *w, struct conn *c, int d)
+{
+	if (c->pipe_r[d] < 0)
+		return;
+	if (!c->inpipe[d] && w->pooled < RELAY_POOL_MAX) {
+		w->pool[w->pooled][0] = c->pipe_r[d];
+		w->pool[w->pooled][1] = c->pipe_w[d];
+		w->pool[w->pooled][2] = (int)c->pipe_cap[d];
+		w->pooled++;
+	} else {
+		close(c->pipe_r[d]);
+		close(c->pipe_w[d]);
+	}
+	c->pipe_r[d] = c->pipe_w[d] = -1;
+	c->inpipe[d] = 0;
+}
+
+/*
+ * --idle-timeout: relaying connections in order of their last activity,
+ * so the worker looks at the head only.
+ */
+void idle_unlink(struct worker *w, struct conn *c)
+{
+	if (!c->idle_listed)
+		return;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		w->idle_head = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	else
+		w->idle_tail = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
+	c->idle_listed = 0;
+}
+
+void idle_touch(struct worker *w, struct conn *c)
+{
+	if (!relay.idle_timeout_ms)
+		return;
+	c->last_active = util_now_ms();
+	if (c->idle_listed && !c->idle_next)
+		return;		/* the tail already */
+	idle_unlink(w, c);
+	c->idle_prev = w->idle_tail;
+	if (w->idle_tail)
+		w->idle_tail->idle_next = c;
+	else
+		w->idle_head = c;
+	w->idle_tail = c;
+	c->idle_listed = 1;
+}
+
+/*
+ * A splice on the client socket that fails with EINTR was interrupted by
+ * the watchdog: it blocked, which a socket left as we set it never does.
+ */
+static void relay_blocked(struct worker *w, struct conn *c)
+{
+	log_warn_limited(&w->lines, "client %s: its socket blocked the relay (the rendezvous peer changed it after the hand-off); reset",
+			 c->name);
+	c->fail_why = 1 + RELAY_END_WATCHDOG;
+}
+
+/*
+ * relay_move() - shovel direction @d until it stops moving
+ *
+ * Return: -1 if the connection lives on; otherwise the side (0 or 1) that
+ * reset or failed (logged unless it was a plain reset).
+ *
+ * syscalls: splice shutdown fcntl
+ */
+static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
+{
+	struct guard *g = &relay_guards[w - relay_workers];
+	int src = c->fd[d], dst = c->fd[!d];
+	ssize_t n;
+
+	for (;;) {
+		int progress = 0;
+
+		/*
+		 * At most a pipe's worth in flight (its capacity in bytes): a
+		 * pipe slot can hold a whole skb fragment, so the pipe itself
+		 * would take megabytes while the destination is full, and
+		 * every extra read would cost a failed write.  Backpressure
+		 * belongs to TCP.
+		 *
+		 * Only a socket that may have bytes is read: one that said
+		 * EAGAIN stays quiet until its next event (edge-triggered, so
+		 * one comes with any new byte).  That spares a failed splice of
+		 * the idle direction on every event of the busy one.
+		 */
+		if (!c->rd_eof[d] && c->readable[d] &&
+		    (c->pipe_r[d] < 0 || c->inpipe[d] < c->pipe_cap[d])) {
+			size_t want;
+
+			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
+				if (errno == EMFILE || errno == ENFILE)
+					tally_add(&w->tally.refused_fds, 1);
+				c->fail_why = 1 + (errno == EMFILE || errno == ENFILE ? RELAY_END_FDS :
+						   RELAY_END_ERROR);
+				log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe",
+						       c->name);
+				return d;
+			}
+			want = c->pipe_cap[d] - c->inpipe[d];
+			guard_enter(g);
+			n = splice(src, NULL, c->pipe_w[d], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			guard_leave(g);
+			if (n > 0) {
+				/*
+				 * Bulk: it filled an empty pipe at one go, so the
+				 * far side keeps up and the sender has more.  A bigger
+				 * pipe moves the same bytes in fewer splices, and only
+				 * such a direction pays for one (a slow reader never
+				 * grows its pipe).
+				 */
+				if ((size_t)n == want && !c->inpipe[d] && c->pipe_cap[d] < (uint32_t)relay_pipe_bulk) {
+					int got = fcntl(c->pipe_w[d], F_SETPIPE_SZ, relay_pipe_bulk);
+
+					if (got > (int)c->pipe_cap[d])
+						c->pipe_cap[d] = (uint32_t)got;
+				}
+				c->inpipe[d] += (size_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				c->rd_eof[d] = 1;
+				progress = 1;
+			} else if (errno == EINTR) {
+				relay_blocked(w, c);
+				return d;
+			} else if (errno == EAGAIN) {
+				c->readable[d] = 0;
+			} else {
+				if (errno != ECONNRESET)
+					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+							       d ? "reading from the target" : "reading from the client");
+				return d;
+			}
+		}
+		if (c->inpipe[d]) {
+			guard_enter(g);
+			n = splice(c->pipe_r[d], NULL, dst, NULL, c->inpipe[d],
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			guard_leave(g);
+			if (n > 0) {
+				c->inpipe[d] -= (size_t)n;
+				tally_add(&w->tally.bytes[d], (unsigned long long)n);
+				progress = 1;
+			} else if (n < 0 && errno == EINTR) {
+				relay_blocked(w, c);
+				return !d;
+			} else if (n < 0 && errno != EAGAIN) {
+				if (errno != ECONNRESET && errno != EPIPE)
+					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+							       d ? "writing to the client" : "writing to the target");
+				return !d;
+			}
+		}
+		if (!progress)
+			break;
+		*moved = 1;
+	}
+	if (!c->inpipe[d])
+		pipe_put(w, c, d);
+	if (c->rd_eof[d] && !c->inpipe[d] && !c->wr_shut[d]) {
+		c->wr_shut[d] = 1;
+		if (!c->wr_shut[!d]) {
+			c->first_fin = (uint8_t)(1 + d);
+			conn_set_state(c, CONN_HALF_CLOSED);
+		}
+		/*
+		 * The other direction already finished: close() is about to
+		 * send this FIN anyway (both sockets were read to EOF, so it
+		 * cannot turn into a reset).
+		 */
+		if (c->wr_shut[!d])
+			return -1;
+		if (shutdown(dst, SHUT_WR) && errno != ENOTCONN)
+			return !d;
+	}
+	return -1;
+}
+
+/* syscalls: getsockopt */
+int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
+}
+
+static uint32_t relay_events(int want_out)
+{
+	return EPOLLIN | EPOLLRDHUP | EPOLLET | (want_out ? EPOLLOUT : 0);
+}
+
+/*
+ * Ask for EPOLLOUT on fd[side] exactly while the pipe towards it holds bytes.
+ * syscalls: epoll_ctl
+ */
+static int relay_rearm(struct worker *w, struct conn *c)
+{
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		int want = c->inpipe[!side] > 0;
+		struct epoll_event ev = {
+			.events = relay_events(want),
+			.data.u64 = ev_tag(EV_CONN, c->slot, c->gen, (unsigned int)side),
+		};
+
+		if (want == c->out_armed[side])
+			continue;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd[side], &ev))
+			return side;
+		c->out_armed[side] = (uint8_t)want;
+	}
+	return -1;
+}
+
+void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events)
+{
+	int moved, bad, d;
+
+	/* Anything but "writable" may mean bytes or an end to read. */
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable[side] = 1;
+	if (events & EPOLLERR) {
+		int err = sock_error(c->fd[side]);
+
+		if (err && err != ECONNRESET && err != EPIPE)
+			log_warn_errno_limited(&w->lines, err, "client %s: %s", c->name,
+					       side ? "target connection failed" : "client connection failed");
+		if (err) {
+			conn_end(w, c, side, side ? RELAY_END_TARGET_RESET : RELAY_END_CLIENT_RESET);
+			return;
+		}
+	}
+	do {
+		moved = 0;
+		for (d = 0; d < 2; d++) {
+			bad = relay_move(w, c, d, &moved);
+			if (bad >= 0) {
+				conn_end(w, c, bad, c->fail_why ? (enum relay_end)(c->fail_why - 1) :
+						    bad ? RELAY_END_TARGET_RESET : RELAY_END_CLIENT_RESET);
+				return;
+			}
+		}
+		if (moved)
+			idle_touch(w, c);
+	} while (moved);
+	if (c->wr_shut[0] && c->wr_shut[1]) {
+		conn_end(w, c, -1, c->first_fin == 1 ? RELAY_END_CLIENT_CLOSED : RELAY_END_TARGET_CLOSED);
+		return;
+	}
+	bad = relay_rearm(w, c);
+	if (bad >= 0) {
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch a socket", c->name);
+		conn_end(w, c, bad, RELAY_END_ERROR);
+	}
+}
+
+/* syscalls: epoll_ctl */
+int relay_watch(struct worker *w, struct conn *c, int side, int want_out)
+{
+	struct epoll_event ev = {
+		.events = relay_events(want_out),
+		.data.u64 = ev_tag(EV_CONN, c->slot, c->gen, (unsigned int)side),
+	};
+
+	c->out_armed[side] = (uint8_t)want_out;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[side], &ev))
+		return -1;
+	c->watched[side] = 1;
+	return 0;
+}
