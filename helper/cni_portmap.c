@@ -52,6 +52,7 @@
 #define PM_MAX_LISTEN	1024		/* the launcher's limit of listening sockets */
 #define PM_READY_MS	5000		/* how long the launcher may take to serve */
 #define PM_STOP_MS	2000		/* how long it may take to stop on SIGTERM */
+#define PM_KILL_WAIT_MS	1000		/* and to be gone after SIGKILL: ports free */
 #define PM_STATE_DIR	"/run/netns-tcp-bridge/cni"
 #define PM_NAME_CHARS	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
@@ -571,7 +572,8 @@ static void pm_add(void)
 	close(errp[1]);
 	for (i = 0; i < pm.nlst; i++)
 		close(pm.lst[i].fd);
-	if (launch_wait_ready(ready[0], errp[0], 1, util_now_ms() + PM_READY_MS, why, sizeof(why))) {
+	if (launch_wait_ready(ready[0], errp[0], 1, util_now_ms() + PM_READY_MS, "not ready in time", why,
+			      sizeof(why))) {
 		kill(r.pid, SIGKILL);
 		waitpid(r.pid, &status, 0);
 		pm_fail(PM_ERR_START, why, "cannot start the port mappings of container %s: %s", pm.id, why);
@@ -601,7 +603,7 @@ static void pm_del(void)
 	struct launch_rec r;
 
 	if (pm_read_record(&r))
-		launch_stop(&r, 1, PM_STOP_MS);
+		launch_stop(&r, 1, PM_STOP_MS, PM_KILL_WAIT_MS);
 	if (unlink(pm.record) && errno != ENOENT)
 		pm_fail(CNI_ERR_IO, strerror(errno), "cannot remove the record %s", pm.record);
 }

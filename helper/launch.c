@@ -15,7 +15,7 @@
  * only if both still match, so a recycled pid is never signalled.
  *
  * Nothing here exits: callers report errors their own way (the CNI plugin
- * as a JSON result on stdout).
+ * as a JSON result on stdout, the hook as one line on stderr and exit 1).
  */
 #include "launch.h"
 #include "notify.h"
@@ -178,13 +178,16 @@ pid_t launch_spawn(const char *launcher, const char *const *argv, int ready, int
  * @errpipe:	read end of their stderr pipe (write ends closed), non-blocking
  * @want:	how many launchers
  * @deadline:	util_now_ms() time to give up at
+ * @late:	what @why says if @deadline passes (each caller names its own
+ *		time-out: the CNI plugin "not ready in time", the hook its
+ *		limit in ms), followed by the launcher's line if it said one
  * @why:	output: on failure, the launcher's first line or what went wrong
  * @whysize:	its size
  *
  * Return: 0 once all are ready, -1 if one failed or time ran out.
  */
-int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, char *why,
-		      size_t whysize)
+int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, const char *late,
+		      char *why, size_t whysize)
 {
 	char line[512] = "";
 	size_t linelen = 0;
@@ -198,7 +201,7 @@ int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadl
 		ssize_t n;
 
 		if (left <= 0 || poll(pfd, 2, (int)left) <= 0) {
-			snprintf(why, whysize, "not ready in time%s%s", *line ? ": " : "", line);
+			snprintf(why, whysize, "%s%s%s", late, *line ? ": " : "", line);
 			return -1;
 		}
 		if (pfd[0].revents & POLLIN) {
@@ -231,11 +234,13 @@ int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadl
  * @recs:	the records; entries with pid 0 are skipped
  * @n:		how many
  * @patience_ms: how long they may take to go after SIGTERM
+ * @kill_wait_ms: how long to wait, after SIGKILL, for them to be gone (a
+ *		runtime that gives its hook 2 s in all needs this short)
  *
  * The launcher passes SIGTERM to its agents and waits for them (0.8 s
  * at most), so the ports are free once it is gone.
  */
-void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms)
+void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms, int kill_wait_ms)
 {
 	long long until = util_now_ms() + patience_ms;
 	unsigned int i;
@@ -258,7 +263,7 @@ void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms)
 		if (launch_is_launcher(&recs[i]))
 			kill(recs[i].pid, SIGKILL);
 	/* Reaped by init once gone; wait a little so the ports are free. */
-	until = util_now_ms() + 1000;
+	until = util_now_ms() + kill_wait_ms;
 	for (i = 0; i < n; i++)
 		while (launch_is_launcher(&recs[i]) && util_now_ms() < until)
 			poll(NULL, 0, 10);

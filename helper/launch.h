@@ -7,8 +7,8 @@
 
 /*
  * Starting netns-tcp-bridge detached for a container runtime (the CNI
- * plugin; written so that the OCI hook can take it up), recording it by
- * pid and start time, and stopping it later from another process.
+ * plugin and the OCI hook), recording it by pid and start time, and
+ * stopping it later from another process.
  */
 
 /* A launcher as recorded: its pid and when it started (/proc/PID/stat 22). */
@@ -23,8 +23,8 @@ int launch_is_launcher(const struct launch_rec *r);
 int launch_find(char *path, size_t size);
 pid_t launch_spawn(const char *launcher, const char *const *argv, int ready, int errpipe,
 		   const int *keep, unsigned int nkeep);
-int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, char *why,
-		      size_t whysize);
-void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms);
+int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, const char *late,
+		      char *why, size_t whysize);
+void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms, int kill_wait_ms);
 
 #endif
