@@ -40,8 +40,9 @@ POLICY_SRC = policy/policy.c policy/syscalls.c policy/rules.c
 LISTEN_SRC = agent/listen.c
 CONNECT_SRC = agent/connect.c agent/relay.c agent/relay_splice.c agent/relay_conn.c agent/relay_target.c agent/relay_accept.c agent/guard.c
 HELPER_SRC = helper/bridge.c
+LAUNCH_SRC = helper/launch.c
 HOOK_SRC   = helper/oci_hook.c
-CNI_SRC    = helper/cni_portmap.c helper/launch.c
+CNI_SRC    = helper/cni_portmap.c
 HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h helper/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
@@ -74,14 +75,15 @@ $(B)/helper/oci_hook.o: helper/oci_hook.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(JSON_CFLAGS) -c -o $@ $<
 
-$(B)/ntb-oci-hook: $(HOOK_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+# Both runtime helpers start and stop launchers with launch.c.
+$(B)/ntb-oci-hook: $(HOOK_SRC:%.c=$(B)/%.o) $(LAUNCH_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JSON_LIBS)
 
 $(B)/helper/cni_portmap.o: helper/cni_portmap.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(JSON_CFLAGS) -c -o $@ $<
 
-$(B)/ntb-portmap: $(CNI_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
+$(B)/ntb-portmap: $(CNI_SRC:%.c=$(B)/%.o) $(LAUNCH_SRC:%.c=$(B)/%.o) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JSON_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
@@ -238,7 +240,7 @@ clang-tidy:
 	./tests/deps.sh --lint
 	clang-tidy --quiet --warnings-as-errors='*' \
 		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-clang-analyzer-*' \
-		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) $(CNI_SRC) \
+		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) $(CNI_SRC) $(LAUNCH_SRC) \
 		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent $(JSON_CFLAGS)
 
 clean:

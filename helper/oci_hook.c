@@ -39,12 +39,14 @@
  *
  * The hook itself is short-lived and not sandboxed: it only reads its
  * input, starts the launchers (which sandbox themselves) and waits.
+ * Starting, waiting for and stopping launchers is launch.c's, shared with
+ * the CNI plugin (ntb-portmap); the messages and exit statuses stay ours.
  */
 #include "addr.h"
 #include "cli.h"
+#include "launch.h"
 #include "log.h"
 #include "msg.h"
-#include "notify.h"
 #include "route.h"
 #include "rules.h"
 #include "util.h"
@@ -71,6 +73,8 @@
 
 #define HOOK_STATE_MAX	65536		/* bytes of state JSON we read */
 #define HOOK_READY_MS	1800		/* the runtime gives a hook 2 s */
+#define HOOK_STOP_MS	1500		/* for the launchers to go on SIGTERM */
+#define HOOK_KILL_WAIT_MS	300		/* then SIGKILL: within those 2 s too */
 #define HOOK_MAX_SPECS	256		/* LISTEN=TARGET specs in all */
 #define HOOK_MAX_PROXY_FROM	8		/* --accept-proxy-from rules */
 #define ANNOT_PUBLISH	"org.netns-tcp-bridge.publish"
@@ -443,68 +447,25 @@ static void hook_state_path(char *path, size_t size)
 		log_die("cannot record the forwards: state directory path too long");
 }
 
-/* A file of at most @size - 1 bytes, NUL-terminated; -1 if it cannot be read. */
-static ssize_t hook_read_small(int dirfd, const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
 /*
- * hook_start_time() - field 22 of /proc/PID/stat, when @pid started
- *
- * Counted after the last ')': the command name before it may hold spaces
- * and parentheses.  Return: the start time in clock ticks, or 0.
+ * "PID START PID START": the two launchers (0 0 for a direction unused).
+ * Return: 1 if @text is a record; @recs then holds it.
  */
-static unsigned long long hook_start_time(pid_t pid)
+static int hook_parse_record(const char *text, struct launch_rec recs[2])
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	int field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (hook_read_small(AT_FDCWD, path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
-		return 0;
-	/* ") S ppid ...": the state is field 3; field 22 is 19 spaces further. */
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
-		return 0;
-	return start;
-}
-
-/*
- * Is @pid, started at @start, one of our launchers?  A process that took
- * its number since has another start time.
- */
-static int hook_is_launcher(pid_t pid, unsigned long long start)
-{
-	char path[64], comm[32];
-
-	if (pid <= 0 || !start || hook_start_time(pid) != start)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	return hook_read_small(AT_FDCWD, path, comm, sizeof(comm)) > 0 &&
-	       !strncmp(comm, "netns-tcp-brid", 14);
-}
-
-/* "PID START PID START": the two launchers (0 0 for a direction unused). */
-static int hook_parse_record(const char *text, long pids[2], unsigned long long starts[2])
-{
+	long pids[2];
+	unsigned long long starts[2];
 	char end;
+	int i;
 
-	return sscanf(text, "%ld %llu %ld %llu%c", &pids[0], &starts[0], &pids[1], &starts[1],
-		      &end) == 5 && end == '\n' && pids[0] >= 0 && pids[1] >= 0 &&
-	       pids[0] <= INT_MAX && pids[1] <= INT_MAX;
+	if (sscanf(text, "%ld %llu %ld %llu%c", &pids[0], &starts[0], &pids[1], &starts[1], &end) != 5 ||
+	    end != '\n' || pids[0] < 0 || pids[1] < 0 || pids[0] > INT_MAX || pids[1] > INT_MAX)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		recs[i].pid = (pid_t)pids[i];
+		recs[i].start = starts[i];
+	}
+	return 1;
 }
 
 /* Is @name what hook_state_path() makes of a container id? */
@@ -533,67 +494,53 @@ static void hook_sweep(void)
 		return;
 	while ((e = readdir(dir))) {
 		char buf[128];
-		long pids[2];
-		unsigned long long starts[2];
+		struct launch_rec recs[2];
 		struct stat st;
 
 		if (!hook_is_record_name(e->d_name) ||
 		    fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-		    hook_read_small(dirfd(dir), e->d_name, buf, sizeof(buf)) < 0)
+		    launch_read_small(dirfd(dir), e->d_name, buf, sizeof(buf)) < 0)
 			continue;
-		/* Unreadable as a record: it identifies no launcher, so it protects none. */
-		if (hook_parse_record(buf, pids, starts) &&
-		    (hook_is_launcher((pid_t)pids[0], starts[0]) || hook_is_launcher((pid_t)pids[1], starts[1])))
+		/*
+		 * Unreadable as a record: it identifies no launcher, so it protects
+		 * none.  A launcher exited but not yet reaped (a zombie) is gone.
+		 */
+		if (hook_parse_record(buf, recs) && (launch_is_launcher(&recs[0]) || launch_is_launcher(&recs[1])))
 			continue;
 		unlinkat(dirfd(dir), e->d_name, 0);
 	}
 	closedir(dir);
 }
 
-/* poststop: stop what createRuntime started for this id, if anything. */
+/*
+ * poststop: stop what createRuntime started for this id, if anything:
+ * SIGTERM, HOOK_STOP_MS to go, then SIGKILL and HOOK_KILL_WAIT_MS more
+ * for the ports to come free, all within the runtime's patience.
+ */
 static int hook_stop(void)
 {
 	char path[PATH_MAX], buf[128];
-	long pids[2] = { 0, 0 };
-	unsigned long long starts[2] = { 0, 0 };
-	int i, k;
+	struct launch_rec recs[2];
 
 	hook_state_path(path, sizeof(path));
-	if (hook_read_small(AT_FDCWD, path, buf, sizeof(buf)) < 0)
+	if (launch_read_small(AT_FDCWD, path, buf, sizeof(buf)) < 0)
 		return 0;	/* nothing started, or already stopped */
-	if (hook_parse_record(buf, pids, starts))
-		for (i = 0; i < 2; i++)
-			if (hook_is_launcher((pid_t)pids[i], starts[i]))
-				kill((pid_t)pids[i], SIGTERM);
-	/* Within the runtime's patience: gone, or killed. */
-	for (k = 0; k < 30; k++) {
-		int alive = 0;
-
-		for (i = 0; i < 2; i++)
-			alive |= hook_is_launcher((pid_t)pids[i], starts[i]);
-		if (!alive)
-			break;
-		poll(NULL, 0, 50);
-	}
-	for (i = 0; i < 2; i++)
-		if (hook_is_launcher((pid_t)pids[i], starts[i]))
-			kill((pid_t)pids[i], SIGKILL);
+	if (hook_parse_record(buf, recs))
+		launch_stop(recs, 2, HOOK_STOP_MS, HOOK_KILL_WAIT_MS);
 	unlink(path);
 	return 0;
 }
 
-/* The launcher: next to us (a build tree), or in $PREFIX/bin. */
-static void hook_launcher_path(char *path, size_t size)
+/* Kill the launchers started so far and reap them: a failed start leaves nothing. */
+static void hook_kill_started(void)
 {
-	char self[PATH_MAX];
+	int i;
 
-	util_self_dir(self, sizeof(self));
-	if ((size_t)snprintf(path, size, "%s/netns-tcp-bridge", self) < size &&
-	    access(path, X_OK) == 0)
-		return;
-	if ((size_t)snprintf(path, size, "%s/../../bin/netns-tcp-bridge", self) >= size ||
-	    access(path, X_OK))
-		log_die("cannot find netns-tcp-bridge next to %s or in ../../bin", self);
+	for (i = 0; i < 2; i++)
+		if (hk.dirs[i].pid > 0) {
+			kill(hk.dirs[i].pid, SIGKILL);
+			waitpid(hk.dirs[i].pid, NULL, 0);
+		}
 }
 
 /*
@@ -601,13 +548,15 @@ static void hook_launcher_path(char *path, size_t size)
  * @d:		the direction
  * @ready:	the datagram socket the launcher says READY=1 on (inherited)
  * @errpipe:	write end for the launcher's stderr until it is ready
+ *
+ * The arguments are ours; launch_spawn() forks and execs.
  */
 static void hook_start(struct hook_dir *d, const char *launcher, int ready, int errpipe)
 {
-	char ns[64], pid_text[32], fd_text[16];
+	char ns[64], pid_text[32];
 	const char *argv[16 + 4 * HOOK_MAX_SPECS + 2 * HOOK_MAX_PROXY_FROM];
 	unsigned int i;
-	int argc = 0, devnull;
+	int argc = 0;
 
 	snprintf(ns, sizeof(ns), "/proc/%ld/ns/net", hk.pid);
 	snprintf(pid_text, sizeof(pid_text), "%ld", hk.pid);
@@ -645,50 +594,29 @@ static void hook_start(struct hook_dir *d, const char *launcher, int ready, int 
 	}
 	argv[argc] = NULL;
 
-	d->pid = fork();
-	if (d->pid < 0)
-		log_die_errno(errno, "cannot start the %s forwards", d->name);
-	if (d->pid)
-		return;
-	/* A session of its own, no terminal, nothing of the runtime's. */
-	setsid();
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0 ||
-	    dup2(errpipe, STDERR_FILENO) < 0)
-		_exit(127);
-	snprintf(fd_text, sizeof(fd_text), "%d", ready);
-	setenv(NOTIFY_FD_ENV, fd_text, 1);
-	if (fcntl(ready, F_SETFD, 0))
-		_exit(127);
-	signal(SIGPIPE, SIG_DFL);
-	execv(launcher, (char *const *)argv);
-	log_die_errno(errno, "cannot start %s", launcher);
-}
+	d->pid = launch_spawn(launcher, argv, ready, errpipe, NULL, 0);
+	if (d->pid < 0) {
+		int err = errno;
 
-static void hook_kill_started(void)
-{
-	int i;
-
-	for (i = 0; i < 2; i++)
-		if (hk.dirs[i].pid > 0) {
-			kill(hk.dirs[i].pid, SIGKILL);
-			waitpid(hk.dirs[i].pid, NULL, 0);
-		}
+		hook_kill_started();	/* the other direction's, if any */
+		log_die_errno(err, "cannot start the %s forwards", d->name);
+	}
 }
 
 /* createRuntime: start, wait for every READY=1, record the pids. */
 static int hook_create(long long deadline)
 {
-	char launcher[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], line[512] = "", rec[96];
-	int ready[2], errp[2], want = 0, got = 0, i, fd;
-	size_t linelen = 0;
+	char launcher[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], why[600], late[64], rec[96];
+	int ready[2], errp[2], i, fd;
+	unsigned int want = 0;
 
 	if (!hk.dirs[DIR_PUBLISH].n && !hk.dirs[DIR_EXPOSE].n)
 		return 0;	/* a container without forwards */
 	hook_check_annotations();
 	if (!hk.has_pid)
 		log_die("bad container state: no \"pid\", so no namespace to forward to");
-	hook_launcher_path(launcher, sizeof(launcher));
+	if (launch_find(launcher, sizeof(launcher)))
+		log_die("cannot find netns-tcp-bridge next to %s or in ../../bin", launcher);
 	if (mkdir(hk.state_dir, 0700) && errno != EEXIST)
 		log_die_errno(errno, "cannot create the state directory %s", hk.state_dir);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ready) ||
@@ -703,44 +631,15 @@ static int hook_create(long long deadline)
 	}
 	close(ready[1]);
 	close(errp[1]);
-	while (got < want) {
-		struct pollfd pfd[2] = { { .fd = ready[0], .events = POLLIN },
-					 { .fd = errp[0], .events = POLLIN } };
-		long long left = deadline - util_now_ms();
-		char msg[32];
-		ssize_t n;
-
-		if (left <= 0 || poll(pfd, 2, (int)left) <= 0) {
-			hook_kill_started();
-			log_die("cannot start the forwards of container %s: not ready within %d ms%s%s",
-				hk.id, HOOK_READY_MS, *line ? ": " : "", line);
-		}
-		if (pfd[0].revents & POLLIN) {
-			n = recv(ready[0], msg, sizeof(msg) - 1, MSG_DONTWAIT);
-			if (n > 0) {
-				msg[n] = '\0';
-				got += !strcmp(msg, "READY=1");
-			}
-		}
-		if (pfd[1].revents & (POLLIN | POLLHUP)) {
-			n = read(errp[0], line + linelen, sizeof(line) - 1 - linelen);
-			if (n > 0) {
-				linelen += (size_t)n;
-				line[linelen] = '\0';
-				line[strcspn(line, "\n")] = '\0';
-				linelen = strlen(line);
-			}
-			/* Every launcher gone before saying READY=1: it said why. */
-			if (n == 0) {
-				hook_kill_started();
-				log_die("cannot start the forwards of container %s: %s", hk.id,
-					*line ? line : "the launcher exited");
-			}
-		}
+	/* Time running out and a launcher's failure read alike but for the first words. */
+	snprintf(late, sizeof(late), "not ready within %d ms", HOOK_READY_MS);
+	if (launch_wait_ready(ready[0], errp[0], want, deadline, late, why, sizeof(why))) {
+		hook_kill_started();
+		log_die("cannot start the forwards of container %s: %s", hk.id, why);
 	}
 	for (i = 0; i < 2; i++)
 		if (hk.dirs[i].pid > 0)
-			hk.dirs[i].start = hook_start_time(hk.dirs[i].pid);
+			hk.dirs[i].start = launch_start_time(hk.dirs[i].pid);
 	hook_state_path(path, sizeof(path));
 	/* Written aside and renamed: hook_sweep() never sees half a record. */
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", hk.state_dir, hk.id) >= sizeof(tmp))
@@ -777,7 +676,7 @@ static int hook_uid_map(uid_t *outer)
 	int lines = 0, initial = 0;
 
 	*outer = me;
-	if (hook_read_small(AT_FDCWD, "/proc/self/uid_map", buf, sizeof(buf)) <= 0)
+	if (launch_read_small(AT_FDCWD, "/proc/self/uid_map", buf, sizeof(buf)) <= 0)
 		return 0;	/* cannot tell: not root, which is the safe side */
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long in, out, count;
