@@ -306,12 +306,22 @@ struct mesh_conn {
 	struct stream out, in;
 	size_t sent, got;
 	int shut, done, bad;
+	char why[96];
 };
+
+/* Marks c bad, keeping the first reason. */
+static void mesh_bad(struct mesh_conn *c, const char *what, int err)
+{
+	if (!c->bad)
+		snprintf(c->why, sizeof(c->why), "%s%s%s", what, err ? ": " : "",
+			 err ? strerror(err) : "");
+	c->bad = 1;
+}
 
 static int mesh(int conns, size_t bytes, double secs)
 {
 	struct mesh_conn *m = calloc((size_t)conns, sizeof(*m));
-	int ep = epoll_create1(0), i, left = conns, bad = 0;
+	int ep = epoll_create1(0), i, shown, left = conns, bad = 0;
 	double start = now_s(), deadline = start + secs;
 	uint8_t buf[65536];
 
@@ -349,7 +359,7 @@ static int mesh(int conns, size_t bytes, double secs)
 				if (r < 0) {
 					c->out = save;
 					if (errno != EAGAIN && errno != ENOTCONN)
-						c->bad = 1;
+						mesh_bad(c, "write", errno);
 					break;
 				}
 				/* Rewind the stream to what was really written. */
@@ -368,14 +378,26 @@ static int mesh(int conns, size_t bytes, double secs)
 					ssize_t j;
 
 					for (j = 0; j < r; j++)
-						if (buf[j] != stream_byte(&c->in))
-							c->bad = 1;
+						if (buf[j] != stream_byte(&c->in) && !c->bad) {
+							char at[64];
+
+							snprintf(at, sizeof(at), "byte %zu differs",
+								 c->got + (size_t)j);
+							mesh_bad(c, at, 0);
+						}
 					c->got += (size_t)r;
 					continue;
 				}
 				if (r == 0 || (errno != EAGAIN && errno != ENOTCONN)) {
-					if (r < 0 || c->got != bytes)
-						c->bad = 1;
+					if (r < 0)
+						mesh_bad(c, "read", errno);
+					else if (c->got != bytes) {
+						char at[64];
+
+						snprintf(at, sizeof(at), "end of stream after %zu bytes",
+							 c->got);
+						mesh_bad(c, at, 0);
+					}
 					c->done = 1;
 					left--;
 					bad += c->bad;
@@ -387,6 +409,12 @@ static int mesh(int conns, size_t bytes, double secs)
 	}
 	printf("%s conns=%d intact=%d unfinished=%d bytes_each_way=%zu seconds=%.2f\n",
 	       !bad && !left ? "OK" : "FAIL", conns, conns - bad - left, left, bytes, now_s() - start);
+	for (i = 0, shown = 0; i < conns && shown < 8; i++)
+		if (m[i].bad || !m[i].done) {
+			printf("connection %d: sent %zu, got %zu: %s\n", i, m[i].sent, m[i].got,
+			       m[i].bad ? m[i].why : "unfinished");
+			shown++;
+		}
 	return !bad && !left ? 0 : 1;
 }
 

@@ -540,7 +540,14 @@ t_1000_concurrent() {
 	bg ip netns exec "$NSB" "$LOAD" echo 8818
 	wait_listen "$NSB" 8818
 	launched 8818 9818
-	out=$(in_a "$LOAD" mesh 9818 1000 1048576 120) || fail "$out"
+	if ! out=$(in_a "$LOAD" mesh 9818 1000 1048576 120); then
+		# Why each bad connection ended, and the pair's own counts.
+		kill -USR1 "$BRIDGE_PID"
+		wait_for "$T/bridge.err" "ntb-connect: stats:"
+		sleep 0.2
+		fail "$out
+$(tail -n 20 "$T/bridge.err")"
+	fi
 	assert_match "$out" "^OK conns=1000 intact=1000 unfinished=0" "mesh"
 	figure "1000 concurrent x 1 MiB each way, checked byte by byte: $out"
 }
