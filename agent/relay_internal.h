@@ -30,6 +30,7 @@
 #define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
 #define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
+#define PIPE_MIN_BYTES		(2L * 4096)	/* the least the kernel gives a pipe */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */

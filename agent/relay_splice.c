@@ -40,14 +40,18 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 		return -1;
 	/*
 	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
-	 * than fs.pipe-user-pages-soft in pipes: that pipe keeps the default.
+	 * than fs.pipe-user-pages-soft in pipes.
 	 */
-	c->pipe_cap[d] = 65536;		/* the kernel's default */
-	if (relay_pipe_size > 65536) {
+	{
 		int got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
 
-		if (got > 0)
-			c->pipe_cap[d] = (uint32_t)got;
+		/*
+		 * Refused: the pipe keeps what the kernel gave it, which is
+		 * two pages, not 64 KiB, for a user past the soft limit.
+		 */
+		if (got <= 0)
+			got = fcntl(p[1], F_GETPIPE_SZ);
+		c->pipe_cap[d] = got > 0 ? (uint32_t)got : PIPE_MIN_BYTES;
 	}
 	c->pipe_r[d] = p[0];
 	c->pipe_w[d] = p[1];
@@ -189,7 +193,16 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 				relay_blocked(w, c);
 				return d;
 			} else if (errno == EAGAIN) {
-				c->readable[d] = 0;
+				/*
+				 * An empty pipe cannot be full, so the socket is
+				 * drained.  A pipe holding bytes may have run out
+				 * of slots first (each holds one fragment, however
+				 * small): the socket may still hold bytes and no
+				 * event would come for them.  Try again once the
+				 * pipe has moved some out.
+				 */
+				if (!c->inpipe[d])
+					c->readable[d] = 0;
 			} else {
 				if (errno != ECONNRESET)
 					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,

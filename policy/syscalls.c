@@ -40,7 +40,7 @@ static const int connect_getsockopt[] = {
 	SOL_SOCKET, SO_PEERCRED, SOL_SOCKET, SO_ERROR, SOL_SOCKET, SO_DOMAIN,
 	SOL_SOCKET, SO_TYPE, SOL_SOCKET, SO_PROTOCOL, IPPROTO_TCP, TCP_INFO,
 };
-static const int connect_fcntl[] = { F_SETFL, F_SETPIPE_SZ };
+static const int connect_fcntl[] = { F_SETFL, F_SETPIPE_SZ, F_GETPIPE_SZ };
 static const int transparent_setsockopt[] = {
 	SOL_IP, IP_TRANSPARENT, SOL_IPV6, IPV6_TRANSPARENT,
 };
@@ -112,7 +112,7 @@ static const struct policy_syscall connect_calls[] = {
 	{ "shutdown", ARG_ANY, 0, "relay_move(): pass a FIN on as SHUT_WR" },
 	{ "splice", ARG_ANY, 0, "relay_move(): socket -> pipe -> socket" },
 	{ "pipe2", ARG_ANY, 0, "pipe_get(), relay_spare_make(): pipes for the relay; a spare pipe per worker for running out of fds" },
-	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_move(), relay_begin(), peer_listener(): F_SETPIPE_SZ on new pipes and on those of bulk directions, F_SETFL O_NONBLOCK on received sockets",
+	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_move(), relay_begin(), peer_listener(): F_SETPIPE_SZ on new pipes and on those of bulk directions, F_GETPIPE_SZ where that was refused, F_SETFL O_NONBLOCK on received sockets",
 	  VALS(connect_fcntl) },
 	{ "clone", ARG_THREAD_ONLY, 0, "relay_start(), guard_start(): pthread_create() of workers and the watchdog: threads only" },
 	{ "clone3", ARG_ERRNO, ENOSYS, "glibc pthread_create() tries clone3 first; ENOSYS makes it use clone" },

@@ -552,6 +552,26 @@ $(tail -n 20 "$T/bridge.err")"
 	figure "1000 concurrent x 1 MiB each way, checked byte by byte: $out"
 }
 
+t_pipe_slots() {
+	# A pipe can run out of slots (one fragment each, however small) before
+	# it runs out of bytes; then the read splice says EAGAIN with bytes
+	# still in the socket, and no event will come for them.  Forced here:
+	# the agents run as a user whose pipes are past fs.pipe-user-pages-soft
+	# (held by a hog of that user), so every pipe has two slots, behind a
+	# target that reads slowly, and the client ends on small writes.
+	local user=ntbslots
+	id "$user" >/dev/null 2>&1 ||
+		useradd -r -M -d /nonexistent -s /usr/sbin/nologin "$user" || fail "cannot create user $user"
+	bg python3 "$TOP/tests/tools/slots.py" hog "$user" >"$T/hog.out"
+	wait_for "$T/hog.out" "^held [0-9]+" 10
+	bg ip netns exec "$NSB" python3 "$TOP/tests/tools/slots.py" slowsink 127.0.0.1 8822
+	wait_listen "$NSB" 8822
+	launched 8822 9822 --user "$user"
+	out=$(in_a python3 "$TOP/tests/tools/slots.py" trickle 127.0.0.1 9822 6) || fail "bytes stranded in a socket:
+$out"
+	figure "two-slot pipes, slow target: $(echo "$out" | tail -n 1); hog: $(cat "$T/hog.out")"
+}
+
 t_9000_idle() {
 	# 9,000 idle connections held; a new one still gets its first byte in
 	# 100 ms.  ntb-connect holds two fds per connection.
@@ -632,6 +652,7 @@ run_test accept_emfile_low_cpu_listener_mode t_accept_emfile listener
 run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
+run_test pipe_slots_run_out t_pipe_slots
 run_test target_never_reads t_never_reads
 run_test end_reasons_counted t_end_reasons
 exit 0
