@@ -181,6 +181,18 @@ class Bridge(Peer):
         return NS_A, FWD_PORT
 
 
+class BridgeBaseline(Bridge):
+    """The launcher of another build (--baseline DIR), for before and after
+    figures of a change in the same run."""
+    name = "bridge (baseline)"
+
+    def up(self, target):
+        self.running = [start(os.path.join(self.args.baseline, "netns-tcp-bridge"),
+                              "-l", "127.0.0.1:%d" % FWD_PORT, "-f", "/run/netns/" + NS_A,
+                              "-c", "127.0.0.1:%d" % target, "-t", "/run/netns/" + NS_B)]
+        return NS_A, FWD_PORT
+
+
 class BridgeClientHandoff(Bridge):
     """The launcher with ntb-listen accepting and handing over each client."""
     name = "bridge (client hand-off)"
@@ -347,7 +359,7 @@ class Original(Peer):
                      "no crate registry to build it")
 
 
-PEERS = [Direct, Bridge, BridgeClientHandoff, Agents, SocketProxyd, HAProxy, Pasta, SocatPair,
+PEERS = [Direct, Bridge, BridgeBaseline, BridgeClientHandoff, Agents, SocketProxyd, HAProxy, Pasta, SocatPair,
          Original]
 
 
@@ -726,6 +738,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--only", default="")
+    ap.add_argument("--baseline", metavar="BUILD",
+                    help="also measure the launcher of this build, as 'bridge (baseline)'")
     ap.add_argument("--report-only", metavar="JSON",
                     help="redo bench.txt, bench.md and bench.svg from a bench.json")
     args = ap.parse_args()
@@ -758,6 +772,8 @@ def main():
         for cls in PEERS:
             peer = cls(args, tmp)
             if args.only and peer.name not in args.only.split(",") and peer.name != "direct":
+                continue
+            if cls is BridgeBaseline and not args.baseline:
                 continue
             if peer.skip:
                 skipped[peer.name] = peer.skip
