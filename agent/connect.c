@@ -44,8 +44,6 @@
 
 #define MAX_PEERS	128
 #define HELLO_TIMEOUT_MS	5000	/* a peer must greet within this */
-#define BACKOFF_MIN_MS	50		/* first pause of accept after EMFILE */
-#define BACKOFF_MAX_MS	2000
 
 /* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
 enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
@@ -372,12 +370,9 @@ static long long peer_expire(void)
  */
 static void rdv_pause(int err)
 {
+	cn.accept_resume = util_backoff(&cn.accept_backoff_ms);
 	log_warn_errno_limited(&cn.lim_fds, err, "cannot accept a rendezvous peer; pausing for %d ms",
-			       cn.accept_backoff_ms ? cn.accept_backoff_ms : BACKOFF_MIN_MS);
-	cn.accept_backoff_ms = cn.accept_backoff_ms ? cn.accept_backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (cn.accept_backoff_ms > BACKOFF_MAX_MS)
-		cn.accept_backoff_ms = BACKOFF_MAX_MS;
-	cn.accept_resume = util_now_ms() + cn.accept_backoff_ms;
+			       cn.accept_backoff_ms);
 	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, cn.rdv_listener, NULL))
 		log_die_errno(errno, "cannot pause the rendezvous");
 }

@@ -49,11 +49,7 @@
 #include <unistd.h>
 
 #define ACCEPT_BATCH	1024
-#define BACKOFF_MIN_MS	50	/* first pause of accepting after EMFILE */
-#define BACKOFF_MAX_MS	2000
 #define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
-#define RECONNECT_MIN_MS	50	/* first pause between reconnect attempts */
-#define RECONNECT_MAX_MS	2000
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
@@ -583,12 +579,9 @@ static int listen_shed(struct listener *l, int err)
 		if (ls.spare >= 0)
 			return fd < 0;
 	}
-	ls.backoff_ms = ls.backoff_ms ? ls.backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (ls.backoff_ms > BACKOFF_MAX_MS)
-		ls.backoff_ms = BACKOFF_MAX_MS;
+	ls.accept_resume = util_backoff(&ls.backoff_ms);
 	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
 			       ls.backoff_ms);
-	ls.accept_resume = util_now_ms() + ls.backoff_ms;
 	for (i = 0; i < ls.nlst; i++)
 		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
 			log_die_errno(errno, "cannot pause the listeners");
@@ -689,15 +682,14 @@ static void listen_peer_lost(const char *why)
 	listen_peer_set(LISTEN_PEER_LOST);
 	listen_set_watch(1);
 	ls.attempts = 0;
-	ls.retry_ms = RECONNECT_MIN_MS;
-	ls.retry_at = util_now_ms() + ls.retry_ms;
+	ls.retry_ms = 0;
+	ls.retry_at = util_backoff(&ls.retry_ms);
 }
 
-/* The next attempt, a little later each time, up to RECONNECT_MAX_MS. */
+/* The next attempt, a little later each time (util_backoff()). */
 static void listen_retry_later(void)
 {
-	ls.retry_ms = ls.retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ls.retry_ms * 2;
-	ls.retry_at = util_now_ms() + ls.retry_ms;
+	ls.retry_at = util_backoff(&ls.retry_ms);
 }
 
 /*

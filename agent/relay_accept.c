@@ -165,9 +165,7 @@ static void relay_accept_pause(struct worker *w, int err)
 {
 	uint32_t i;
 
-	w->pause_ms = w->pause_ms ? w->pause_ms * 2 : RELAY_PAUSE_MIN_MS;
-	if (w->pause_ms > RELAY_PAUSE_MAX_MS)
-		w->pause_ms = RELAY_PAUSE_MAX_MS;
+	w->accept_resume = util_backoff(&w->pause_ms);
 	log_warn_errno_limited(&w->lines, err, "cannot accept clients; this worker pauses accepting for %d ms",
 			       w->pause_ms);
 	if (err == EMFILE || err == ENFILE)
@@ -175,7 +173,6 @@ static void relay_accept_pause(struct worker *w, int err)
 	for (i = 0; i < RELAY_LISTENERS; i++)
 		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_DEL))
 			log_debug("cannot pause a listening socket");
-	w->accept_resume = util_now_ms() + w->pause_ms;
 }
 
 void relay_accept_resume(struct worker *w)

@@ -33,8 +33,6 @@
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
-#define RELAY_PAUSE_MIN_MS	50	/* accepting paused after EMFILE, then doubled */
-#define RELAY_PAUSE_MAX_MS	2000
 
 /*
  * A listening socket handed over by ntb-listen.  Written by the main

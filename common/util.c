@@ -136,6 +136,24 @@ void util_reset_close(int fd)
 }
 
 /**
+ * util_backoff() - the next pause of a back-off that doubles
+ * @ms:		the last pause in ms, 0 after a success; set to the new one
+ *
+ * A failure that would repeat at once (out of fds, out of memory, a peer
+ * that is not there yet) is tried again after UTIL_BACKOFF_MIN_MS, then
+ * twice as long each time, up to UTIL_BACKOFF_MAX_MS.
+ *
+ * Return: when to try again, a CLOCK_MONOTONIC ms time (util_now_ms()).
+ */
+long long util_backoff(int *ms)
+{
+	*ms = *ms ? *ms * 2 : UTIL_BACKOFF_MIN_MS;
+	if (*ms > UTIL_BACKOFF_MAX_MS)
+		*ms = UTIL_BACKOFF_MAX_MS;
+	return util_now_ms() + *ms;
+}
+
+/**
  * util_sooner() - an epoll time-out that also wakes for @when
  * @timeout:	the time-out so far, ms (-1: none)
  * @when:	a CLOCK_MONOTONIC ms time (util_now_ms()), or 0 for none

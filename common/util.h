@@ -9,6 +9,10 @@
 
 #define NTB_VERSION "0.1.0"
 
+/* util_backoff(): the first pause, doubled up to the last. */
+#define UTIL_BACKOFF_MIN_MS	50
+#define UTIL_BACKOFF_MAX_MS	2000
+
 int util_signalfd(const sigset_t *set);
 long long util_now_ms(void);
 int util_cpu_count(void);
@@ -18,6 +22,7 @@ void util_reset_close(int fd);
 void util_abort_close(int fd);
 void util_linger_off(int fd);
 int util_sooner(int timeout, long long when);
+long long util_backoff(int *ms);
 int util_set_nonblock(int fd);
 void util_std_fds(void);
 void util_raise_nofile(void);
