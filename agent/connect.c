@@ -392,14 +392,21 @@ static void rdv_accept(void)
 		int fd = accept4(cn.rdv_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			switch (util_accept_error(errno)) {
+			case UTIL_ACCEPT_NEXT:
+				continue;
+			case UTIL_ACCEPT_NO_FDS:
+			case UTIL_ACCEPT_NO_MEMORY:
 				rdv_pause(errno);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno_limited(&cn.lim_peer, errno,
-						       "cannot accept a rendezvous peer");
-			else
-				cn.accept_backoff_ms = 0;
-			return;
+				return;
+			case UTIL_ACCEPT_BROKEN:
+				log_warn_errno_limited(&cn.lim_peer, errno, "cannot accept a rendezvous peer");
+				return;
+			case UTIL_ACCEPT_EMPTY:
+			case UTIL_ACCEPT_INTERRUPTED:
+				cn.accept_backoff_ms = 0;	/* caught up */
+				return;
+			}
 		}
 		peer_add(fd, cn.cli.rdv_text);
 	}

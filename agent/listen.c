@@ -548,21 +548,38 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer,
 }
 
 /*
+ * Stop watching the listeners for a while, longer each time (out of fds
+ * with no spare, or out of memory): the client stays in the backlog and
+ * would wake us again at once.
+ *
+ * syscalls: epoll_ctl
+ */
+static void listen_pause(int err)
+{
+	unsigned int i;
+
+	ls.accept_resume = util_backoff(&ls.backoff_ms);
+	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
+			       ls.backoff_ms);
+	for (i = 0; i < ls.nlst; i++)
+		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+			log_die_errno(errno, "cannot pause the listeners");
+}
+
+/*
  * Out of fds (EMFILE, ENFILE).  accept4() takes the fd before it looks at
  * the backlog, so this says nothing about a client waiting: find out with
  * the spare fd.  A client that is there is taken and reset (left in the
  * backlog it would wake us again at once); none there ends the batch.
- * With no spare to give up, stop watching the listeners for a while,
- * longer each time, then try again.  Either way the spare is made again
- * when it can.
+ * With no spare to give up, pause (listen_pause()).  Either way the
+ * spare is made again when it can.
  *
  * Return: 1 if the accept loop should stop, 0 if more clients may wait.
  *
- * syscalls: accept4 dup close epoll_ctl
+ * syscalls: accept4 dup close
  */
 static int listen_shed(struct listener *l, int err)
 {
-	unsigned int i;
 	int fd;
 
 	if (ls.spare >= 0) {
@@ -579,12 +596,7 @@ static int listen_shed(struct listener *l, int err)
 		if (ls.spare >= 0)
 			return fd < 0;
 	}
-	ls.accept_resume = util_backoff(&ls.backoff_ms);
-	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
-			       ls.backoff_ms);
-	for (i = 0; i < ls.nlst; i++)
-		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
-			log_die_errno(errno, "cannot pause the listeners");
+	listen_pause(err);
 	return 1;
 }
 
@@ -964,14 +976,23 @@ static void listen_accept(struct listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
+			switch (util_accept_error(errno)) {
+			case UTIL_ACCEPT_NEXT:
+				continue;
+			case UTIL_ACCEPT_NO_FDS:
 				if (listen_shed(l, errno))
 					return;
 				continue;
-			}
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			case UTIL_ACCEPT_NO_MEMORY:
+				listen_pause(errno);
+				return;
+			case UTIL_ACCEPT_BROKEN:
 				log_warn_errno_limited(&ls.lim_accept, errno, "cannot accept a client");
-			return;
+				return;
+			case UTIL_ACCEPT_EMPTY:
+			case UTIL_ACCEPT_INTERRUPTED:
+				return;
+			}
 		}
 		ls.backoff_ms = 0;
 		ls.accepted++;

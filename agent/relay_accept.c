@@ -266,29 +266,29 @@ void relay_accept(struct worker *w, uint32_t idx)
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		guard_leave(g);
 		if (fd < 0) {
-			switch (errno) {
-			case EAGAIN:
+			int err = errno;
+
+			switch (util_accept_error(err)) {
+			case UTIL_ACCEPT_EMPTY:
 				return;		/* another worker took it */
-			case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
-			case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
-			case EPERM:
-				continue;	/* that client's own failure (accept(2)) */
-			case EMFILE: case ENFILE:
-				if (relay_accept_shed(w, idx, errno))
+			case UTIL_ACCEPT_NEXT:
+				continue;
+			case UTIL_ACCEPT_NO_FDS:
+				if (relay_accept_shed(w, idx, err))
 					continue;
-				relay_accept_pause(w, errno);
+				relay_accept_pause(w, err);
 				return;
-			case ENOBUFS: case ENOMEM:
-				relay_accept_pause(w, errno);
+			case UTIL_ACCEPT_NO_MEMORY:
+				relay_accept_pause(w, err);
 				return;
-			case EINTR:
+			case UTIL_ACCEPT_INTERRUPTED:	/* by the guard */
 				log_warn_limited(&w->lines, "a handed-over listening socket blocked the relay (the rendezvous peer made it blocking); no longer accepting on it");
 				break;
-			case EINVAL:
-				log_info("a handed-over listening socket was shut down; no longer accepting on it");
-				break;
-			default:
-				log_warn_errno_limited(&w->lines, errno, "cannot accept on a handed-over listening socket; no longer accepting on it");
+			case UTIL_ACCEPT_BROKEN:
+				if (err == EINVAL)
+					log_info("a handed-over listening socket was shut down; no longer accepting on it");
+				else
+					log_warn_errno_limited(&w->lines, err, "cannot accept on a handed-over listening socket; no longer accepting on it");
 				break;
 			}
 			listener_unwatch(w, idx, 0);

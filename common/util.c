@@ -154,6 +154,39 @@ long long util_backoff(int *ms)
 }
 
 /**
+ * util_accept_error() - how an accept loop treats an accept4() failure
+ * @err:	its errno
+ *
+ * Read as mature servers read it: accept(2) reports the pending
+ * connection's own network errors (ECONNABORTED: the client reset before
+ * we took it), and the next client may be fine, so take it at once.  Out
+ * of fds or memory the client stays in the backlog and the listener stays
+ * readable: trying again at once would spin, so back off
+ * (util_backoff()); out of fds, a spare fd can take and reset it first.
+ *
+ * Return: what to do, enum util_accept_fail.
+ */
+enum util_accept_fail util_accept_error(int err)
+{
+	switch (err) {
+	case EAGAIN:
+		return UTIL_ACCEPT_EMPTY;
+	case EINTR:
+		return UTIL_ACCEPT_INTERRUPTED;
+	case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
+	case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
+	case EPERM:
+		return UTIL_ACCEPT_NEXT;
+	case EMFILE: case ENFILE:
+		return UTIL_ACCEPT_NO_FDS;
+	case ENOBUFS: case ENOMEM:
+		return UTIL_ACCEPT_NO_MEMORY;
+	default:
+		return UTIL_ACCEPT_BROKEN;
+	}
+}
+
+/**
  * util_sooner() - an epoll time-out that also wakes for @when
  * @timeout:	the time-out so far, ms (-1: none)
  * @when:	a CLOCK_MONOTONIC ms time (util_now_ms()), or 0 for none

@@ -23,6 +23,17 @@ void util_abort_close(int fd);
 void util_linger_off(int fd);
 int util_sooner(int timeout, long long when);
 long long util_backoff(int *ms);
+
+/* What a failed accept4() asks of its accept loop (util_accept_error()). */
+enum util_accept_fail {
+	UTIL_ACCEPT_EMPTY,		/* nobody waiting now: wait for the next wake-up */
+	UTIL_ACCEPT_INTERRUPTED,	/* a signal: the caller knows whose */
+	UTIL_ACCEPT_NEXT,		/* that client's own failure: take the next at once */
+	UTIL_ACCEPT_NO_FDS,		/* shed a client with a spare fd, or back off */
+	UTIL_ACCEPT_NO_MEMORY,		/* back off */
+	UTIL_ACCEPT_BROKEN,		/* the listening socket itself: say so */
+};
+enum util_accept_fail util_accept_error(int err);
 int util_set_nonblock(int fd);
 void util_std_fds(void);
 void util_raise_nofile(void);
