@@ -107,6 +107,31 @@ unsigned int relay_active(void)
 	return atomic_load(&relay_count);
 }
 
+/* Refusals over --max-connections, from any thread: one line limit. */
+static struct log_limit relay_refused;
+static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * relay_admit() - may one more connection open (--max-connections)?
+ * @w:		the worker (or worker 0: the main thread) that would take it
+ * @name:	the client's address, for the line that refuses it
+ *
+ * Return: 1 if it may; 0 if it was refused (counted, one rate-limited
+ * line for all threads: a flood must not get a line rate per worker).
+ * The caller resets the client.
+ */
+int relay_admit(struct worker *w, const char *name)
+{
+	if (!relay.max_conns || relay_active() < relay.max_conns)
+		return 1;
+	pthread_mutex_lock(&relay_refused_lock);
+	log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
+			 name, relay.max_conns);
+	pthread_mutex_unlock(&relay_refused_lock);
+	tally_add(&w->tally.refused_limit, 1);
+	return 0;
+}
+
 unsigned int relay_worker_count(void)
 {
 	return relay_nworkers;
@@ -418,19 +443,14 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	uint64_t one = 1;
 	int wake;
 
-	static struct log_limit refused;
-
-	if (relay.max_conns && relay_active() >= relay.max_conns) {
-		log_warn_limited(&refused, "client %s: refused, %u connections already open",
-				 client_name, relay.max_conns);
-		/* The main thread is worker 0: its counters are ours to write. */
-		tally_add(&relay_workers[0].tally.refused_limit, 1);
+	/* The main thread is worker 0: its counters and lines are ours. */
+	if (!relay_admit(&relay_workers[0], client_name)) {
 		relay_close_received(client_fd);
 		return;
 	}
 	c = conn_new(client_fd, client_name, target, src, dst);
 	if (!c) {
-		log_warn_limited(&refused, "client %s: out of memory", client_name);
+		log_warn_limited(&relay_workers[0].lines, "client %s: out of memory", client_name);
 		relay_close_received(client_fd);
 		return;
 	}

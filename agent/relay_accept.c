@@ -26,9 +26,6 @@ static struct relay_listener relay_listeners[RELAY_LISTENERS];
 static uint32_t relay_orphans[RELAY_LISTENERS];
 static unsigned int relay_norphans;
 static pthread_mutex_t relay_orphans_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Refusals over --max-connections, from any worker: one line limit. */
-static struct log_limit relay_refused;
-static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Listener hand-off.  A worker watches listener slot idx while
@@ -297,13 +294,7 @@ void relay_accept(struct worker *w, uint32_t idx)
 		w->pause_ms = 0;
 		tally_add(&w->tally.accepted, 1);
 		addr_format((struct sockaddr *)&peer, plen, name, sizeof(name));
-		if (relay.max_conns && relay_active() >= relay.max_conns) {
-			/* One limit for all workers: a flood must not get a line rate per worker. */
-			pthread_mutex_lock(&relay_refused_lock);
-			log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
-					 name, relay.max_conns);
-			pthread_mutex_unlock(&relay_refused_lock);
-			tally_add(&w->tally.refused_limit, 1);
+		if (!relay_admit(w, name)) {
 			util_reset_close(fd);
 			continue;
 		}

@@ -172,6 +172,7 @@ extern int relay_pipe_size, relay_pipe_bulk;
 
 /* relay.c */
 void tally_connect_failed(struct worker *w, int err);
+int relay_admit(struct worker *w, const char *name);
 
 /* relay_splice.c */
 void pipe_put(struct worker *w, struct conn *c, int d);
