@@ -207,18 +207,13 @@ static void relay_expire(struct worker *w)
 /* Milliseconds until @w's first connect or idle time-out, or -1 for none. */
 static int relay_timeout(struct worker *w)
 {
-	long long left, when = -1;
+	int timeout = util_sooner(-1, w->accept_resume);
 
 	if (w->connecting)
-		when = w->connecting->deadline;
-	if (w->idle_head && (when < 0 || w->idle_head->last_active + relay.idle_timeout_ms < when))
-		when = w->idle_head->last_active + relay.idle_timeout_ms;
-	if (w->accept_resume && (when < 0 || w->accept_resume < when))
-		when = w->accept_resume;
-	if (when < 0)
-		return -1;
-	left = when - util_now_ms();
-	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+		timeout = util_sooner(timeout, w->connecting->deadline);
+	if (w->idle_head)
+		timeout = util_sooner(timeout, w->idle_head->last_active + relay.idle_timeout_ms);
+	return timeout;
 }
 
 /* Wait up to @timeout ms for events of @w and handle them. */
