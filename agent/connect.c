@@ -198,9 +198,7 @@ static void connect_parse(int argc, char **argv)
 		case 'C':
 			if (cn.ntargets || cn.relay.upstream_fd >= 0)
 				log_usage_error("-c/--connect and -C/--connect-fd: give -c any number of times, or -C once");
-			cn.relay.upstream_fd = util_arg_fd("--connect-fd", optarg);
-			if (util_check_stream_socket(cn.relay.upstream_fd, 0, &why))
-				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
+			cn.relay.upstream_fd = util_arg_socket("--connect-fd", optarg, 0);
 			break;
 		case 'w':
 			cn.relay.workers = (unsigned int)util_arg_number("--workers", optarg, 1,

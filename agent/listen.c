@@ -280,18 +280,13 @@ static void listen_parse(int argc, char **argv)
 			if (ls.nlst >= MSG_MAX_FORWARDS)
 				log_usage_error("bad value '%s' for --listen-fd: more than %d listening sockets",
 						optarg, MSG_MAX_FORWARDS);
-			ls.lst[ls.nlst].fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(ls.lst[ls.nlst].fd, 1, &why))
-				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
-			ls.nlst++;
+			ls.lst[ls.nlst++].fd = util_arg_socket("--listen-fd", optarg, 1);
 			break;
 		case 'S':
 			if (ls.client_fd >= 0)
 				log_usage_error("-S/--preaccepted-fd: give it once");
 			modes++;
-			ls.client_fd = util_arg_fd("--preaccepted-fd", optarg);
-			if (util_check_stream_socket(ls.client_fd, 0, &why))
-				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			ls.client_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
 			break;
 		case OPT_ONCE:
 			ls.once = 1;

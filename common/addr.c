@@ -150,6 +150,26 @@ int addr_parse_fd(const char *text, int *fd)
 }
 
 /**
+ * addr_parse_fd_form() - the fd:N form of an argument that has others too
+ * @text:	the argument (a namespace, a rendezvous)
+ * @fd:		the number, if @text is fd:N
+ * @why:	if @text is fd: without a number, what is wrong
+ *
+ * Return: 1 if @text is fd:N, 0 if it is another form, -1 if it is fd:
+ * without a good number.
+ */
+int addr_parse_fd_form(const char *text, int *fd, const char **why)
+{
+	if (strncmp(text, "fd:", 3))
+		return 0;
+	if (addr_parse_fd(text + 3, fd)) {
+		*why = "fd: needs a file descriptor number";
+		return -1;
+	}
+	return 1;
+}
+
+/**
  * addr_parse_range() - parse "ADDR:PORT" or "ADDR:FIRST-LAST"
  * @text:	the address, a port range allowed ("127.0.0.1:8000-8009")
  * @first:	the address with the first port

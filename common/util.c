@@ -414,6 +414,24 @@ int util_parse_uid(const char *text, uid_t *uid)
 }
 
 /**
+ * util_arg_socket() - parse an option's inherited TCP socket, or exit 2
+ * @opt:	the option, for the line
+ * @text:	its fd number
+ * @listening:	1 for a listening socket, 0 for a connected one
+ *
+ * Return: the fd.
+ */
+int util_arg_socket(const char *opt, const char *text, int listening)
+{
+	int fd = util_arg_fd(opt, text);
+	const char *why;
+
+	if (util_check_stream_socket(fd, listening, &why))
+		log_usage_error("bad value '%s' for %s: %s", text, opt, why);
+	return fd;
+}
+
+/**
  * util_arg_fd() - parse an option's fd number and check it is open, or exit 2
  * @opt:	option as the user wrote it
  * @text:	the value

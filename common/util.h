@@ -41,6 +41,7 @@ void util_self_dir(char *dir, size_t size);
 int util_check_stream_socket(int fd, int want_listening, const char **why);
 long long util_arg_number(const char *opt, const char *text, long long min, long long max);
 int util_arg_fd(const char *opt, const char *text);
+int util_arg_socket(const char *opt, const char *text, int listening);
 int util_parse_uid(const char *text, uid_t *uid);
 
 #endif

@@ -267,17 +267,13 @@ static void bridge_parse(int argc, char **argv)
 			break;
 		case 'L':
 			once_only(br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
-			fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(fd, 1, &why))
-				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			fd = util_arg_socket("--listen-fd", optarg, 1);
 			br.listens[br.nlistens++] = (struct listen_arg){ .addr = NULL, .fd = fd };
 			br.nlisten_socks++;
 			break;
 		case 'S':
 			once_only(br.nlistens || br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
-			br.preaccepted_fd = util_arg_fd("--preaccepted-fd", optarg);
-			if (util_check_stream_socket(br.preaccepted_fd, 0, &why))
-				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			br.preaccepted_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
 			break;
 		case 'c':
 			once_only(br.connect_fd >= 0, "-c (any number) and -C");
@@ -289,9 +285,7 @@ static void bridge_parse(int argc, char **argv)
 			break;
 		case 'C':
 			once_only(br.nconnects || br.connect_fd >= 0, "-c (any number) and -C");
-			br.connect_fd = util_arg_fd("--connect-fd", optarg);
-			if (util_check_stream_socket(br.connect_fd, 0, &why))
-				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
+			br.connect_fd = util_arg_socket("--connect-fd", optarg, 0);
 			break;
 		case 'f':
 			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");
