@@ -140,14 +140,14 @@ unsigned int relay_worker_count(void)
 /* syscalls: read clock_nanosleep */
 static void relay_take_incoming(struct worker *w)
 {
-	struct conn *list, *c;
+	struct conn_queue list = STAILQ_HEAD_INITIALIZER(list);
+	struct conn *c;
 	uint64_t v;
 
 	if (read(w->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("eventfd read failed");
 	pthread_mutex_lock(&w->lock);
-	list = w->incoming;
-	w->incoming = NULL;
+	STAILQ_CONCAT(&list, &w->incoming);
 	/* In order: a listener's drop follows its add. */
 	while (w->cmd_len) {
 		uint32_t cmd = w->cmds[w->cmd_head];
@@ -171,11 +171,8 @@ static void relay_take_incoming(struct worker *w)
 		w->test_stall = 0;
 		relay_take_incoming(w);
 	}
-	/* The list is newest first; order does not matter for correctness. */
-	while (list) {
-		c = list;
-		list = c->next;
-		c->next = NULL;
+	while ((c = STAILQ_FIRST(&list))) {
+		STAILQ_REMOVE_HEAD(&list, incoming);
 		relay_begin(w, c);
 	}
 }
@@ -183,20 +180,17 @@ static void relay_take_incoming(struct worker *w)
 static void relay_expire(struct worker *w)
 {
 	long long now = util_now_ms();
+	struct conn *c;
 
 	if (w->accept_resume && now >= w->accept_resume)
 		relay_accept_resume(w);
-	while (w->connecting && w->connecting->deadline <= now) {
-		struct conn *c = w->connecting;
-
+	while ((c = TAILQ_FIRST(&w->connecting)) && c->deadline <= now) {
 		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
 		tally_connect_failed(w, ETIMEDOUT);
 		conn_end(w, c, 1, RELAY_END_TIMED_OUT);
 	}
-	while (w->idle_head && w->idle_head->last_active + relay.idle_timeout_ms <= now) {
-		struct conn *c = w->idle_head;
-
+	while ((c = TAILQ_FIRST(&w->idle)) && c->last_active + relay.idle_timeout_ms <= now) {
 		log_warn_limited(&w->lines, "client %s: idle for %d s; reset", c->name,
 				 relay.idle_timeout_ms / 1000);
 		tally_add(&w->tally.idle_closed, 1);
@@ -209,10 +203,10 @@ static int relay_timeout(struct worker *w)
 {
 	int timeout = util_sooner(-1, w->accept_resume);
 
-	if (w->connecting)
-		timeout = util_sooner(timeout, w->connecting->deadline);
-	if (w->idle_head)
-		timeout = util_sooner(timeout, w->idle_head->last_active + relay.idle_timeout_ms);
+	if (!TAILQ_EMPTY(&w->connecting))
+		timeout = util_sooner(timeout, TAILQ_FIRST(&w->connecting)->deadline);
+	if (!TAILQ_EMPTY(&w->idle))
+		timeout = util_sooner(timeout, TAILQ_FIRST(&w->idle)->last_active + relay.idle_timeout_ms);
 	return timeout;
 }
 
@@ -356,6 +350,9 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_tag(EV_WAKE, 0, 0, 0) };
 
 		w->free_slot = UINT32_MAX;
+		STAILQ_INIT(&w->incoming);
+		TAILQ_INIT(&w->connecting);
+		TAILQ_INIT(&w->idle);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev))
@@ -458,9 +455,8 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	}
 	pthread_mutex_lock(&w->lock);
 	/* A worker with work already queued will see this one too: no wake-up. */
-	wake = !w->incoming && !w->cmd_len;
-	c->next = w->incoming;
-	w->incoming = c;
+	wake = STAILQ_EMPTY(&w->incoming) && !w->cmd_len;
+	STAILQ_INSERT_TAIL(&w->incoming, c, incoming);
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");

@@ -143,7 +143,7 @@ static void listener_post(struct worker *w, uint32_t cmd)
 		log_die("relay worker %u: listener command ring full (%d commands)",
 			(unsigned int)(w - relay_workers), RELAY_CMD_RING);
 	}
-	wake = !w->incoming && !w->cmd_len;
+	wake = STAILQ_EMPTY(&w->incoming) && !w->cmd_len;
 	w->cmds[(w->cmd_head + w->cmd_len) % RELAY_CMD_RING] = cmd;
 	w->cmd_len++;
 	pthread_mutex_unlock(&w->lock);

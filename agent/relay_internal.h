@@ -5,7 +5,7 @@
  *
  * The relay is cut by job, each file read top to bottom:
  *   relay.c         workers, their event loop, hand-out of clients, counters
- *   relay_conn.c    slots, a connection's making and its one end, the lists
+ *   relay_conn.c    slots, a connection's making and its one end
  *   relay_splice.c  the hot path: pipes, moving bytes, re-arming, idle order
  *   relay_target.c  connecting to the target (transparent source, keepalive)
  *   relay_accept.c  handed-over listening sockets and accepting on them
@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #define RELAY_SLOT_CHUNK	1024
@@ -97,11 +98,10 @@ struct conn {
 	uint32_t slot, gen;	/* what epoll knows this connection by */
 	uint16_t target;	/* index into relay.targets */
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
-	struct conn *next;	/* worker's pending or connecting list */
-	struct conn *prev;
+	STAILQ_ENTRY(conn) incoming;	/* worker's incoming list, until it begins */
+	TAILQ_ENTRY(conn) connecting;	/* worker's connecting list, while CONN_CONNECTING */
 	long long last_active;	/* --idle-timeout: when bytes last moved */
-	struct conn *idle_next;	/* worker's idle list, least recently active first */
-	struct conn *idle_prev;
+	TAILQ_ENTRY(conn) idle;	/* worker's idle list, while idle_listed */
 	uint8_t idle_listed;
 	uint8_t ours;		/* accepted by this process: nobody else holds the client */
 	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
@@ -110,6 +110,9 @@ struct conn {
 	struct addr *orig;	/* --connect-original: where the client was going */
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
+
+STAILQ_HEAD(conn_queue, conn);
+TAILQ_HEAD(conn_list, conn);
 
 struct slot {
 	struct conn *c;		/* NULL: free */
@@ -133,9 +136,8 @@ struct worker {
 	int epfd;
 	int evfd;
 	pthread_mutex_t lock;
-	struct conn *incoming;		/* handed over by the main thread */
-	struct conn *connecting;	/* FIFO: deadlines in order */
-	struct conn *connecting_tail;
+	struct conn_queue incoming;	/* handed over by the main thread, under lock */
+	struct conn_list connecting;	/* FIFO: deadlines in order */
 	int pool[RELAY_POOL_MAX][3];	/* read end, write end, capacity */
 	unsigned int pooled;
 	struct slot *slots[RELAY_SLOT_CHUNKS];
@@ -151,7 +153,7 @@ struct worker {
 	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
 	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
 	int pause_ms;
-	struct conn *idle_head, *idle_tail;	/* relaying connections, --idle-timeout */
+	struct conn_list idle;		/* relaying connections, least recently active first */
 	struct tally tally;
 };
 
@@ -184,7 +186,6 @@ int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
 
 /* relay_conn.c */
 void conn_set_state(struct conn *c, enum conn_state to);
-void connecting_unlink(struct worker *w, struct conn *c);
 int slot_take(struct worker *w, struct conn *c);
 struct conn *slot_find(struct worker *w, uint64_t tag);
 void relay_count_drop(void);
