@@ -971,23 +971,15 @@ static void listen_accept(struct listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			switch (util_accept_error(errno)) {
-			case UTIL_ACCEPT_NEXT:
+			enum util_accept_fail why = util_accept_error(errno);
+
+			if (why == UTIL_ACCEPT_NEXT || (why == UTIL_ACCEPT_NO_FDS && !listen_shed(l, errno)))
 				continue;
-			case UTIL_ACCEPT_NO_FDS:
-				if (listen_shed(l, errno))
-					return;
-				continue;
-			case UTIL_ACCEPT_NO_MEMORY:
+			if (why == UTIL_ACCEPT_NO_MEMORY)
 				listen_pause(errno);
-				return;
-			case UTIL_ACCEPT_BROKEN:
+			else if (why == UTIL_ACCEPT_BROKEN)
 				log_warn_errno_limited(&ls.lim_accept, errno, "cannot accept a client");
-				return;
-			case UTIL_ACCEPT_EMPTY:
-			case UTIL_ACCEPT_INTERRUPTED:
-				return;
-			}
+			return;	/* empty, or paused: epoll wakes us again */
 		}
 		ls.backoff_ms = 0;
 		ls.accepted++;
