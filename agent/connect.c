@@ -44,6 +44,7 @@
 
 #define MAX_PEERS	128
 #define HELLO_TIMEOUT_MS	5000	/* a peer must greet within this */
+#define RDV_BATCH	64	/* peers per accept, records per peer event: fair to the rest */
 
 /* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
 enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
@@ -360,9 +361,8 @@ static long long peer_expire(void)
 }
 
 /*
- * Out of fds: the pending connection stays in the backlog and would wake
- * us again at once.  Stop watching the listener for a while, longer each
- * time it happens again, and try again then.
+ * Out of fds or memory: the pending connection stays in the backlog and
+ * would wake us again at once.  Stop watching the listener a while.
  *
  * syscalls: epoll_ctl
  */
@@ -386,7 +386,7 @@ static void rdv_accept(void)
 {
 	int n;
 
-	for (n = 0; n < 64; n++) {
+	for (n = 0; n < RDV_BATCH; n++) {
 		int fd = accept4(cn.rdv_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
@@ -701,7 +701,7 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 /* Read up to a batch of records from one peer; level-triggered, so fair. */
 static void peer_event(struct peer *p)
 {
-	int budget = 64;
+	int budget = RDV_BATCH;
 
 	while (budget-- > 0 && p->fd >= 0) {
 		uint8_t buf[MSG_BUF_MAX];

@@ -388,8 +388,7 @@ void relay_start(void)
 		int rc;
 
 		pthread_attr_init(&attr);
-		/* Workers need little stack: no recursion, small frames. */
-		pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
+		pthread_attr_setstacksize(&attr, RELAY_WORKER_STACK);
 		rc = pthread_create(&relay_workers[i].thread, &attr, relay_worker,
 				    &relay_workers[i]);
 		pthread_attr_destroy(&attr);

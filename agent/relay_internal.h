@@ -18,6 +18,8 @@
 #include "addr.h"
 #include "guard.h"
 #include "log.h"
+#include "msg.h"
+#include "proxy.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -29,11 +31,19 @@
 
 #define RELAY_SLOT_CHUNK	1024
 #define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
+#define RELAY_PIPE_DEFAULT	(64L * 1024)	/* the kernel's size of a new pipe */
 #define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
+#define RELAY_WORKER_STACK	(256 * 1024)	/* no recursion, small frames */
+
+/* What the fields of struct conn and struct relay_listener must hold. */
+static_assert(PROXY_HEADER_MAX <= UINT8_MAX, "proxy_len holds any header proxy_header() writes");
+static_assert(MSG_MAX_FORWARDS - 1 <= UINT16_MAX, "a 16-bit target holds any forward's index");
+static_assert((unsigned long long)RELAY_SLOT_CHUNK * RELAY_SLOT_CHUNKS - 1 <= UINT32_MAX,
+	      "a slot index fits in an epoll tag's 32-bit index");
 
 /*
  * A listening socket handed over by ntb-listen.  Written by the main

@@ -42,8 +42,8 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
 	 * than fs.pipe-user-pages-soft in pipes: that pipe keeps the default.
 	 */
-	c->pipe_cap[d] = 65536;		/* the kernel's default */
-	if (relay_pipe_size > 65536) {
+	c->pipe_cap[d] = RELAY_PIPE_DEFAULT;
+	if (relay_pipe_size > RELAY_PIPE_DEFAULT) {
 		int got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
 
 		if (got > 0)

@@ -203,8 +203,8 @@ int util_sooner(int timeout, long long when)
 	left = when - util_now_ms();
 	if (left < 0)
 		left = 0;
-	if (left > 60000)
-		left = 60000;
+	if (left > UTIL_WAIT_MAX_MS)
+		left = UTIL_WAIT_MAX_MS;
 	return timeout < 0 || left < timeout ? (int)left : timeout;
 }
 

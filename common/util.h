@@ -9,6 +9,9 @@
 
 #define NTB_VERSION "0.1.0"
 
+/* util_sooner(): the longest wait it gives, so a far deadline is looked at again. */
+#define UTIL_WAIT_MAX_MS	60000
+
 /* util_backoff(): the first pause, doubled up to the last. */
 #define UTIL_BACKOFF_MIN_MS	50
 #define UTIL_BACKOFF_MAX_MS	2000

@@ -45,6 +45,9 @@
  * --drain-timeout plus this margin.
  */
 #define KILL_GRACE_MS	800
+/* After SIGKILL: look again within a second, SIGKILL again only after a minute. */
+#define KILL_LOOK_MS	1000
+#define KILL_AGAIN_MS	60000
 #define DRAIN_DEFAULT_MS	30000
 
 enum { AGENT_LISTEN, AGENT_CONNECT };
@@ -783,8 +786,8 @@ static void bridge_supervise(int sigfd, int epfd)
 			if (left <= 0) {
 				log_warn("agents did not stop in time; killing them");
 				bridge_stop_all(SIGKILL);
-				br.kill_deadline = util_now_ms() + 60000;
-				left = 1000;
+				br.kill_deadline = util_now_ms() + KILL_AGAIN_MS;
+				left = KILL_LOOK_MS;
 			}
 			if (timeout < 0 || left < timeout)
 				timeout = (int)left;
