@@ -24,7 +24,7 @@
 #include <time.h>
 
 #define GUARD_TICK_MS	100
-#define GUARD_STACK	(64 * 1024)	/* its loop and a pthread_kill(), nothing deeper */
+#define GUARD_STACK	((size_t)64 * 1024)	/* its loop and a pthread_kill(), nothing deeper */
 
 static struct guard *guard_list;
 static unsigned int guard_count;

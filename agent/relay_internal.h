@@ -37,7 +37,7 @@
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
-#define RELAY_WORKER_STACK	(256 * 1024)	/* no recursion, small frames */
+#define RELAY_WORKER_STACK	((size_t)256 * 1024)	/* no recursion, small frames */
 
 /* What the fields of struct conn and struct relay_listener must hold. */
 static_assert(PROXY_HEADER_MAX <= UINT8_MAX, "proxy_len holds any header proxy_header() writes");

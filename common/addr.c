@@ -160,7 +160,7 @@ int addr_parse_fd(const char *text, int *fd)
  */
 int addr_parse_fd_form(const char *text, int *fd, const char **why)
 {
-	if (strncmp(text, "fd:", 3))
+	if (strncmp(text, "fd:", 3) != 0)
 		return 0;
 	if (addr_parse_fd(text + 3, fd)) {
 		*why = "fd: needs a file descriptor number";
