@@ -152,14 +152,20 @@ int addr_parse_fd(const char *text, int *fd)
 /**
  * addr_parse_fd_form() - the fd:N form of an argument that has others too
  * @text:	the argument (a namespace, a rendezvous)
- * @fd:		the number, if @text is fd:N
- * @why:	if @text is fd: without a number, what is wrong
+ * @empty:	what is wrong with an empty one ("empty namespace")
+ * @fd:		the number if @text is fd:N, else -1
+ * @why:	if @text is empty, or fd: without a number, what is wrong
  *
- * Return: 1 if @text is fd:N, 0 if it is another form, -1 if it is fd:
- * without a good number.
+ * Return: 1 if @text is fd:N, 0 if it is another form, -1 if it is empty
+ * or fd: without a good number.
  */
-int addr_parse_fd_form(const char *text, int *fd, const char **why)
+int addr_parse_fd_form(const char *text, const char *empty, int *fd, const char **why)
 {
+	*fd = -1;
+	if (!text || !*text) {
+		*why = empty;
+		return -1;
+	}
 	if (strncmp(text, "fd:", 3) != 0)
 		return 0;
 	if (addr_parse_fd(text + 3, fd)) {

@@ -35,12 +35,7 @@ int netns_spec_parse(const char *text, struct netns_spec *out, const char **why)
 	int n;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = -1;
-	if (!text || !*text) {
-		*why = "empty namespace";
-		return -1;
-	}
-	n = addr_parse_fd_form(text, &out->fd, why);
+	n = addr_parse_fd_form(text, "empty namespace", &out->fd, why);
 	if (n) {
 		out->kind = NETNS_FD;
 		return n > 0 ? 0 : -1;

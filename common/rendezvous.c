@@ -44,12 +44,7 @@ int rdv_parse(const char *text, struct rdv_spec *out, const char **why)
 	int n;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = -1;
-	if (!text || !*text) {
-		*why = "empty rendezvous";
-		return -1;
-	}
-	n = addr_parse_fd_form(text, &out->fd, why);
+	n = addr_parse_fd_form(text, "empty rendezvous", &out->fd, why);
 	if (n) {
 		out->kind = RDV_FD;
 		return n > 0 ? 0 : -1;
