@@ -47,7 +47,8 @@ HEADERS    = $(wildcard common/*.h policy/*.h agent/*.h helper/*.h)
 
 LIB_OBJ     = $(COMMON_SRC:%.c=$(B)/%.o) $(POLICY_SRC:%.c=$(B)/%.o)
 PROGS       = $(B)/ntb-listen $(B)/ntb-connect $(B)/netns-tcp-bridge $(B)/ntb-oci-hook $(B)/ntb-portmap
-UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/tests/unit_proxy $(B)/tests/unit_rules
+# The unit tests are the tests/unit/unit_*.c files: tests/run runs the same list.
+UNIT_TESTS  = $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/unit_*.c)))
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \

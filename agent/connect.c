@@ -44,8 +44,7 @@
 
 #define MAX_PEERS	128
 #define HELLO_TIMEOUT_MS	5000	/* a peer must greet within this */
-#define BACKOFF_MIN_MS	50		/* first pause of accept after EMFILE */
-#define BACKOFF_MAX_MS	2000
+#define RDV_BATCH	64	/* peers per accept, records per peer event: fair to the rest */
 
 /* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
 enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
@@ -200,9 +199,7 @@ static void connect_parse(int argc, char **argv)
 		case 'C':
 			if (cn.ntargets || cn.relay.upstream_fd >= 0)
 				log_usage_error("-c/--connect and -C/--connect-fd: give -c any number of times, or -C once");
-			cn.relay.upstream_fd = util_arg_fd("--connect-fd", optarg);
-			if (util_check_stream_socket(cn.relay.upstream_fd, 0, &why))
-				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
+			cn.relay.upstream_fd = util_arg_socket("--connect-fd", optarg, 0);
 			break;
 		case 'w':
 			cn.relay.workers = (unsigned int)util_arg_number("--workers", optarg, 1,
@@ -364,20 +361,16 @@ static long long peer_expire(void)
 }
 
 /*
- * Out of fds: the pending connection stays in the backlog and would wake
- * us again at once.  Stop watching the listener for a while, longer each
- * time it happens again, and try again then.
+ * Out of fds or memory: the pending connection stays in the backlog and
+ * would wake us again at once.  Stop watching the listener a while.
  *
  * syscalls: epoll_ctl
  */
 static void rdv_pause(int err)
 {
+	cn.accept_resume = util_backoff(&cn.accept_backoff_ms);
 	log_warn_errno_limited(&cn.lim_fds, err, "cannot accept a rendezvous peer; pausing for %d ms",
-			       cn.accept_backoff_ms ? cn.accept_backoff_ms : BACKOFF_MIN_MS);
-	cn.accept_backoff_ms = cn.accept_backoff_ms ? cn.accept_backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (cn.accept_backoff_ms > BACKOFF_MAX_MS)
-		cn.accept_backoff_ms = BACKOFF_MAX_MS;
-	cn.accept_resume = util_now_ms() + cn.accept_backoff_ms;
+			       cn.accept_backoff_ms);
 	if (epoll_ctl(cn.epfd, EPOLL_CTL_DEL, cn.rdv_listener, NULL))
 		log_die_errno(errno, "cannot pause the rendezvous");
 }
@@ -393,18 +386,25 @@ static void rdv_accept(void)
 {
 	int n;
 
-	for (n = 0; n < 64; n++) {
+	for (n = 0; n < RDV_BATCH; n++) {
 		int fd = accept4(cn.rdv_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			switch (util_accept_error(errno)) {
+			case UTIL_ACCEPT_NEXT:
+				continue;
+			case UTIL_ACCEPT_NO_FDS:
+			case UTIL_ACCEPT_NO_MEMORY:
 				rdv_pause(errno);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno_limited(&cn.lim_peer, errno,
-						       "cannot accept a rendezvous peer");
-			else
-				cn.accept_backoff_ms = 0;
-			return;
+				return;
+			case UTIL_ACCEPT_BROKEN:
+				log_warn_errno_limited(&cn.lim_peer, errno, "cannot accept a rendezvous peer");
+				return;
+			case UTIL_ACCEPT_EMPTY:
+			case UTIL_ACCEPT_INTERRUPTED:
+				cn.accept_backoff_ms = 0;	/* caught up */
+				return;
+			}
 		}
 		peer_add(fd, cn.cli.rdv_text);
 	}
@@ -701,7 +701,7 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 /* Read up to a batch of records from one peer; level-triggered, so fair. */
 static void peer_event(struct peer *p)
 {
-	int budget = 64;
+	int budget = RDV_BATCH;
 
 	while (budget-- > 0 && p->fd >= 0) {
 		uint8_t buf[MSG_BUF_MAX];

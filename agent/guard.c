@@ -24,6 +24,7 @@
 #include <time.h>
 
 #define GUARD_TICK_MS	100
+#define GUARD_STACK	((size_t)64 * 1024)	/* its loop and a pthread_kill(), nothing deeper */
 
 static struct guard *guard_list;
 static unsigned int guard_count;
@@ -97,7 +98,7 @@ void guard_start(struct guard *guards, unsigned int n)
 	guard_list = guards;
 	guard_count = n;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
+	pthread_attr_setstacksize(&attr, GUARD_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&t, &attr, guard_watch, NULL);
 	pthread_attr_destroy(&attr);

@@ -49,11 +49,7 @@
 #include <unistd.h>
 
 #define ACCEPT_BATCH	1024
-#define BACKOFF_MIN_MS	50	/* first pause of accepting after EMFILE */
-#define BACKOFF_MAX_MS	2000
 #define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
-#define RECONNECT_MIN_MS	50	/* first pause between reconnect attempts */
-#define RECONNECT_MAX_MS	2000
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
@@ -284,18 +280,13 @@ static void listen_parse(int argc, char **argv)
 			if (ls.nlst >= MSG_MAX_FORWARDS)
 				log_usage_error("bad value '%s' for --listen-fd: more than %d listening sockets",
 						optarg, MSG_MAX_FORWARDS);
-			ls.lst[ls.nlst].fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(ls.lst[ls.nlst].fd, 1, &why))
-				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
-			ls.nlst++;
+			ls.lst[ls.nlst++].fd = util_arg_socket("--listen-fd", optarg, 1);
 			break;
 		case 'S':
 			if (ls.client_fd >= 0)
 				log_usage_error("-S/--preaccepted-fd: give it once");
 			modes++;
-			ls.client_fd = util_arg_fd("--preaccepted-fd", optarg);
-			if (util_check_stream_socket(ls.client_fd, 0, &why))
-				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			ls.client_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
 			break;
 		case OPT_ONCE:
 			ls.once = 1;
@@ -552,21 +543,38 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer,
 }
 
 /*
+ * Stop watching the listeners for a while, longer each time (out of fds
+ * with no spare, or out of memory): the client stays in the backlog and
+ * would wake us again at once.
+ *
+ * syscalls: epoll_ctl
+ */
+static void listen_pause(int err)
+{
+	unsigned int i;
+
+	ls.accept_resume = util_backoff(&ls.backoff_ms);
+	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
+			       ls.backoff_ms);
+	for (i = 0; i < ls.nlst; i++)
+		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+			log_die_errno(errno, "cannot pause the listeners");
+}
+
+/*
  * Out of fds (EMFILE, ENFILE).  accept4() takes the fd before it looks at
  * the backlog, so this says nothing about a client waiting: find out with
  * the spare fd.  A client that is there is taken and reset (left in the
  * backlog it would wake us again at once); none there ends the batch.
- * With no spare to give up, stop watching the listeners for a while,
- * longer each time, then try again.  Either way the spare is made again
- * when it can.
+ * With no spare to give up, pause (listen_pause()).  Either way the
+ * spare is made again when it can.
  *
  * Return: 1 if the accept loop should stop, 0 if more clients may wait.
  *
- * syscalls: accept4 dup close epoll_ctl
+ * syscalls: accept4 dup close
  */
 static int listen_shed(struct listener *l, int err)
 {
-	unsigned int i;
 	int fd;
 
 	if (ls.spare >= 0) {
@@ -583,15 +591,7 @@ static int listen_shed(struct listener *l, int err)
 		if (ls.spare >= 0)
 			return fd < 0;
 	}
-	ls.backoff_ms = ls.backoff_ms ? ls.backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (ls.backoff_ms > BACKOFF_MAX_MS)
-		ls.backoff_ms = BACKOFF_MAX_MS;
-	log_warn_errno_limited(&ls.lim_fds, err, "cannot accept clients; pausing for %d ms",
-			       ls.backoff_ms);
-	ls.accept_resume = util_now_ms() + ls.backoff_ms;
-	for (i = 0; i < ls.nlst; i++)
-		if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
-			log_die_errno(errno, "cannot pause the listeners");
+	listen_pause(err);
 	return 1;
 }
 
@@ -689,15 +689,14 @@ static void listen_peer_lost(const char *why)
 	listen_peer_set(LISTEN_PEER_LOST);
 	listen_set_watch(1);
 	ls.attempts = 0;
-	ls.retry_ms = RECONNECT_MIN_MS;
-	ls.retry_at = util_now_ms() + ls.retry_ms;
+	ls.retry_ms = 0;
+	ls.retry_at = util_backoff(&ls.retry_ms);
 }
 
-/* The next attempt, a little later each time, up to RECONNECT_MAX_MS. */
+/* The next attempt, a little later each time (util_backoff()). */
 static void listen_retry_later(void)
 {
-	ls.retry_ms = ls.retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ls.retry_ms * 2;
-	ls.retry_at = util_now_ms() + ls.retry_ms;
+	ls.retry_at = util_backoff(&ls.retry_ms);
 }
 
 /*
@@ -972,14 +971,15 @@ static void listen_accept(struct listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				if (listen_shed(l, errno))
-					return;
+			enum util_accept_fail why = util_accept_error(errno);
+
+			if (why == UTIL_ACCEPT_NEXT || (why == UTIL_ACCEPT_NO_FDS && !listen_shed(l, errno)))
 				continue;
-			}
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (why == UTIL_ACCEPT_NO_MEMORY)
+				listen_pause(errno);
+			else if (why == UTIL_ACCEPT_BROKEN)
 				log_warn_errno_limited(&ls.lim_accept, errno, "cannot accept a client");
-			return;
+			return;	/* empty, or paused: epoll wakes us again */
 		}
 		ls.backoff_ms = 0;
 		ls.accepted++;

@@ -107,6 +107,31 @@ unsigned int relay_active(void)
 	return atomic_load(&relay_count);
 }
 
+/* Refusals over --max-connections, from any thread: one line limit. */
+static struct log_limit relay_refused;
+static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * relay_admit() - may one more connection open (--max-connections)?
+ * @w:		the worker (or worker 0: the main thread) that would take it
+ * @name:	the client's address, for the line that refuses it
+ *
+ * Return: 1 if it may; 0 if it was refused (counted, one rate-limited
+ * line for all threads: a flood must not get a line rate per worker).
+ * The caller resets the client.
+ */
+int relay_admit(struct worker *w, const char *name)
+{
+	if (!relay.max_conns || relay_active() < relay.max_conns)
+		return 1;
+	pthread_mutex_lock(&relay_refused_lock);
+	log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
+			 name, relay.max_conns);
+	pthread_mutex_unlock(&relay_refused_lock);
+	tally_add(&w->tally.refused_limit, 1);
+	return 0;
+}
+
 unsigned int relay_worker_count(void)
 {
 	return relay_nworkers;
@@ -115,14 +140,14 @@ unsigned int relay_worker_count(void)
 /* syscalls: read clock_nanosleep */
 static void relay_take_incoming(struct worker *w)
 {
-	struct conn *list, *c;
+	struct conn_queue list = STAILQ_HEAD_INITIALIZER(list);
+	struct conn *c;
 	uint64_t v;
 
 	if (read(w->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("eventfd read failed");
 	pthread_mutex_lock(&w->lock);
-	list = w->incoming;
-	w->incoming = NULL;
+	STAILQ_CONCAT(&list, &w->incoming);
 	/* In order: a listener's drop follows its add. */
 	while (w->cmd_len) {
 		uint32_t cmd = w->cmds[w->cmd_head];
@@ -146,11 +171,8 @@ static void relay_take_incoming(struct worker *w)
 		w->test_stall = 0;
 		relay_take_incoming(w);
 	}
-	/* The list is newest first; order does not matter for correctness. */
-	while (list) {
-		c = list;
-		list = c->next;
-		c->next = NULL;
+	while ((c = STAILQ_FIRST(&list))) {
+		STAILQ_REMOVE_HEAD(&list, incoming);
 		relay_begin(w, c);
 	}
 }
@@ -158,20 +180,17 @@ static void relay_take_incoming(struct worker *w)
 static void relay_expire(struct worker *w)
 {
 	long long now = util_now_ms();
+	struct conn *c;
 
 	if (w->accept_resume && now >= w->accept_resume)
 		relay_accept_resume(w);
-	while (w->connecting && w->connecting->deadline <= now) {
-		struct conn *c = w->connecting;
-
+	while ((c = TAILQ_FIRST(&w->connecting)) && c->deadline <= now) {
 		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
 		tally_connect_failed(w, ETIMEDOUT);
 		conn_end(w, c, 1, RELAY_END_TIMED_OUT);
 	}
-	while (w->idle_head && w->idle_head->last_active + relay.idle_timeout_ms <= now) {
-		struct conn *c = w->idle_head;
-
+	while ((c = TAILQ_FIRST(&w->idle)) && c->last_active + relay.idle_timeout_ms <= now) {
 		log_warn_limited(&w->lines, "client %s: idle for %d s; reset", c->name,
 				 relay.idle_timeout_ms / 1000);
 		tally_add(&w->tally.idle_closed, 1);
@@ -182,18 +201,13 @@ static void relay_expire(struct worker *w)
 /* Milliseconds until @w's first connect or idle time-out, or -1 for none. */
 static int relay_timeout(struct worker *w)
 {
-	long long left, when = -1;
+	int timeout = util_sooner(-1, w->accept_resume);
 
-	if (w->connecting)
-		when = w->connecting->deadline;
-	if (w->idle_head && (when < 0 || w->idle_head->last_active + relay.idle_timeout_ms < when))
-		when = w->idle_head->last_active + relay.idle_timeout_ms;
-	if (w->accept_resume && (when < 0 || w->accept_resume < when))
-		when = w->accept_resume;
-	if (when < 0)
-		return -1;
-	left = when - util_now_ms();
-	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+	if (!TAILQ_EMPTY(&w->connecting))
+		timeout = util_sooner(timeout, TAILQ_FIRST(&w->connecting)->deadline);
+	if (!TAILQ_EMPTY(&w->idle))
+		timeout = util_sooner(timeout, TAILQ_FIRST(&w->idle)->last_active + relay.idle_timeout_ms);
+	return timeout;
 }
 
 /* Wait up to @timeout ms for events of @w and handle them. */
@@ -336,6 +350,9 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_tag(EV_WAKE, 0, 0, 0) };
 
 		w->free_slot = UINT32_MAX;
+		STAILQ_INIT(&w->incoming);
+		TAILQ_INIT(&w->connecting);
+		TAILQ_INIT(&w->idle);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev))
@@ -371,8 +388,7 @@ void relay_start(void)
 		int rc;
 
 		pthread_attr_init(&attr);
-		/* Workers need little stack: no recursion, small frames. */
-		pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
+		pthread_attr_setstacksize(&attr, RELAY_WORKER_STACK);
 		rc = pthread_create(&relay_workers[i].thread, &attr, relay_worker,
 				    &relay_workers[i]);
 		pthread_attr_destroy(&attr);
@@ -418,19 +434,14 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	uint64_t one = 1;
 	int wake;
 
-	static struct log_limit refused;
-
-	if (relay.max_conns && relay_active() >= relay.max_conns) {
-		log_warn_limited(&refused, "client %s: refused, %u connections already open",
-				 client_name, relay.max_conns);
-		/* The main thread is worker 0: its counters are ours to write. */
-		tally_add(&relay_workers[0].tally.refused_limit, 1);
+	/* The main thread is worker 0: its counters and lines are ours. */
+	if (!relay_admit(&relay_workers[0], client_name)) {
 		relay_close_received(client_fd);
 		return;
 	}
 	c = conn_new(client_fd, client_name, target, src, dst);
 	if (!c) {
-		log_warn_limited(&refused, "client %s: out of memory", client_name);
+		log_warn_limited(&relay_workers[0].lines, "client %s: out of memory", client_name);
 		relay_close_received(client_fd);
 		return;
 	}
@@ -443,9 +454,8 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	}
 	pthread_mutex_lock(&w->lock);
 	/* A worker with work already queued will see this one too: no wake-up. */
-	wake = !w->incoming && !w->cmd_len;
-	c->next = w->incoming;
-	w->incoming = c;
+	wake = STAILQ_EMPTY(&w->incoming) && !w->cmd_len;
+	STAILQ_INSERT_TAIL(&w->incoming, c, incoming);
 	pthread_mutex_unlock(&w->lock);
 	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake worker");

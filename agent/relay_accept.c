@@ -26,9 +26,6 @@ static struct relay_listener relay_listeners[RELAY_LISTENERS];
 static uint32_t relay_orphans[RELAY_LISTENERS];
 static unsigned int relay_norphans;
 static pthread_mutex_t relay_orphans_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Refusals over --max-connections, from any worker: one line limit. */
-static struct log_limit relay_refused;
-static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Listener hand-off.  A worker watches listener slot idx while
@@ -146,7 +143,7 @@ static void listener_post(struct worker *w, uint32_t cmd)
 		log_die("relay worker %u: listener command ring full (%d commands)",
 			(unsigned int)(w - relay_workers), RELAY_CMD_RING);
 	}
-	wake = !w->incoming && !w->cmd_len;
+	wake = STAILQ_EMPTY(&w->incoming) && !w->cmd_len;
 	w->cmds[(w->cmd_head + w->cmd_len) % RELAY_CMD_RING] = cmd;
 	w->cmd_len++;
 	pthread_mutex_unlock(&w->lock);
@@ -165,9 +162,7 @@ static void relay_accept_pause(struct worker *w, int err)
 {
 	uint32_t i;
 
-	w->pause_ms = w->pause_ms ? w->pause_ms * 2 : RELAY_PAUSE_MIN_MS;
-	if (w->pause_ms > RELAY_PAUSE_MAX_MS)
-		w->pause_ms = RELAY_PAUSE_MAX_MS;
+	w->accept_resume = util_backoff(&w->pause_ms);
 	log_warn_errno_limited(&w->lines, err, "cannot accept clients; this worker pauses accepting for %d ms",
 			       w->pause_ms);
 	if (err == EMFILE || err == ENFILE)
@@ -175,7 +170,6 @@ static void relay_accept_pause(struct worker *w, int err)
 	for (i = 0; i < RELAY_LISTENERS; i++)
 		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_DEL))
 			log_debug("cannot pause a listening socket");
-	w->accept_resume = util_now_ms() + w->pause_ms;
 }
 
 void relay_accept_resume(struct worker *w)
@@ -269,29 +263,29 @@ void relay_accept(struct worker *w, uint32_t idx)
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		guard_leave(g);
 		if (fd < 0) {
-			switch (errno) {
-			case EAGAIN:
+			int err = errno;
+
+			switch (util_accept_error(err)) {
+			case UTIL_ACCEPT_EMPTY:
 				return;		/* another worker took it */
-			case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
-			case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
-			case EPERM:
-				continue;	/* that client's own failure (accept(2)) */
-			case EMFILE: case ENFILE:
-				if (relay_accept_shed(w, idx, errno))
+			case UTIL_ACCEPT_NEXT:
+				continue;
+			case UTIL_ACCEPT_NO_FDS:
+				if (relay_accept_shed(w, idx, err))
 					continue;
-				relay_accept_pause(w, errno);
+				relay_accept_pause(w, err);
 				return;
-			case ENOBUFS: case ENOMEM:
-				relay_accept_pause(w, errno);
+			case UTIL_ACCEPT_NO_MEMORY:
+				relay_accept_pause(w, err);
 				return;
-			case EINTR:
+			case UTIL_ACCEPT_INTERRUPTED:	/* by the guard */
 				log_warn_limited(&w->lines, "a handed-over listening socket blocked the relay (the rendezvous peer made it blocking); no longer accepting on it");
 				break;
-			case EINVAL:
-				log_info("a handed-over listening socket was shut down; no longer accepting on it");
-				break;
-			default:
-				log_warn_errno_limited(&w->lines, errno, "cannot accept on a handed-over listening socket; no longer accepting on it");
+			case UTIL_ACCEPT_BROKEN:
+				if (err == EINVAL)
+					log_info("a handed-over listening socket was shut down; no longer accepting on it");
+				else
+					log_warn_errno_limited(&w->lines, err, "cannot accept on a handed-over listening socket; no longer accepting on it");
 				break;
 			}
 			listener_unwatch(w, idx, 0);
@@ -300,13 +294,7 @@ void relay_accept(struct worker *w, uint32_t idx)
 		w->pause_ms = 0;
 		tally_add(&w->tally.accepted, 1);
 		addr_format((struct sockaddr *)&peer, plen, name, sizeof(name));
-		if (relay.max_conns && relay_active() >= relay.max_conns) {
-			/* One limit for all workers: a flood must not get a line rate per worker. */
-			pthread_mutex_lock(&relay_refused_lock);
-			log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
-					 name, relay.max_conns);
-			pthread_mutex_unlock(&relay_refused_lock);
-			tally_add(&w->tally.refused_limit, 1);
+		if (!relay_admit(w, name)) {
 			util_reset_close(fd);
 			continue;
 		}

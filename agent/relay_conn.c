@@ -18,19 +18,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-void connecting_unlink(struct worker *w, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->connecting = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		w->connecting_tail = c->prev;
-	c->next = c->prev = NULL;
-}
-
 /*
  * Slots: what an epoll event names a connection by.  Chunks are made as
  * needed and kept; a slot's generation moves on when its connection ends,
@@ -183,7 +170,7 @@ void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end w
 	tally_add(&w->tally.ends[why], 1);
 	log_debug("client %s: ended: %s", c->name, relay_end_name(why));
 	if (c->state == CONN_CONNECTING)
-		connecting_unlink(w, c);
+		TAILQ_REMOVE(&w->connecting, c, connecting);
 	conn_set_state(c, CONN_ENDED);
 	idle_unlink(w, c);
 	/* A client we accepted ourselves is ours alone: its close unwatches it. */

@@ -5,7 +5,7 @@
  *
  * The relay is cut by job, each file read top to bottom:
  *   relay.c         workers, their event loop, hand-out of clients, counters
- *   relay_conn.c    slots, a connection's making and its one end, the lists
+ *   relay_conn.c    slots, a connection's making and its one end
  *   relay_splice.c  the hot path: pipes, moving bytes, re-arming, idle order
  *   relay_target.c  connecting to the target (transparent source, keepalive)
  *   relay_accept.c  handed-over listening sockets and accepting on them
@@ -18,24 +18,32 @@
 #include "addr.h"
 #include "guard.h"
 #include "log.h"
+#include "msg.h"
+#include "proxy.h"
 
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #define RELAY_SLOT_CHUNK	1024
 #define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
 #define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
-#define PIPE_MIN_BYTES		(2L * 4096)	/* the least the kernel gives a pipe */
+#define RELAY_PIPE_MIN		(2L * 4096)	/* the least the kernel gives a pipe */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
-#define RELAY_PAUSE_MIN_MS	50	/* accepting paused after EMFILE, then doubled */
-#define RELAY_PAUSE_MAX_MS	2000
+#define RELAY_WORKER_STACK	((size_t)256 * 1024)	/* no recursion, small frames */
+
+/* What the fields of struct conn and struct relay_listener must hold. */
+static_assert(PROXY_HEADER_MAX <= UINT8_MAX, "proxy_len holds any header proxy_header() writes");
+static_assert(MSG_MAX_FORWARDS - 1 <= UINT16_MAX, "a 16-bit target holds any forward's index");
+static_assert((unsigned long long)RELAY_SLOT_CHUNK * RELAY_SLOT_CHUNKS - 1 <= UINT32_MAX,
+	      "a slot index fits in an epoll tag's 32-bit index");
 
 /*
  * A listening socket handed over by ntb-listen.  Written by the main
@@ -100,11 +108,10 @@ struct conn {
 	uint32_t slot, gen;	/* what epoll knows this connection by */
 	uint16_t target;	/* index into relay.targets */
 	long long deadline;	/* connect time-out, CLOCK_MONOTONIC ms */
-	struct conn *next;	/* worker's pending or connecting list */
-	struct conn *prev;
+	STAILQ_ENTRY(conn) incoming;	/* worker's incoming list, until it begins */
+	TAILQ_ENTRY(conn) connecting;	/* worker's connecting list, while CONN_CONNECTING */
 	long long last_active;	/* --idle-timeout: when bytes last moved */
-	struct conn *idle_next;	/* worker's idle list, least recently active first */
-	struct conn *idle_prev;
+	TAILQ_ENTRY(conn) idle;	/* worker's idle list, while idle_listed */
 	uint8_t idle_listed;
 	uint8_t ours;		/* accepted by this process: nobody else holds the client */
 	uint8_t proxy_len;	/* --proxy-protocol: bytes of proxy_hdr */
@@ -113,6 +120,9 @@ struct conn {
 	struct addr *orig;	/* --connect-original: where the client was going */
 	char name[ADDR_STRLEN];	/* client address, for the log */
 };
+
+STAILQ_HEAD(conn_queue, conn);
+TAILQ_HEAD(conn_list, conn);
 
 struct slot {
 	struct conn *c;		/* NULL: free */
@@ -136,9 +146,8 @@ struct worker {
 	int epfd;
 	int evfd;
 	pthread_mutex_t lock;
-	struct conn *incoming;		/* handed over by the main thread */
-	struct conn *connecting;	/* FIFO: deadlines in order */
-	struct conn *connecting_tail;
+	struct conn_queue incoming;	/* handed over by the main thread, under lock */
+	struct conn_list connecting;	/* FIFO: deadlines in order */
 	int pool[RELAY_POOL_MAX][3];	/* read end, write end, capacity */
 	unsigned int pooled;
 	struct slot *slots[RELAY_SLOT_CHUNKS];
@@ -154,7 +163,7 @@ struct worker {
 	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
 	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
 	int pause_ms;
-	struct conn *idle_head, *idle_tail;	/* relaying connections, --idle-timeout */
+	struct conn_list idle;		/* relaying connections, least recently active first */
 	struct tally tally;
 };
 
@@ -175,6 +184,7 @@ extern int relay_pipe_size, relay_pipe_bulk;
 
 /* relay.c */
 void tally_connect_failed(struct worker *w, int err);
+int relay_admit(struct worker *w, const char *name);
 
 /* relay_splice.c */
 void pipe_put(struct worker *w, struct conn *c, int d);
@@ -186,7 +196,6 @@ int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
 
 /* relay_conn.c */
 void conn_set_state(struct conn *c, enum conn_state to);
-void connecting_unlink(struct worker *w, struct conn *c);
 int slot_take(struct worker *w, struct conn *c);
 struct conn *slot_find(struct worker *w, uint64_t tag);
 void relay_count_drop(void);

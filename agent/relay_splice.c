@@ -51,7 +51,7 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 		 */
 		if (got <= 0)
 			got = fcntl(p[1], F_GETPIPE_SZ);
-		c->pipe_cap[d] = got > 0 ? (uint32_t)got : PIPE_MIN_BYTES;
+		c->pipe_cap[d] = got > 0 ? (uint32_t)got : RELAY_PIPE_MIN;
 	}
 	c->pipe_r[d] = p[0];
 	c->pipe_w[d] = p[1];
@@ -84,15 +84,7 @@ void idle_unlink(struct worker *w, struct conn *c)
 {
 	if (!c->idle_listed)
 		return;
-	if (c->idle_prev)
-		c->idle_prev->idle_next = c->idle_next;
-	else
-		w->idle_head = c->idle_next;
-	if (c->idle_next)
-		c->idle_next->idle_prev = c->idle_prev;
-	else
-		w->idle_tail = c->idle_prev;
-	c->idle_next = c->idle_prev = NULL;
+	TAILQ_REMOVE(&w->idle, c, idle);
 	c->idle_listed = 0;
 }
 
@@ -101,15 +93,10 @@ void idle_touch(struct worker *w, struct conn *c)
 	if (!relay.idle_timeout_ms)
 		return;
 	c->last_active = util_now_ms();
-	if (c->idle_listed && !c->idle_next)
+	if (c->idle_listed && !TAILQ_NEXT(c, idle))
 		return;		/* the tail already */
 	idle_unlink(w, c);
-	c->idle_prev = w->idle_tail;
-	if (w->idle_tail)
-		w->idle_tail->idle_next = c;
-	else
-		w->idle_head = c;
-	w->idle_tail = c;
+	TAILQ_INSERT_TAIL(&w->idle, c, idle);
 	c->idle_listed = 1;
 }
 

@@ -101,7 +101,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 		conn_end(w, c, 1, conn_connect_why(err));
 		return;
 	}
-	connecting_unlink(w, c);
+	TAILQ_REMOVE(&w->connecting, c, connecting);
 	/* The target may have spoken first, in the same event. */
 	c->readable[1] = !!(events & (EPOLLIN | EPOLLRDHUP));
 	relay_established(w, c);
@@ -238,13 +238,7 @@ void relay_begin(struct worker *w, struct conn *c)
 	}
 	conn_set_state(c, CONN_CONNECTING);
 	c->deadline = util_now_ms() + relay.connect_timeout_ms;
-	c->prev = w->connecting_tail;
-	c->next = NULL;
-	if (w->connecting_tail)
-		w->connecting_tail->next = c;
-	else
-		w->connecting = c;
-	w->connecting_tail = c;
+	TAILQ_INSERT_TAIL(&w->connecting, c, connecting);
 	/* EPOLLOUT: that is how a non-blocking connect says it is done. */
 	if (relay_watch(w, c, 1, 1)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the target socket",

@@ -150,6 +150,32 @@ int addr_parse_fd(const char *text, int *fd)
 }
 
 /**
+ * addr_parse_fd_form() - the fd:N form of an argument that has others too
+ * @text:	the argument (a namespace, a rendezvous)
+ * @empty:	what is wrong with an empty one ("empty namespace")
+ * @fd:		the number if @text is fd:N, else -1
+ * @why:	if @text is empty, or fd: without a number, what is wrong
+ *
+ * Return: 1 if @text is fd:N, 0 if it is another form, -1 if it is empty
+ * or fd: without a good number.
+ */
+int addr_parse_fd_form(const char *text, const char *empty, int *fd, const char **why)
+{
+	*fd = -1;
+	if (!text || !*text) {
+		*why = empty;
+		return -1;
+	}
+	if (strncmp(text, "fd:", 3) != 0)
+		return 0;
+	if (addr_parse_fd(text + 3, fd)) {
+		*why = "fd: needs a file descriptor number";
+		return -1;
+	}
+	return 1;
+}
+
+/**
  * addr_parse_range() - parse "ADDR:PORT" or "ADDR:FIRST-LAST"
  * @text:	the address, a port range allowed ("127.0.0.1:8000-8009")
  * @first:	the address with the first port

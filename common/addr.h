@@ -25,6 +25,7 @@ void addr_unmap(struct sockaddr_storage *ss);
 const uint8_t *addr_bytes(const struct sockaddr *sa, unsigned int *n, unsigned int *port);
 int addr_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits);
 int addr_parse_fd(const char *text, int *fd);
+int addr_parse_fd_form(const char *text, const char *empty, int *fd, const char **why);
 int addr_parse_uint(const char *text, long long max, long long *out);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef NTB_EVENT_H
 #define NTB_EVENT_H
 
+#include <assert.h>
 #include <stdint.h>
 
 /*
@@ -22,19 +23,27 @@ enum ev_kind {
 	EV_WAKE,	/* a relay worker's eventfd: new connections queued */
 	EV_CONN,	/* a relayed connection; index, generation and side */
 	EV_PENDING,	/* ntb-listen: a client whose PROXY header is awaited */
+	EV_NKINDS
 };
 
+#define EV_KIND_SHIFT	56	/* bits 56..63 */
+#define EV_SIDE_SHIFT	55	/* bit 55 */
+#define EV_GEN_SHIFT	32	/* bits 32..54; the index is bits 0..31 */
 #define EV_GEN_MASK	0x7fffffu
+static_assert(EV_NKINDS <= 1 << (64 - EV_KIND_SHIFT), "every kind fits in the top byte");
+static_assert(EV_SIDE_SHIFT + 1 == EV_KIND_SHIFT, "the side bit sits right below the kind");
+static_assert((uint64_t)EV_GEN_MASK + 1 == (uint64_t)1 << (EV_SIDE_SHIFT - EV_GEN_SHIFT),
+	      "the generation fills the bits between the index and the side");
 
 static inline uint64_t ev_tag(enum ev_kind kind, uint32_t index, uint32_t gen, unsigned int side)
 {
-	return (uint64_t)kind << 56 | (uint64_t)(side & 1) << 55 |
-	       (uint64_t)(gen & EV_GEN_MASK) << 32 | index;
+	return (uint64_t)kind << EV_KIND_SHIFT | (uint64_t)(side & 1) << EV_SIDE_SHIFT |
+	       (uint64_t)(gen & EV_GEN_MASK) << EV_GEN_SHIFT | index;
 }
 
 static inline enum ev_kind ev_kind_of(uint64_t tag)
 {
-	return (enum ev_kind)(tag >> 56);
+	return (enum ev_kind)(tag >> EV_KIND_SHIFT);
 }
 
 static inline uint32_t ev_index(uint64_t tag)
@@ -44,12 +53,12 @@ static inline uint32_t ev_index(uint64_t tag)
 
 static inline uint32_t ev_gen(uint64_t tag)
 {
-	return (uint32_t)(tag >> 32) & EV_GEN_MASK;
+	return (uint32_t)(tag >> EV_GEN_SHIFT) & EV_GEN_MASK;
 }
 
 static inline unsigned int ev_side(uint64_t tag)
 {
-	return (unsigned int)(tag >> 55) & 1;
+	return (unsigned int)(tag >> EV_SIDE_SHIFT) & 1;
 }
 
 #endif

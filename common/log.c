@@ -19,12 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LOG_FACILITY_DAEMON	(3 << 3)
 
 static const char *log_prog = "ntb";
 static int log_level;
@@ -88,9 +87,8 @@ void log_set_verbose(int verbose)
 	log_level = verbose;
 }
 
-/* syscalls: write */
 /*
- * syslog(3)'s priorities: 3 error, 4 warning, 6 info, 7 debug.
+ * @prio: syslog(3)'s LOG_ERR .. LOG_DEBUG, for the journal and syslog
  * syscalls: write
  */
 static void log_emit(int prio, int err, const char *fmt, va_list ap)
@@ -100,7 +98,7 @@ static void log_emit(int prio, int err, const char *fmt, va_list ap)
 	int n;
 
 	if (log_syslog_fd >= 0)
-		n = snprintf(line, sizeof(line), "<%d>%s[%d]: ", LOG_FACILITY_DAEMON | prio, log_prog,
+		n = snprintf(line, sizeof(line), "<%d>%s[%d]: ", LOG_DAEMON | prio, log_prog,
 			     log_pid);
 	else if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>%s: ", prio, log_prog);
@@ -132,7 +130,7 @@ void log_info(const char *fmt, ...)
 	if (log_level < 1)
 		return;
 	va_start(ap, fmt);
-	log_emit(6, 0, fmt, ap);
+	log_emit(LOG_INFO, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -142,7 +140,7 @@ void log_notice(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(5, 0, fmt, ap);
+	log_emit(LOG_NOTICE, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -153,7 +151,7 @@ void log_debug(const char *fmt, ...)
 	if (log_level < 2)
 		return;
 	va_start(ap, fmt);
-	log_emit(7, 0, fmt, ap);
+	log_emit(LOG_DEBUG, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -162,7 +160,7 @@ void log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(4, 0, fmt, ap);
+	log_emit(LOG_WARNING, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -171,7 +169,7 @@ void log_warn_errno(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(4, err, fmt, ap);
+	log_emit(LOG_WARNING, err, fmt, ap);
 	va_end(ap);
 }
 
@@ -180,7 +178,7 @@ static void __attribute__((format(printf, 1, 2))) log_plain_warn(const char *fmt
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(4, 0, fmt, ap);
+	log_emit(LOG_WARNING, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -221,7 +219,7 @@ void log_warn_limited(struct log_limit *l, const char *fmt, ...)
 	if (!log_limit_pass(l))
 		return;
 	va_start(ap, fmt);
-	log_emit(4, 0, fmt, ap);
+	log_emit(LOG_WARNING, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -239,7 +237,7 @@ void log_warn_errno_limited(struct log_limit *l, int err, const char *fmt, ...)
 	if (!log_limit_pass(l))
 		return;
 	va_start(ap, fmt);
-	log_emit(4, err, fmt, ap);
+	log_emit(LOG_WARNING, err, fmt, ap);
 	va_end(ap);
 }
 
@@ -248,7 +246,7 @@ void log_die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(3, 0, fmt, ap);
+	log_emit(LOG_ERR, 0, fmt, ap);
 	va_end(ap);
 	_exit(1);
 }
@@ -258,7 +256,7 @@ void log_die_errno(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(3, err, fmt, ap);
+	log_emit(LOG_ERR, err, fmt, ap);
 	va_end(ap);
 	_exit(1);
 }
@@ -268,7 +266,7 @@ void log_usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(3, 0, fmt, ap);
+	log_emit(LOG_ERR, 0, fmt, ap);
 	va_end(ap);
 	_exit(2);
 }

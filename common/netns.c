@@ -32,20 +32,13 @@
 int netns_spec_parse(const char *text, struct netns_spec *out, const char **why)
 {
 	long long v;
+	int n;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = -1;
-	if (!text || !*text) {
-		*why = "empty namespace";
-		return -1;
-	}
-	if (!strncmp(text, "fd:", 3)) {
-		if (addr_parse_fd(text + 3, &out->fd)) {
-			*why = "fd: needs a file descriptor number";
-			return -1;
-		}
+	n = addr_parse_fd_form(text, "empty namespace", &out->fd, why);
+	if (n) {
 		out->kind = NETNS_FD;
-		return 0;
+		return n > 0 ? 0 : -1;
 	}
 	out->kind = NETNS_PATH;
 	if (!strncmp(text, "pid:", 4)) {

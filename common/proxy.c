@@ -14,9 +14,14 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+/* v1 is written with snprintf(): its longest line and the NUL. */
+static_assert(PROXY_HEADER_MAX >= PROXY_V1_MAX + 1, "room for the longest v1 line");
+static_assert(PROXY_HEADER_MAX >= PROXY_V2_FIXED + PROXY_V2_INET6, "room for a v2 IPv6 header");
 
 static const uint8_t proxy_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
@@ -82,10 +87,10 @@ size_t proxy_header(uint8_t *buf, size_t size, int version, const struct sockadd
 		return n > 0 && (size_t)n < size ? (size_t)n : 0;
 	}
 	if (version == 2) {
-		size_t alen = fam == AF_INET ? 12 : fam == AF_INET6 ? 36 : 0;
-		uint8_t *p = buf + 16;
+		size_t alen = fam == AF_INET ? PROXY_V2_INET : fam == AF_INET6 ? PROXY_V2_INET6 : 0;
+		uint8_t *p = buf + PROXY_V2_FIXED;
 
-		if (size < 16 + alen)
+		if (size < PROXY_V2_FIXED + alen)
 			return 0;
 		memcpy(buf, proxy_sig, sizeof(proxy_sig));
 		buf[12] = fam ? 0x21 : 0x20;	/* version 2; PROXY, or LOCAL */
@@ -107,7 +112,7 @@ size_t proxy_header(uint8_t *buf, size_t size, int version, const struct sockadd
 			memcpy(p + 32, &s6->sin6_port, 2);
 			memcpy(p + 34, &d6->sin6_port, 2);
 		}
-		return 16 + alen;
+		return PROXY_V2_FIXED + alen;
 	}
 	return 0;
 }
@@ -187,7 +192,7 @@ static int proxy_parse_v2(const uint8_t *buf, size_t len, struct proxy_info *out
 	size_t body, need;
 	int cmd, fam;
 
-	if (len < 16)
+	if (len < PROXY_V2_FIXED)
 		return 0;
 	if ((buf[12] >> 4) != 2) {
 		*why = "PROXY v2 header of another version";
@@ -195,7 +200,7 @@ static int proxy_parse_v2(const uint8_t *buf, size_t len, struct proxy_info *out
 	}
 	cmd = buf[12] & 0x0f;
 	body = (size_t)buf[14] << 8 | buf[15];
-	need = 16 + body;
+	need = PROXY_V2_FIXED + body;
 	if (need > PROXY_V2_MAX) {
 		*why = "PROXY v2 header longer than we accept";
 		return -1;
@@ -212,7 +217,7 @@ static int proxy_parse_v2(const uint8_t *buf, size_t len, struct proxy_info *out
 		return 1;
 	}
 	fam = buf[13];
-	if (fam == 0x11 && body >= 12) {
+	if (fam == 0x11 && body >= PROXY_V2_INET) {
 		struct sockaddr_in *s = (struct sockaddr_in *)&out->src, *d = (struct sockaddr_in *)&out->dst;
 
 		memset(&out->src, 0, sizeof(out->src));
@@ -222,7 +227,7 @@ static int proxy_parse_v2(const uint8_t *buf, size_t len, struct proxy_info *out
 		memcpy(&d->sin_addr, buf + 20, 4);
 		memcpy(&s->sin_port, buf + 24, 2);
 		memcpy(&d->sin_port, buf + 26, 2);
-	} else if (fam == 0x21 && body >= 36) {
+	} else if (fam == 0x21 && body >= PROXY_V2_INET6) {
 		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src;
 		struct sockaddr_in6 *d = (struct sockaddr_in6 *)&out->dst;
 

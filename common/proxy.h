@@ -8,6 +8,9 @@
 
 #define PROXY_V1_MAX	107	/* the longest v1 line, CRLF included */
 #define PROXY_V2_MAX	1024	/* the longest v2 header we take (TLVs included) */
+#define PROXY_V2_FIXED	16	/* v2: signature, version and command, family, length */
+#define PROXY_V2_INET	12	/* v2: two IPv4 addresses, two ports */
+#define PROXY_V2_INET6	36	/* v2: two IPv6 addresses, two ports */
 #define PROXY_HEADER_MAX 108	/* room for any header proxy_header() writes */
 
 struct proxy_info {

@@ -41,19 +41,13 @@
  */
 int rdv_parse(const char *text, struct rdv_spec *out, const char **why)
 {
+	int n;
+
 	memset(out, 0, sizeof(*out));
-	out->fd = -1;
-	if (!text || !*text) {
-		*why = "empty rendezvous";
-		return -1;
-	}
-	if (!strncmp(text, "fd:", 3)) {
-		if (addr_parse_fd(text + 3, &out->fd)) {
-			*why = "fd: needs a file descriptor number";
-			return -1;
-		}
+	n = addr_parse_fd_form(text, "empty rendezvous", &out->fd, why);
+	if (n) {
 		out->kind = RDV_FD;
-		return 0;
+		return n > 0 ? 0 : -1;
 	}
 	if (text[0] == '@') {
 		if (!text[1]) {

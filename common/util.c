@@ -136,6 +136,57 @@ void util_reset_close(int fd)
 }
 
 /**
+ * util_backoff() - the next pause of a back-off that doubles
+ * @ms:		the last pause in ms, 0 after a success; set to the new one
+ *
+ * A failure that would repeat at once (out of fds, out of memory, a peer
+ * that is not there yet) is tried again after UTIL_BACKOFF_MIN_MS, then
+ * twice as long each time, up to UTIL_BACKOFF_MAX_MS.
+ *
+ * Return: when to try again, a CLOCK_MONOTONIC ms time (util_now_ms()).
+ */
+long long util_backoff(int *ms)
+{
+	*ms = *ms ? *ms * 2 : UTIL_BACKOFF_MIN_MS;
+	if (*ms > UTIL_BACKOFF_MAX_MS)
+		*ms = UTIL_BACKOFF_MAX_MS;
+	return util_now_ms() + *ms;
+}
+
+/**
+ * util_accept_error() - how an accept loop treats an accept4() failure
+ * @err:	its errno
+ *
+ * Read as mature servers read it: accept(2) reports the pending
+ * connection's own network errors (ECONNABORTED: the client reset before
+ * we took it), and the next client may be fine, so take it at once.  Out
+ * of fds or memory the client stays in the backlog and the listener stays
+ * readable: trying again at once would spin, so back off
+ * (util_backoff()); out of fds, a spare fd can take and reset it first.
+ *
+ * Return: what to do, enum util_accept_fail.
+ */
+enum util_accept_fail util_accept_error(int err)
+{
+	switch (err) {
+	case EAGAIN:
+		return UTIL_ACCEPT_EMPTY;
+	case EINTR:
+		return UTIL_ACCEPT_INTERRUPTED;
+	case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
+	case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case ENETUNREACH:
+	case EPERM:
+		return UTIL_ACCEPT_NEXT;
+	case EMFILE: case ENFILE:
+		return UTIL_ACCEPT_NO_FDS;
+	case ENOBUFS: case ENOMEM:
+		return UTIL_ACCEPT_NO_MEMORY;
+	default:
+		return UTIL_ACCEPT_BROKEN;
+	}
+}
+
+/**
  * util_sooner() - an epoll time-out that also wakes for @when
  * @timeout:	the time-out so far, ms (-1: none)
  * @when:	a CLOCK_MONOTONIC ms time (util_now_ms()), or 0 for none
@@ -152,8 +203,8 @@ int util_sooner(int timeout, long long when)
 	left = when - util_now_ms();
 	if (left < 0)
 		left = 0;
-	if (left > 60000)
-		left = 60000;
+	if (left > UTIL_WAIT_MAX_MS)
+		left = UTIL_WAIT_MAX_MS;
 	return timeout < 0 || left < timeout ? (int)left : timeout;
 }
 
@@ -360,6 +411,24 @@ int util_parse_uid(const char *text, uid_t *uid)
 		return -1;
 	*uid = (uid_t)v;
 	return 0;
+}
+
+/**
+ * util_arg_socket() - parse an option's inherited TCP socket, or exit 2
+ * @opt:	the option, for the line
+ * @text:	its fd number
+ * @listening:	1 for a listening socket, 0 for a connected one
+ *
+ * Return: the fd.
+ */
+int util_arg_socket(const char *opt, const char *text, int listening)
+{
+	int fd = util_arg_fd(opt, text);
+	const char *why;
+
+	if (util_check_stream_socket(fd, listening, &why))
+		log_usage_error("bad value '%s' for %s: %s", text, opt, why);
+	return fd;
 }
 
 /**

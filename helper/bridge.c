@@ -22,6 +22,7 @@
 #include "rules.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,9 +45,60 @@
  * --drain-timeout plus this margin.
  */
 #define KILL_GRACE_MS	800
+/* After SIGKILL: look again within a second, SIGKILL again only after a minute. */
+#define KILL_LOOK_MS	1000
+#define KILL_AGAIN_MS	60000
 #define DRAIN_DEFAULT_MS	30000
 
 enum { AGENT_LISTEN, AGENT_CONNECT };
+
+/*
+ * The options the launcher passes on to an agent as given, each checked
+ * here the way the agent checks it, so that a bad value fails before
+ * anything starts.  The agents' option of the same name does the work.
+ */
+enum pass {
+	PASS_WORKERS, PASS_CONNECT_TIMEOUT, PASS_MAX_CONN, PASS_IDLE, PASS_DRAIN, PASS_STATS,
+	PASS_KEEPALIVE, PASS_PROXY, PASS_ACCEPT_PROXY, PASS_ACCEPT_PROXY_FROM, PASS_TRANSPARENT,
+	PASS_ALLOW, PASS_DENY, PASS_ALLOW_BUILTIN, PASS_COUNT
+};
+
+#define TO_LISTEN	(1U << AGENT_LISTEN)
+#define TO_CONNECT	(1U << AGENT_CONNECT)
+
+static void check_keepalive(const char *opt, const char *value);
+static void check_proxy(const char *opt, const char *value);
+static void check_rule(const char *opt, const char *value);
+
+static const struct pass_opt {
+	const char *opt;	/* "--name", the same in the agent */
+	int has_arg;
+	unsigned int to;	/* TO_LISTEN, TO_CONNECT or both */
+	long long min, max;	/* a number in this range, unless check */
+	void (*check)(const char *opt, const char *value);
+} pass_opts[PASS_COUNT] = {
+	[PASS_WORKERS] = { "--workers", required_argument, TO_CONNECT, 1, 64 },	/* RELAY_MAX_WORKERS */
+	[PASS_CONNECT_TIMEOUT] = { "--connect-timeout", required_argument, TO_CONNECT, 1, 3600 },
+	[PASS_MAX_CONN] = { "--max-connections", required_argument, TO_CONNECT, 0, 10000000 },
+	[PASS_IDLE] = { "--idle-timeout", required_argument, TO_CONNECT, 1, 86400 },
+	[PASS_DRAIN] = { "--drain-timeout", required_argument, TO_CONNECT, 0, 3600 },
+	[PASS_STATS] = { "--stats", required_argument, TO_LISTEN | TO_CONNECT, 1, 86400 },
+	[PASS_KEEPALIVE] = { "--keepalive", required_argument, TO_CONNECT, 0, 0, check_keepalive },
+	[PASS_PROXY] = { "--proxy-protocol", required_argument, TO_CONNECT, 0, 0, check_proxy },
+	[PASS_ACCEPT_PROXY] = { "--accept-proxy", no_argument, TO_LISTEN },
+	[PASS_ACCEPT_PROXY_FROM] = { "--accept-proxy-from", required_argument, TO_LISTEN, 0, 0, check_rule },
+	[PASS_TRANSPARENT] = { "--transparent-source", no_argument, TO_CONNECT },
+	/* One list, so that the order of --allow and --deny stays the user's. */
+	[PASS_ALLOW] = { "--allow", required_argument, TO_CONNECT, 0, 0, check_rule },
+	[PASS_DENY] = { "--deny", required_argument, TO_CONNECT, 0, 0, check_rule },
+	[PASS_ALLOW_BUILTIN] = { "--allow-builtin-denied", no_argument, TO_CONNECT },
+};
+
+/* One pass-through option of the command line. */
+struct passed {
+	enum pass which;
+	const char *value;	/* NULL for a flag */
+};
 
 struct agent {
 	const char *name;
@@ -80,15 +132,11 @@ static struct {
 	int listen_ns_fd, connect_ns_fd;
 	struct policy policy;
 	struct cli cli;
-	const char *workers, *connect_timeout, *max_conns;
-	const char *idle_timeout, *keepalive, *drain_timeout, *stats, *proxy_protocol;
-	int accept_proxy, transparent;
-	int route_mode, allow_builtin;	/* --transparent with --connect-original */
-	const char **rules;		/* --allow/--deny as given, in order: argc entries of room */
-	unsigned int nrules;
-	const char **proxy_from;	/* --accept-proxy-from rules: argc entries of room */
-	unsigned int nproxy_from;
-	int drain_ms;
+	struct passed *passed;		/* pass_opts[] as given, in order: argc entries of room */
+	unsigned int npassed;
+	unsigned int given[PASS_COUNT];	/* how often each was given */
+	int route_mode;			/* --transparent with --connect-original */
+	int drain_ms;			/* --drain-timeout, or its default */
 	struct agent agents[2];
 	int stopping, failed;
 	long long kill_deadline;
@@ -198,11 +246,12 @@ static const char usage[] =
 "socket activation (LISTEN_FDS); READY=1 goes to NOTIFY_SOCKET once both\n"
 "agents serve.\n";
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_MAX_CONN, OPT_WATCH_PID, OPT_DRAIN, OPT_IDLE, OPT_KEEPALIVE, OPT_STATS,
-       OPT_PROXY, OPT_ACCEPT_PROXY, OPT_ACCEPT_PROXY_FROM, OPT_TRANSPARENT, OPT_ROUTE, OPT_ALLOW, OPT_DENY, OPT_ALLOW_BUILTIN,
-       OPT_HAND_OFF };
+/* OPT_PASS + i is pass_opts[i]. */
+enum { OPT_WATCH_PID = 256, OPT_ROUTE, OPT_HAND_OFF, OPT_PASS };
+static_assert(OPT_PASS + PASS_COUNT <= CLI_USER, "option codes overlap the common ones");
 
-static const struct option long_opts[] = {
+/* The launcher's own options; bridge_parse() adds pass_opts[]. */
+static const struct option own_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "listen-fd", required_argument, NULL, 'L' },
 	{ "preaccepted-fd", required_argument, NULL, 'S' },
@@ -212,26 +261,13 @@ static const struct option long_opts[] = {
 	{ "listen-netns-fd", required_argument, NULL, 'F' },
 	{ "connect-netns-file", required_argument, NULL, 't' },
 	{ "connect-netns-fd", required_argument, NULL, 'T' },
-	{ "workers", required_argument, NULL, 'w' },
-	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
 	{ "hand-off", required_argument, NULL, OPT_HAND_OFF },
-	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
-	{ "stats", required_argument, NULL, OPT_STATS },
-	{ "proxy-protocol", required_argument, NULL, OPT_PROXY },
-	{ "accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY },
-	{ "accept-proxy-from", required_argument, NULL, OPT_ACCEPT_PROXY_FROM },
-	{ "transparent-source", no_argument, NULL, OPT_TRANSPARENT },
 	{ "route", no_argument, NULL, OPT_ROUTE },
-	{ "allow", required_argument, NULL, OPT_ALLOW },
-	{ "deny", required_argument, NULL, OPT_DENY },
-	{ "allow-builtin-denied", no_argument, NULL, OPT_ALLOW_BUILTIN },
 	CLI_COMMON_OPTS,
-	{ NULL, 0, NULL, 0 },
 };
+
+#define N_OWN_OPTS	(sizeof(own_opts) / sizeof(own_opts[0]))
 
 static void once_only(int already, const char *opts)
 {
@@ -239,19 +275,73 @@ static void once_only(int already, const char *opts)
 		log_usage_error("%s: give exactly one, once (see --help)", opts);
 }
 
+static void check_keepalive(const char *opt, const char *value)
+{
+	int ka[3];
+
+	if (addr_parse_keepalive(value, ka))
+		log_usage_error("bad value '%s' for %s: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
+				value, opt);
+}
+
+static void check_proxy(const char *opt, const char *value)
+{
+	(void)opt;
+	cli_proxy_version(value);
+}
+
+static void check_rule(const char *opt, const char *value)
+{
+	const char *why;
+	struct rule r;
+
+	if (rule_parse(value, &r, &why))
+		log_usage_error("bad rule '%s' for %s: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
+				value, opt, why);
+}
+
+/* A pass-through option: check it and keep it, in order, for its agents. */
+static void bridge_pass(enum pass which, const char *value)
+{
+	const struct pass_opt *p = &pass_opts[which];
+
+	if (p->check)
+		p->check(p->opt, value);
+	else if (value)
+		util_arg_number(p->opt, value, p->min, p->max);
+	br.passed[br.npassed++] = (struct passed){ .which = which, .value = value };
+	br.given[which]++;
+}
+
+/* The value of pass-through option @which as given last, or NULL. */
+static const char *bridge_passed(enum pass which)
+{
+	const char *value = NULL;
+	unsigned int i;
+
+	for (i = 0; i < br.npassed; i++)
+		if (br.passed[i].which == which)
+			value = br.passed[i].value;
+	return value;
+}
+
 static void bridge_parse(int argc, char **argv)
 {
-	unsigned int count;
+	struct option long_opts[N_OWN_OPTS + PASS_COUNT + 1] = { { 0 } };
+	unsigned int count, i;
 	struct addr addr;
 	const char *why;
 	int c, fd;
 
 	br.listens = calloc((size_t)argc, sizeof(*br.listens));
 	br.connects = calloc((size_t)argc, sizeof(*br.connects));
-	br.rules = calloc((size_t)argc, sizeof(*br.rules));
-	br.proxy_from = calloc((size_t)argc, sizeof(*br.proxy_from));
-	if (!br.listens || !br.connects || !br.rules || !br.proxy_from)
+	br.passed = calloc((size_t)argc, sizeof(*br.passed));
+	if (!br.listens || !br.connects || !br.passed)
 		log_die("cannot parse the command line: out of memory");
+	memcpy(long_opts, own_opts, sizeof(own_opts));
+	for (i = 0; i < PASS_COUNT; i++)
+		long_opts[N_OWN_OPTS + i] = (struct option){ pass_opts[i].opt + 2, pass_opts[i].has_arg,
+							     NULL, OPT_PASS + (int)i };
 	br.policy.role = POLICY_LAUNCHER;
 	br.cli = (struct cli){ .prog = "netns-tcp-bridge", .usage = usage };
 	opterr = 0;
@@ -267,17 +357,13 @@ static void bridge_parse(int argc, char **argv)
 			break;
 		case 'L':
 			once_only(br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
-			fd = util_arg_fd("--listen-fd", optarg);
-			if (util_check_stream_socket(fd, 1, &why))
-				log_usage_error("bad value '%s' for --listen-fd: %s", optarg, why);
+			fd = util_arg_socket("--listen-fd", optarg, 1);
 			br.listens[br.nlistens++] = (struct listen_arg){ .addr = NULL, .fd = fd };
 			br.nlisten_socks++;
 			break;
 		case 'S':
 			once_only(br.nlistens || br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
-			br.preaccepted_fd = util_arg_fd("--preaccepted-fd", optarg);
-			if (util_check_stream_socket(br.preaccepted_fd, 0, &why))
-				log_usage_error("bad value '%s' for --preaccepted-fd: %s", optarg, why);
+			br.preaccepted_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
 			break;
 		case 'c':
 			once_only(br.connect_fd >= 0, "-c (any number) and -C");
@@ -289,9 +375,7 @@ static void bridge_parse(int argc, char **argv)
 			break;
 		case 'C':
 			once_only(br.nconnects || br.connect_fd >= 0, "-c (any number) and -C");
-			br.connect_fd = util_arg_fd("--connect-fd", optarg);
-			if (util_check_stream_socket(br.connect_fd, 0, &why))
-				log_usage_error("bad value '%s' for --connect-fd: %s", optarg, why);
+			br.connect_fd = util_arg_socket("--connect-fd", optarg, 0);
 			break;
 		case 'f':
 			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");
@@ -310,109 +394,52 @@ static void bridge_parse(int argc, char **argv)
 			br.connect_ns_fd = util_arg_fd("--connect-netns-fd", optarg);
 			break;
 		case 'w':
-			util_arg_number("--workers", optarg, 1, 64);	/* RELAY_MAX_WORKERS */
-			br.workers = optarg;
-			break;
-		case OPT_CONNECT_TIMEOUT:
-			util_arg_number("--connect-timeout", optarg, 1, 3600);
-			br.connect_timeout = optarg;
+			bridge_pass(PASS_WORKERS, optarg);
 			break;
 		case OPT_WATCH_PID:
 			br.watch_pid = (pid_t)util_arg_number("--watch-pid", optarg, 1, 0x7fffffff);
 			break;
-		case OPT_MAX_CONN:
-			util_arg_number("--max-connections", optarg, 0, 10000000);
-			br.max_conns = optarg;
-			break;
-		case OPT_DRAIN:
-			br.drain_ms = (int)util_arg_number("--drain-timeout", optarg, 0, 3600) * 1000;
-			br.drain_timeout = optarg;
-			break;
-		case OPT_IDLE:
-			util_arg_number("--idle-timeout", optarg, 1, 86400);
-			br.idle_timeout = optarg;
-			break;
-		case OPT_KEEPALIVE: {
-			int ka[3];
-
-			if (addr_parse_keepalive(optarg, ka))
-				log_usage_error("bad value '%s' for --keepalive: expected IDLE,INTERVAL,COUNT (seconds, seconds, probes; 1 to 32767, 1 to 32767, 1 to 127)",
-						optarg);
-			br.keepalive = optarg;
-			break;
-		}
-		case OPT_STATS:
-			util_arg_number("--stats", optarg, 1, 86400);
-			br.stats = optarg;
-			break;
-		case OPT_PROXY:
-			cli_proxy_version(optarg);
-			br.proxy_protocol = optarg;
-			break;
-		case OPT_ACCEPT_PROXY:
-			br.accept_proxy = 1;
-			break;
-		case OPT_ACCEPT_PROXY_FROM: {
-			struct rule r;
-
-			if (rule_parse(optarg, &r, &why))
-				log_usage_error("bad rule '%s' for --accept-proxy-from: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
-						optarg, why);
-			br.proxy_from[br.nproxy_from++] = optarg;
-			break;
-		}
 		case OPT_HAND_OFF:
 			if (strcmp(optarg, "listener") != 0 && strcmp(optarg, "client") != 0)
 				log_usage_error("bad value '%s' for --hand-off: expected listener or client",
 						optarg);
 			br.hand_off = optarg;
 			break;
-		case OPT_TRANSPARENT:
-			br.transparent = 1;
-			break;
 		case OPT_ROUTE:
 			br.route_mode = 1;
 			break;
-		case OPT_ALLOW:
-		case OPT_DENY: {
-			struct rule r;
-
-			if (rule_parse(optarg, &r, &why))
-				log_usage_error("bad rule '%s' for %s: %s (tcp://ADDR[/LEN][:PORT[-PORT]], IPv6 in [brackets])",
-						optarg, c == OPT_ALLOW ? "--allow" : "--deny", why);
-			/* Kept with its option: the order is the user's. */
-			br.rules[br.nrules++] = c == OPT_ALLOW ? "--allow" : "--deny";
-			br.rules[br.nrules++] = optarg;
-			break;
-		}
-		case OPT_ALLOW_BUILTIN:
-			br.allow_builtin = 1;
-			break;
 		default:
-			cli_option(&br.cli, c, argv);
+			if (c >= OPT_PASS && c < OPT_PASS + PASS_COUNT)
+				bridge_pass((enum pass)(c - OPT_PASS), optarg);
+			else
+				cli_option(&br.cli, c, argv);
 		}
 	}
 	cli_finish(&br.cli, argc, argv);
+	br.drain_ms = bridge_passed(PASS_DRAIN) ?
+		(int)util_arg_number("--drain-timeout", bridge_passed(PASS_DRAIN), 0, 3600) * 1000 :
+		DRAIN_DEFAULT_MS;
 	policy_adopt(&br.policy, &br.cli);
-	if (br.accept_proxy && br.preaccepted_fd >= 0)
+	if (br.given[PASS_ACCEPT_PROXY] && br.preaccepted_fd >= 0)
 		log_usage_error("--accept-proxy: not with -S/--preaccepted-fd (give listening sockets)");
-	if (br.nproxy_from && !br.accept_proxy)
+	if (br.given[PASS_ACCEPT_PROXY_FROM] && !br.given[PASS_ACCEPT_PROXY])
 		log_usage_error("--accept-proxy-from: only with --accept-proxy");
 	/*
 	 * Here both agents' options are seen: where ntb-connect acts on the
 	 * addresses a header names (the source it binds, the destination it
 	 * connects to), only named front proxies may send one.
 	 */
-	if (br.accept_proxy && (br.transparent || br.route_mode) && !br.nproxy_from)
+	if (br.given[PASS_ACCEPT_PROXY] && (br.given[PASS_TRANSPARENT] || br.route_mode) &&
+	    !br.given[PASS_ACCEPT_PROXY_FROM])
 		log_usage_error("--accept-proxy with %s: give --accept-proxy-from RULE (the front proxies whose headers are believed; any client could name %s)",
-				br.transparent ? "--transparent-source" : "--route",
-				br.transparent ? "any source address, the server's own included" :
+				br.given[PASS_TRANSPARENT] ? "--transparent-source" : "--route",
+				br.given[PASS_TRANSPARENT] ? "any source address, the server's own included" :
 				"any destination");
 	if (br.hand_off && !strcmp(br.hand_off, "listener") &&
-	    (br.preaccepted_fd >= 0 || br.connect_fd >= 0 || br.accept_proxy || br.route_mode))
+	    (br.preaccepted_fd >= 0 || br.connect_fd >= 0 || br.given[PASS_ACCEPT_PROXY] || br.route_mode))
 		log_usage_error("--hand-off listener: not with %s (each client is handed off on its own)",
 				br.preaccepted_fd >= 0 ? "-S/--preaccepted-fd" : br.connect_fd >= 0 ?
-				"-C/--connect-fd" : br.accept_proxy ? "--accept-proxy" : "--route");
+				"-C/--connect-fd" : br.given[PASS_ACCEPT_PROXY] ? "--accept-proxy" : "--route");
 	if (!br.nlistens && br.preaccepted_fd < 0) {
 		/* Socket activation: the listening sockets come from systemd. */
 		int *fds = calloc(MSG_MAX_FORWARDS, sizeof(int)), n, k;
@@ -436,9 +463,9 @@ static void bridge_parse(int argc, char **argv)
 		log_usage_error("missing -l/--listen, -L/--listen-fd or -S/--preaccepted-fd (see --help)");
 	if (br.route_mode && (br.nconnects || br.connect_fd >= 0 || br.preaccepted_fd >= 0))
 		log_usage_error("--route: each client goes where it was going; no -c, -C or -S");
-	if (br.route_mode && !br.nrules)
+	if (br.route_mode && !br.given[PASS_ALLOW] && !br.given[PASS_DENY])
 		log_usage_error("--route: give --allow rules (everything else is denied)");
-	if (!br.route_mode && (br.nrules || br.allow_builtin))
+	if (!br.route_mode && (br.given[PASS_ALLOW] || br.given[PASS_DENY] || br.given[PASS_ALLOW_BUILTIN]))
 		log_usage_error("--allow, --deny: only with --route, where the client picks the destination");
 	if (!br.nconnects && br.connect_fd < 0 && !br.route_mode)
 		log_usage_error("missing -c/--connect or -C/--connect-fd (see --help)");
@@ -491,27 +518,27 @@ static void agent_arg_fd(struct agent *a, const char *opt, const char *prefix, i
 	a->fds[a->nfds++] = fd;
 }
 
-static void agent_common_args(struct agent *a)
+/* What both agents are given as we were (cli.c's options), and pass_opts[] for @a. */
+static void agent_passed_args(struct agent *a, unsigned int to)
 {
-	int i;
+	const char *common[][2] = {
+		{ "--user", br.cli.user }, { "--seccomp", br.cli.seccomp }, { "--log", br.cli.log },
+	};
+	unsigned int i;
 
-	if (br.cli.user) {
-		agent_arg(a, "--user");
-		agent_arg(a, br.cli.user);
-	}
-	if (br.cli.seccomp) {
-		agent_arg(a, "--seccomp");
-		agent_arg(a, br.cli.seccomp);
-	}
-	if (br.cli.log) {
-		agent_arg(a, "--log");
-		agent_arg(a, br.cli.log);
-	}
-	for (i = 0; i < br.cli.verbose; i++)
+	for (i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		if (common[i][1])
+			agent_arg(a, common[i][0]), agent_arg(a, common[i][1]);
+	for (i = 0; i < (unsigned int)br.cli.verbose; i++)
 		agent_arg(a, "-v");
-	if (br.stats) {
-		agent_arg(a, "--stats");
-		agent_arg(a, br.stats);
+	for (i = 0; i < br.npassed; i++) {
+		const struct pass_opt *p = &pass_opts[br.passed[i].which];
+
+		if (!(p->to & to))
+			continue;
+		agent_arg(a, p->opt);
+		if (br.passed[i].value)
+			agent_arg(a, br.passed[i].value);
 	}
 }
 
@@ -582,7 +609,7 @@ static void bridge_stop_all(int sig)
 	int i;
 
 	if (sig == SIGQUIT)
-		deadline += br.drain_timeout ? br.drain_ms : DRAIN_DEFAULT_MS;
+		deadline += br.drain_ms;
 	for (i = 0; i < 2; i++) {
 		if (!br.agents[i].alive)
 			continue;
@@ -759,8 +786,8 @@ static void bridge_supervise(int sigfd, int epfd)
 			if (left <= 0) {
 				log_warn("agents did not stop in time; killing them");
 				bridge_stop_all(SIGKILL);
-				br.kill_deadline = util_now_ms() + 60000;
-				left = 1000;
+				br.kill_deadline = util_now_ms() + KILL_AGAIN_MS;
+				left = KILL_LOOK_MS;
 			}
 			if (timeout < 0 || left < timeout)
 				timeout = (int)left;
@@ -782,139 +809,73 @@ static void bridge_supervise(int sigfd, int epfd)
 	}
 }
 
-int main(int argc, char **argv)
+/* An agent's namespace: opened and checked here, passed on as fd:N; -1 for ours. */
+static int bridge_netns(const char *file, int fd, const char *opt)
 {
-	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
-	struct epoll_event ev = { .events = EPOLLIN };
-	int sp[2], lns = -1, cns = -1, sigfd, epfd, keep[6], i;
-	pid_t agent_pids[2];
+	if (file)
+		return netns_open(file);
+	if (fd >= 0 && netns_check(fd, opt))
+		exit(1);
+	return fd;
+}
+
+/* ntb-listen's command line: its listening sockets or client, @rdv and @netns. */
+static void bridge_listen_args(struct agent *l, int rdv, int netns)
+{
 	unsigned int j;
-	sigset_t set;
 
-	util_std_fds();
-	util_raise_nofile();
-	log_init("netns-tcp-bridge");
-	/* A log line to a stderr nobody reads any more must not kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	bridge_parse(argc, argv);
-
-	/* Namespace files: opened and checked here, passed on as fd:N. */
-	if (br.listen_ns_file)
-		lns = netns_open(br.listen_ns_file);
-	else if (br.listen_ns_fd >= 0 && !netns_check(br.listen_ns_fd, "--listen-netns-fd"))
-		lns = br.listen_ns_fd;
-	else if (br.listen_ns_fd >= 0)
-		exit(1);
-	if (br.connect_ns_file)
-		cns = netns_open(br.connect_ns_file);
-	else if (br.connect_ns_fd >= 0 && !netns_check(br.connect_ns_fd, "--connect-netns-fd"))
-		cns = br.connect_ns_fd;
-	else if (br.connect_ns_fd >= 0)
-		exit(1);
-
-	l->name = "ntb-listen";
-	c->name = "ntb-connect";
-	l->exe = bridge_open_agent("ntb-listen");
-	c->exe = bridge_open_agent("ntb-connect");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
-		log_die_errno(errno, "cannot create the rendezvous socketpair");
-
-	/* Room for every argument and fd the command line can give. */
-	for (i = 0; i < 2; i++) {
-		struct agent *a = &br.agents[i];
-
-		a->argv_cap = 2 * argc + 32;
-		a->fds_cap = (unsigned int)argc + 4;
-		a->argv = calloc((size_t)a->argv_cap, sizeof(char *));
-		a->fds = calloc(a->fds_cap, sizeof(int));
-		if (!a->argv || !a->fds)
-			log_die("cannot start %s: out of memory", a->name);
-	}
 	agent_arg(l, "ntb-listen");
 	for (j = 0; j < br.nlistens; j++) {
-		if (br.listens[j].addr) {
-			agent_arg(l, "--listen");
-			agent_arg(l, br.listens[j].addr);
-		} else {
+		if (br.listens[j].addr)
+			agent_arg(l, "--listen"), agent_arg(l, br.listens[j].addr);
+		else
 			agent_arg_fd(l, "--listen-fd", "", br.listens[j].fd);
-		}
 	}
 	if (br.preaccepted_fd >= 0)
 		agent_arg_fd(l, "--preaccepted-fd", "", br.preaccepted_fd);
 	if (br.connect_fd >= 0 && br.preaccepted_fd < 0)
 		agent_arg(l, "--once");	/* -C serves exactly one client */
 	l->may_exit = br.preaccepted_fd >= 0 || br.connect_fd >= 0;
-	c->may_exit = br.connect_fd >= 0;
-	agent_arg_fd(l, "--rendezvous", "fd:", sp[0]);
-	if (lns >= 0)
-		agent_arg_fd(l, "--netns", "fd:", lns);
-	if (br.accept_proxy)
-		agent_arg(l, "--accept-proxy");
-	for (j = 0; j < br.nproxy_from; j++)
-		agent_arg(l, "--accept-proxy-from"), agent_arg(l, br.proxy_from[j]);
+	agent_arg_fd(l, "--rendezvous", "fd:", rdv);
+	if (netns >= 0)
+		agent_arg_fd(l, "--netns", "fd:", netns);
 	if (br.hand_off && br.preaccepted_fd < 0 && br.connect_fd < 0)
 		agent_arg(l, "--hand-off"), agent_arg(l, br.hand_off);
 	if (br.route_mode)
 		agent_arg(l, "--transparent");
-	agent_common_args(l);
+	agent_passed_args(l, TO_LISTEN);
+}
+
+/* ntb-connect's command line: its targets, @rdv and @netns. */
+static void bridge_connect_args(struct agent *c, int rdv, int netns)
+{
+	unsigned int j;
 
 	agent_arg(c, "ntb-connect");
-	for (j = 0; j < br.nconnects; j++) {
-		agent_arg(c, "--connect");
-		agent_arg(c, br.connects[j]);
-	}
-	if (br.connect_fd >= 0) {
+	for (j = 0; j < br.nconnects; j++)
+		agent_arg(c, "--connect"), agent_arg(c, br.connects[j]);
+	if (br.connect_fd >= 0)
 		agent_arg_fd(c, "--connect-fd", "", br.connect_fd);
-	}
-	agent_arg_fd(c, "--rendezvous", "fd:", sp[1]);
-	if (cns >= 0)
-		agent_arg_fd(c, "--netns", "fd:", cns);
-	if (br.workers) {
-		agent_arg(c, "--workers");
-		agent_arg(c, br.workers);
-	}
-	if (br.connect_timeout) {
-		agent_arg(c, "--connect-timeout");
-		agent_arg(c, br.connect_timeout);
-	}
-	if (br.max_conns) {
-		agent_arg(c, "--max-connections");
-		agent_arg(c, br.max_conns);
-	}
-	if (br.idle_timeout) {
-		agent_arg(c, "--idle-timeout");
-		agent_arg(c, br.idle_timeout);
-	}
-	if (br.keepalive) {
-		agent_arg(c, "--keepalive");
-		agent_arg(c, br.keepalive);
-	}
-	if (br.drain_timeout) {
-		agent_arg(c, "--drain-timeout");
-		agent_arg(c, br.drain_timeout);
-	}
-	if (br.proxy_protocol) {
-		agent_arg(c, "--proxy-protocol");
-		agent_arg(c, br.proxy_protocol);
-	}
-	if (br.transparent)
-		agent_arg(c, "--transparent-source");
+	c->may_exit = br.connect_fd >= 0;
+	agent_arg_fd(c, "--rendezvous", "fd:", rdv);
+	if (netns >= 0)
+		agent_arg_fd(c, "--netns", "fd:", netns);
 	if (br.route_mode)
 		agent_arg(c, "--connect-original");
-	for (j = 0; j < br.nrules; j++)
-		agent_arg(c, br.rules[j]);
-	if (br.allow_builtin)
-		agent_arg(c, "--allow-builtin-denied");
-	agent_common_args(c);
+	agent_passed_args(c, TO_CONNECT);
+}
 
-	/*
-	 * Every fd handed to an agent is CLOEXEC here and made inheritable
-	 * only in its own child, so the -C socket never stays open in
-	 * ntb-listen (its peer would never see EOF) and vice versa.
-	 */
-	for (i = 0; i < 2; i++)
-		for (j = 0; j < br.agents[i].nfds; j++)
-			fcntl(br.agents[i].fds[j], F_SETFD, FD_CLOEXEC);
+/*
+ * What the launcher waits on: its signals, --watch-pid's process and the
+ * agents' readiness for a service manager.
+ *
+ * Return: the epoll set; *sigfd is the signalfd.
+ */
+static int bridge_watch(int *sigfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t set;
+	int epfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -923,12 +884,12 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
-	sigfd = util_signalfd(&set);
+	*sigfd = util_signalfd(&set);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		log_die_errno(errno, "cannot create epoll set");
-	ev.data.fd = sigfd;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev))
+	ev.data.fd = *sigfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, *sigfd, &ev))
 		log_die_errno(errno, "cannot watch signals");
 	if (br.watch_pid) {
 		/* Once, and only once: the pidfd stays readable after the exit. */
@@ -950,13 +911,15 @@ int main(int argc, char **argv)
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, br.ready_in[0], &ev))
 			log_die_errno(errno, "cannot watch readiness");
 	}
+	return epfd;
+}
 
-	agent_spawn(c);
-	agent_spawn(l);
-	if (br.ready_in[1] >= 0)
-		close(br.ready_in[1]);
+/* Keep @sigfd, @epfd and what bridge_watch() opened; kill() only the agents. */
+static void bridge_sandbox(int sigfd, int epfd)
+{
+	static int keep[6];
+	static pid_t agent_pids[2];
 
-	/* Everything the agents hold is theirs alone now. */
 	br.policy.keep_fds = keep;
 	br.policy.keep_cap = sizeof(keep) / sizeof(keep[0]);
 	policy_keep_fd(&br.policy, sigfd);
@@ -973,7 +936,68 @@ int main(int argc, char **argv)
 	br.policy.kill_pids = agent_pids;
 	br.policy.n_kill_pids = 2;
 	policy_apply(&br.policy);
+}
 
+int main(int argc, char **argv)
+{
+	struct agent *l = &br.agents[AGENT_LISTEN], *c = &br.agents[AGENT_CONNECT];
+	int sp[2], lns, cns, sigfd, epfd, i;
+	unsigned int j;
+
+	util_std_fds();
+	util_raise_nofile();
+	log_init("netns-tcp-bridge");
+	/* A log line to a stderr nobody reads any more must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	bridge_parse(argc, argv);
+
+	/* 1. Files first: the namespaces, and the agents from our own directory. */
+	lns = bridge_netns(br.listen_ns_file, br.listen_ns_fd, "--listen-netns-fd");
+	cns = bridge_netns(br.connect_ns_file, br.connect_ns_fd, "--connect-netns-fd");
+	l->name = "ntb-listen";
+	c->name = "ntb-connect";
+	l->exe = bridge_open_agent("ntb-listen");
+	c->exe = bridge_open_agent("ntb-connect");
+
+	/* 2. The rendezvous: one end for each agent. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		log_die_errno(errno, "cannot create the rendezvous socketpair");
+
+	/* 3. Each agent's command line, with room for all the command line can give. */
+	for (i = 0; i < 2; i++) {
+		struct agent *a = &br.agents[i];
+
+		a->argv_cap = 2 * argc + 32;
+		a->fds_cap = (unsigned int)argc + 4;
+		a->argv = calloc((size_t)a->argv_cap, sizeof(char *));
+		a->fds = calloc(a->fds_cap, sizeof(int));
+		if (!a->argv || !a->fds)
+			log_die("cannot start %s: out of memory", a->name);
+	}
+	bridge_listen_args(l, sp[0], lns);
+	bridge_connect_args(c, sp[1], cns);
+	/*
+	 * Every fd handed to an agent is CLOEXEC here and made inheritable
+	 * only in its own child, so the -C socket never stays open in
+	 * ntb-listen (its peer would never see EOF) and vice versa.
+	 */
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < br.agents[i].nfds; j++)
+			fcntl(br.agents[i].fds[j], F_SETFD, FD_CLOEXEC);
+
+	/* 4. What we wait on: signals, --watch-pid, readiness. */
+	epfd = bridge_watch(&sigfd);
+
+	/* 5. Start both agents. */
+	agent_spawn(c);
+	agent_spawn(l);
+	if (br.ready_in[1] >= 0)
+		close(br.ready_in[1]);
+
+	/* 6. Everything the agents hold is theirs alone now: give up the rest. */
+	bridge_sandbox(sigfd, epfd);
+
+	/* 7. Supervise. */
 	bridge_supervise(sigfd, epfd);
 	bridge_report();
 	exit(br.failed ? 1 : 0);

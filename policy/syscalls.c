@@ -69,7 +69,7 @@ static const struct policy_syscall listen_calls[] = {
 	{ "clock_gettime", ARG_ANY, 0, "util_now_ms(), log_limit_pass(): time-outs (vDSO fallback)" },
 	{ "epoll_wait", ARG_ANY, 0, "main(): the event loop" },
 	{ "epoll_pwait", ARG_ANY, 0, "main(): the event loop (glibc on some arches)" },
-	{ "epoll_ctl", ARG_ANY, 0, "listen_shed(), listen_watch_one(), util_epoll_add(), listen_peer_lost(), listen_greet_failed(): pause and resume accepting; leave the listeners to ntb-connect; the rendezvous" },
+	{ "epoll_ctl", ARG_ANY, 0, "listen_pause(), listen_watch_one(), util_epoll_add(), listen_peer_lost(), listen_greet_failed(): pause and resume accepting; leave the listeners to ntb-connect; the rendezvous" },
 	{ "accept4", ARG_ANY, 0, "listen_accept(), listen_shed(): take clients off the listening socket" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(), listen_lend(): hand a client or a listening socket to ntb-connect; HELLO after a reconnect" },
 	{ "shutdown", ARG_ANY, 0, "listen_signal(): stop our listening sockets in ntb-connect's hands too" },

@@ -494,7 +494,7 @@ t_accept_emfile() {
 	grep -q "cannot accept" "$T/$([ "$1" = listener ] && echo c || echo l).err" ||
 		fail "no line about the fd limit"
 	prlimit --pid "$who" --nofile=4096: || fail "prlimit failed"
-	sleep 2.5	# the longest pause of accepting, BACKOFF_MAX_MS
+	sleep 2.5	# the longest pause of accepting, UTIL_BACKOFF_MAX_MS
 	out=$(in_a $PEER client 127.0.0.1 9817 bulk 100000) || fail "after fds are free again: $out"
 	figure "accepts failing (EMFILE), clients arriving ($(cat "$T/flood.out")): pair CPU $((b - a)) ticks in 2 s; served again after the limit was raised"
 }
