@@ -129,8 +129,8 @@ single_client() {
 	shift 2
 	bg in_a $PEER client 127.0.0.1 "$port" bulk 200000
 	client=$LAST_PID
-	$FDEXEC "$@" 2>"$T/err" &
-	br=$!
+	bg $FDEXEC "$@" 2>"$T/err"
+	br=$LAST_PID
 	wait "$client" || fail "client through $what failed"
 	wait_gone "$br" 10 || { kill "$br"; fail "$what did not exit after its client"; }
 	wait "$br"; rc=$?
@@ -151,9 +151,9 @@ t_preaccepted_and_connect_fd() {
 
 t_listen_and_connect_fd() {
 	server "$NSB" 127.0.0.1 8092 echo
-	$FDEXEC --connect C "$NB" 127.0.0.1 8092 -- \
-		"$B/netns-tcp-bridge" -l 127.0.0.1:9012 -f "$A" -C '{C}' 2>"$T/err" &
-	br=$!
+	bg $FDEXEC --connect C "$NB" 127.0.0.1 8092 -- \
+		"$B/netns-tcp-bridge" -l 127.0.0.1:9012 -f "$A" -C '{C}' 2>"$T/err"
+	br=$LAST_PID
 	wait_listen "$NSA" 9012
 	out=$(in_a $PEER client 127.0.0.1 9012 bulk 300000) || fail "-l -C: $out"
 	wait_gone "$br" 10 || { kill "$br"; fail "-l -C did not exit after its one client"; }

@@ -171,8 +171,8 @@ lone_pair() {
 t_drain_on_sigquit() {
 	lone_pair ntbt-$$-drain 8110 9110
 	# A paced transfer: 3 s long, so the signal surely lands inside it.
-	in_a $PEER client 127.0.0.1 9110 paced 30 100000 >"$T/paced.out" 2>&1 &
-	client=$!
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9110 paced 30 100000 >"$T/paced.out" 2>&1
+	client=$LAST_PID
 	for _ in $(seq 1 50); do grep -q STARTED "$T/paced.out" && break; sleep 0.1; done
 	grep -q STARTED "$T/paced.out" || fail "transfer did not start: $(cat "$T/paced.out")"
 	kill -QUIT "$cpid"
@@ -186,8 +186,8 @@ t_drain_on_sigquit() {
 t_fast_stop_alone() {
 	# SIGTERM to a lone ntb-connect: gone at once, the client sees a reset.
 	lone_pair ntbt-$$-fast 8112 9112
-	in_a $PEER client 127.0.0.1 9112 stream 20 >"$T/stream.out" 2>&1 &
-	client=$!
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9112 stream 20 >"$T/stream.out" 2>&1
+	client=$LAST_PID
 	for _ in $(seq 1 50); do grep -q STARTED "$T/stream.out" && break; sleep 0.1; done
 	kill -TERM "$cpid"
 	wait_gone "$cpid" 1 || fail "ntb-connect still running 1 s after SIGTERM"
@@ -247,8 +247,8 @@ t_listen_once_alone() {
 	name=@ntbt-$$-once
 	server "$NSB" 127.0.0.1 8112 echo
 	bg "$B/ntb-connect" -n "name:$NSB" -c 127.0.0.1:8112 -r "$name" 2>>"$T/c.err"
-	"$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9112 -r "$name" --once 2>"$T/l.err" &
-	lpid=$!
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9112 -r "$name" --once 2>"$T/l.err"
+	lpid=$LAST_PID
 	wait_listen "$NSA" 9112
 	out=$(in_a $PEER client 127.0.0.1 9112 bulk 100000) || fail "$out"
 	wait_gone "$lpid" 5 || fail "ntb-listen --once still running after its client"

@@ -43,8 +43,8 @@ t_listen_emfile() {
 	a=$(cpu_ticks "$lpid")
 	pids=""
 	for i in $(seq 1 20); do
-		in_a $PEER client 127.0.0.1 9509 probe 5 >"$T/probe$i.out" &
-		pids="$pids $!"
+		bg ip netns exec "$NSA" $PEER client 127.0.0.1 9509 probe 5 >"$T/probe$i.out"
+		pids="$pids $LAST_PID"
 	done
 	wait $pids
 	b=$(cpu_ticks "$lpid")

@@ -26,6 +26,38 @@ pair_pids() {
 	awk '{ if ($1) print $1; if ($3) print $3 }' "$T/st/$1.pids"
 }
 
+# start_time PID: the process's start time (field 22 of /proc/PID/stat),
+# as the hook records it.
+start_time() {
+	sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | awk '{ print $20 }'
+}
+
+# stop_recorded: after each test, stop every launcher a record of the
+# hook's still names (a test that failed before its poststop leaves them
+# detached, in sessions of their own), and its agents: by PID, and only a
+# PID that still has the start time recorded.  Then the records go.
+stop_recorded() {
+	local f pid_start pid start p pids=""
+	for f in "$T"/st/*.pids; do
+		[ -f "$f" ] && [ ! -L "$f" ] || continue
+		for pid_start in $(awk '{ print $1 ":" $2; print $3 ":" $4 }' "$f"); do
+			pid=${pid_start%:*} start=${pid_start#*:}
+			[[ $pid =~ ^[1-9][0-9]*$ ]] && [ "$(start_time "$pid")" = "$start" ] || continue
+			pids="$pids $pid $(children "$pid")"
+		done
+		rm -f "$f"
+	done
+	[ -n "$pids" ] || return 0
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do wait_gone "$p" 2 || kill -9 "$p" 2>/dev/null; done
+}
+
+# oci_test NAME FUNCTION: run_test, then stop what the hook's records name.
+oci_test() {
+	run_test "$@"
+	stop_recorded
+}
+
 t_by_hand_publish_expose() {
 	holder
 	server "$NSB" 127.0.0.1 8901 whoami
@@ -77,6 +109,38 @@ t_by_hand_proxy() {
 	out=$(in_a $PEER client 127.0.0.1 9911 read) || fail "client: $out"
 	assert_match "$out" "^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 [0-9]+ 9911$" "what the target read first"
 	state c3 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+}
+
+t_pass_through() {
+	# --accept-proxy and --transparent-source reach the launcher the hook
+	# starts, and through it the agents.  --accept-proxy: the listener takes
+	# the client's PROXY header off, so the target's first line is the
+	# client's own.
+	holder
+	server "$NSB" 127.0.0.1 8912 firstline
+	state c5 creating "$HOLDER" |
+		in_a "$HOOK" --publish 127.0.0.1:9912=127.0.0.1:8912 --accept-proxy \
+			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	p=$(pair_pids c5)
+	assert_match "$(tr '\0' ' ' </proc/"$p"/cmdline)" " --accept-proxy( |$)" "launcher $p's command line"
+	out=$(in_a python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 9912), timeout=10)
+s.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 9912\r\nhello\n")
+s.shutdown(socket.SHUT_WR)
+print(s.recv(300).decode().strip())') || fail "client: $out"
+	assert_eq "$out" hello "the target's first line (the header taken off by ntb-listen)"
+	state c5 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+	# --transparent-source: ntb-connect refuses a loopback target (replies
+	# to the clients' addresses would be dropped as martians), so the
+	# launcher fails its start with that line, and the hook with it.
+	server "$NSB" 127.0.0.1 8913 whoami
+	err=$(state c6 creating "$HOLDER" |
+		in_a "$HOOK" --publish 127.0.0.1:9913=127.0.0.1:8913 --transparent-source \
+			--state-dir "$T/st" 2>&1 >/dev/null) && fail "a loopback target was started with --transparent-source"
+	assert_match "$err" "--transparent-source: target 127\.0\.0\.1:8913 is a loopback address" "the hook's line"
+	[ -e "$T/st/c6.pids" ] && fail "a failed start was recorded"
+	left_running 9913
 }
 
 t_poststop_stops() {
@@ -433,17 +497,18 @@ t_runc() {
 	return 0
 }
 
-run_test by_hand_publish_expose t_by_hand_publish_expose
-run_test by_hand_poststop_stops t_poststop_stops
-run_test by_hand_bad_input t_by_hand_bad_input
-run_test by_hand_proxy_protocol t_by_hand_proxy
-run_test annotation_needs_rule t_annotation_needs_rule
-run_test annotation_publish_allowed t_annotation_publish_allowed
-run_test expose_deny_list t_expose_deny_list
-run_test user_drop t_user_drop
-run_test stale_records t_stale_records
-run_test start_time_identity t_start_time_identity
-run_test default_state_dir t_default_state_dir
-run_test runc_container t_runc
+oci_test by_hand_publish_expose t_by_hand_publish_expose
+oci_test by_hand_poststop_stops t_poststop_stops
+oci_test by_hand_bad_input t_by_hand_bad_input
+oci_test by_hand_proxy_protocol t_by_hand_proxy
+oci_test by_hand_pass_through t_pass_through
+oci_test annotation_needs_rule t_annotation_needs_rule
+oci_test annotation_publish_allowed t_annotation_publish_allowed
+oci_test expose_deny_list t_expose_deny_list
+oci_test user_drop t_user_drop
+oci_test stale_records t_stale_records
+oci_test start_time_identity t_start_time_identity
+oci_test default_state_dir t_default_state_dir
+oci_test runc_container t_runc
 [ -f "$T/cleanup" ] && bash "$T/cleanup" >/dev/null 2>&1
 exit 0

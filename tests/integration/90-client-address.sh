@@ -417,7 +417,7 @@ t_route_mode() {
 	wait_listen "$NSC" 8922
 	wait_listen "$NSC" 8923
 	bridge -l 127.0.0.1:9950 -l "[::1]:9951" -f "$A" -t "$NB" --route \
-		--allow tcp://10.88.0.0/24:8921-8925 --allow "tcp://[fd88::]/64:8923" \
+		--allow tcp://10.88.0.0/24:8921-8925 --allow "tcp://[fd88::]/64:8923-8925" \
 		--allow tcp://10.99.0.0/16:8925 --allow "tcp://[fd99::]/64:8925" \
 		--deny tcp://10.88.0.2/32:8922
 	wait_listen "$NSA" 9951
@@ -438,8 +438,12 @@ t_route_mode() {
 		out=$(in_a $PEER client $dst probe 3)
 		assert_eq "$out" RESET "a client to $dst"
 	done
-	# Refusals log 5 lines a second at most: the next three in a new second.
+	# Refusals log 5 lines a second at most: the next four in a new second.
 	sleep 1.1
+	# B's own IPv6 address, which an --allow covers (B's service on [::]
+	# answers there): denied as the IPv4 one is.
+	out=$(in_a $PEER client fd88::1 8925 probe 3)
+	assert_eq "$out" RESET "a client to B's own IPv6 address [fd88::1]:8925"
 	for dst in "10.88.0.5 8925" "10.99.0.7 8925" "fd99::7 8925"; do
 		out=$(in_a $PEER client $dst probe 3)
 		assert_eq "$out" RESET "a client to $dst"
@@ -447,15 +451,16 @@ t_route_mode() {
 	for why in "destination 10.88.0.2:8922 is denied by a --deny rule" \
 		"destination 10.88.0.2:8926 is no --allow rule covers it" \
 		"destination 10.88.0.1:8924 is on the built-in deny list" \
+		"destination \\[fd88::1\\]:8925 is on the built-in deny list (local to this namespace)" \
 		"destination 10.88.0.5:8925 is on the built-in deny list (local to this namespace)" \
 		"destination 10.99.0.7:8925 is on the built-in deny list (local to this namespace)" \
 		"destination \\[fd99::7\\]:8925 is on the built-in deny list (local to this namespace)"; do
 		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
 	done
 	kill -USR1 "$BRIDGE_PID"
-	wait_for_line "ntb-connect: stats: received 8, accepted 0, refused 6 \\(.*policy 6\\)"
+	wait_for_line "ntb-connect: stats: received 9, accepted 0, refused 7 \\(.*policy 7\\)"
 	in_a nft delete table inet ntbroute
-	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port, B's own address, an address added to B and AnyIP local routes made after start (built-in deny, though an --allow covers them) were reset"
+	figure "route mode: A reached 10.88.0.2:8921 and [fd88::2]:8923 in C through TPROXY, the bridge and B; a --deny, an unlisted port, B's own IPv4 and IPv6 addresses, an address added to B and AnyIP local routes made after start (built-in deny, though an --allow covers them) were reset"
 }
 
 # wait_for_line REGEX: until the launcher's log has it (5 s).

@@ -6,11 +6,13 @@ server ADDR PORT MODE [--log FILE] [--last PORT]
                                        modes: echo observe rst rstnow whoami finfirst replyeof
                                        (--last: one socket per port up to PORT)
 client ADDR PORT MODE [ARGS]           modes: read, bulk N, parallel K N, paced K N, halfclose,
-                                       finfirst, rstclient, expectreset, probe, hold N SEC
+                                       finfirst, rstclient, expectreset, probe, hold N SEC,
+                                       scatter N SIZE WAIT
 Every socket has a time-out; every client exits 0 only if what it saw is right.
 """
 import hashlib
 import os
+import select
 import socket
 import struct
 import sys
@@ -517,10 +519,54 @@ def cli_read(addr, port, args):
     return True
 
 
+def cli_scatter(addr, port, args):
+    """N pieces of SIZE bytes, each sent by sendfile(2) from its own page of
+    a file: the receiving socket queues them as separate page fragments,
+    and a pipe spliced from it runs out of slots (one per fragment) long
+    before it runs out of bytes.  The echo must come back whole before the
+    client closes (a FIN would wake a stalled reader): WAIT seconds at most,
+    sending included.  Prints SENT once every piece is in the socket."""
+    n, size, wait = int(args[0]), int(args[1]), float(args[2])
+    page, pages = 4096, 64
+    fd = os.memfd_create("scatter")
+    os.write(fd, os.urandom(page * pages))
+    sent = hashlib.sha256()
+    for i in range(n):
+        sent.update(os.pread(fd, size, (i % pages) * page))
+    s = connect(addr, port)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    got, count, t = echo_reader(s)
+    deadline = time.monotonic() + wait
+    i = 0
+    while i < n and time.monotonic() < deadline:
+        off, left = (i % pages) * page, size
+        while left and time.monotonic() < deadline:
+            try:
+                k = os.sendfile(s.fileno(), fd, off, left)
+                off, left = off + k, left - k
+            except BlockingIOError:
+                select.select([], [s], [], 0.1)
+        i += 1
+    os.close(fd)
+    print("SENT")
+    sys.stdout.flush()
+    while count[0] < n * size and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done = count[0]
+    s.shutdown(socket.SHUT_WR)
+    t.join(TIMEOUT)
+    s.close()
+    if done != n * size or got.hexdigest() != sent.hexdigest():
+        print("STALLED: %d of %d bytes echoed within %g s" % (done, n * size, wait))
+        return False
+    print("OK %d pieces of %d bytes echoed" % (n, size))
+    return True
+
+
 CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
            "expectreset": cli_expectreset, "probe": cli_probe, "hold": cli_hold, "stream": cli_stream,
-           "push": cli_push, "download": cli_download, "sequential": cli_sequential, "flood": cli_flood}
+           "push": cli_push, "scatter": cli_scatter, "download": cli_download, "sequential": cli_sequential, "flood": cli_flood}
 
 
 def main(argv):
