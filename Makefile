@@ -25,10 +25,15 @@ JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers
-HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
-            -fstack-clash-protection
 OPT       ?= -O2 -g
 CFLAGS    ?=
+# _FORTIFY_SOURCE=2 only where it compiles cleanly: a toolchain or CFLAGS
+# that already sets it (Ubuntu's gcc, CC='gcc -D_FORTIFY_SOURCE=3') would
+# make ours a redefinition, which -Werror turns into a failed build.
+FORTIFY   := $(shell $(CC) $(OPT) $(CFLAGS) -Werror -D_FORTIFY_SOURCE=2 \
+               -include string.h -E -x c /dev/null >/dev/null 2>&1 && echo -D_FORTIFY_SOURCE=2)
+HARDEN    = $(FORTIFY) -fstack-protector-strong -fPIE \
+            -fstack-clash-protection
 LDFLAGS   ?=
 ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE \
              -Icommon -Ipolicy -Iagent $(PKG_CFLAGS) $(CFLAGS)
