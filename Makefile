@@ -56,7 +56,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench bench-cni deps lint arm64 deb
+        asan valgrind fuzz bench bench-cni lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -101,23 +101,24 @@ $(B)/bench/benchtool: tests/bench/benchtool.c
 
 # The benchmark: the bridge beside its peers over the same two namespaces.
 bench: all $(B)/bench/benchtool
-	./tests/deps.sh --bench
+	./tests/deps.sh --check --bench
 	./tests/bench/run $(B)
 
 # portmap (DNAT) against ntb-portmap for a container published with
 # podman run -p (podman 4 and the CNI plugins installed).
 bench-cni: all $(B)/bench/benchtool
-	./tests/deps.sh --bench
+	./tests/deps.sh --check --bench
 	./tests/bench/cni.sh $(B)
 
-# Installs what the build and the tests need (Debian; as root): the
-# package tools too, for tests/integration/95-package.sh.
-deps:
-	./tests/deps.sh
-	./tests/deps.sh --deb
+# No target installs anything: tests/deps.sh does, called by the README's
+# commands (tests/check, tests/demo.sh) and .ci/run.  A target checks that
+# what it needs is there (tests/deps.sh --check) and names the command
+# that installs what is missing.
 
-# The whole suite: unit tests, then integration tests in real namespaces.
-check: deps
+# The whole suite: unit tests, then integration tests in real namespaces
+# (95-package.sh builds the package: its tools too).
+check:
+	./tests/deps.sh --check --deb
 	$(MAKE) all $(UNIT_TESTS)
 	./tests/run $(B)
 
@@ -169,7 +170,7 @@ uninstall:
 # clean step must not touch $(B)): the .deb, .changes and .buildinfo end up
 # in $(B)/deb/, and lintian checks them.
 deb:
-	./tests/deps.sh --deb
+	./tests/deps.sh --check --deb
 	rm -rf $(B)/deb
 	mkdir -p $(B)/deb/src
 	tar -c --exclude=./.git --exclude='./build*' --exclude=./bench-results . | tar -x -C $(B)/deb/src
@@ -183,7 +184,8 @@ deb:
 # killing (the sanitizer runtime makes calls of its own), and LeakSanitizer
 # is off (it ptraces); valgrind covers leaks in `make valgrind`.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-asan: deps
+asan:
+	./tests/deps.sh --check
 	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-DNTB_SANITIZER_BUILD" LDFLAGS="-fsanitize=address,undefined" \
 		all $(UNIT_TESTS:$(B)/%=build-asan/%)
@@ -193,7 +195,7 @@ asan: deps
 
 # The unit tests under valgrind's memcheck: no error, no leak.
 valgrind: all $(UNIT_TESTS)
-	./tests/deps.sh --lint
+	./tests/deps.sh --check --lint
 	for t in $(UNIT_TESTS); do \
 		valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 			$$t >/dev/null || exit 1; \
@@ -203,7 +205,7 @@ valgrind: all $(UNIT_TESTS)
 # The aarch64 cross build (libseccomp picks the architecture), and its
 # --print-policy run under qemu-user to show the arm64 allowlists.
 arm64:
-	./tests/deps.sh --arm64
+	./tests/deps.sh --check --arm64
 	$(MAKE) B=build-arm64 CC=aarch64-linux-gnu-gcc \
 		PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
 		build-arm64/ntb-listen build-arm64/ntb-connect build-arm64/netns-tcp-bridge
@@ -218,7 +220,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ipolicy \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
-	./tests/deps.sh --fuzz
+	./tests/deps.sh --check --fuzz
 	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec build-fuzz/corpus-proxy build-fuzz/corpus-rules
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_addr tests/fuzz/fuzz_addr.c common/addr.c -lbsd
@@ -236,13 +238,13 @@ fuzz:
 lint: cppcheck clang-tidy
 
 cppcheck:
-	./tests/deps.sh --lint
+	./tests/deps.sh --check --lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon -Ipolicy -Iagent \
 		common policy agent helper tests/unit
 
 clang-tidy:
-	./tests/deps.sh --lint
+	./tests/deps.sh --check --lint
 	clang-tidy --quiet --warnings-as-errors='*' \
 		--checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-clang-analyzer-*' \
 		$(COMMON_SRC) $(POLICY_SRC) $(LISTEN_SRC) $(CONNECT_SRC) $(HELPER_SRC) $(HOOK_SRC) $(CNI_SRC) $(LAUNCH_SRC) \
