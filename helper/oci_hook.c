@@ -235,7 +235,15 @@ static void hook_add_list(struct hook_dir *d, struct json_object *v, const char 
 	copy = strdup(list);
 	if (!copy)
 		log_die("out of memory");
-	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+	/*
+	 * The specs point into copy, kept to the end; a list of none frees
+	 * it.  The analyzer does not know strtok_r() points into copy.
+	 */
+	tok = strtok_r(copy, ", ", &save);
+	if (!tok)
+		free(copy);
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+	for (; tok; tok = strtok_r(NULL, ", ", &save))
 		hook_add_spec(d, tok, where, where);
 }
 
@@ -738,9 +746,9 @@ static const char *hook_default_state_dir(void)
 	}
 	snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned int)outer);
 	if (!lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077)) {
-		strcat(dir, "/netns-tcp-bridge");
+		snprintf(dir, sizeof(dir), "/run/user/%u/netns-tcp-bridge", (unsigned int)outer);
 		hook_private_dir(dir);
-		strcat(dir, "/oci");
+		snprintf(dir, sizeof(dir), "/run/user/%u/netns-tcp-bridge/oci", (unsigned int)outer);
 		hook_private_dir(dir);
 		return dir;
 	}
