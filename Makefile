@@ -56,7 +56,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench bench-cni lint arm64 deb
+        asan valgrind fuzz fuzz-seeds bench bench-cni lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -215,25 +215,43 @@ arm64:
 
 # libFuzzer on the wire-format decoder, the address parsers and the
 # namespace and rendezvous argument parsers, the PROXY protocol reader
-# (clang); FUZZ_SECONDS each.
+# (clang); FUZZ_SECONDS each.  Each starts from the seeds of
+# tests/fuzz/corpus/TARGET (read only; what it finds goes to
+# build-fuzz/corpus-TARGET); first, the seeds are checked to be what
+# tests/fuzz/seeds.c writes today, each accepted by its decoder.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ipolicy \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+SEEDS_SRC = tests/fuzz/seeds.c common/msg.c common/proxy.c common/addr.c policy/rules.c \
+	common/netns.c common/rendezvous.c common/log.c common/util.c common/fdpass.c
+FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS)
 fuzz:
 	./tests/deps.sh --check --fuzz
 	@mkdir -p build-fuzz/corpus-msg build-fuzz/corpus-addr build-fuzz/corpus-spec build-fuzz/corpus-proxy build-fuzz/corpus-rules
+	clang -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Icommon -Ipolicy -o build-fuzz/seeds $(SEEDS_SRC) -lbsd
+	rm -rf build-fuzz/seeds.out && mkdir build-fuzz/seeds.out
+	build-fuzz/seeds build-fuzz/seeds.out
+	diff -r tests/fuzz/corpus build-fuzz/seeds.out || \
+		{ echo "fuzz: tests/fuzz/corpus is not what tests/fuzz/seeds.c writes: make fuzz-seeds" >&2; exit 1; }
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_msg tests/fuzz/fuzz_msg.c common/msg.c
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_addr tests/fuzz/fuzz_addr.c common/addr.c -lbsd
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_spec tests/fuzz/fuzz_spec.c common/netns.c \
 		common/rendezvous.c common/addr.c common/log.c common/util.c common/fdpass.c \
 		common/msg.c -lbsd
-	build-fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus-msg
-	build-fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -max_len=128 build-fuzz/corpus-addr
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_proxy tests/fuzz/fuzz_proxy.c common/proxy.c common/addr.c -lbsd
-	build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=300 build-fuzz/corpus-spec
 	clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_rules tests/fuzz/fuzz_rules.c policy/rules.c common/addr.c -lbsd
-	build-fuzz/fuzz_proxy -max_total_time=$(FUZZ_SECONDS) -max_len=1100 build-fuzz/corpus-proxy
-	build-fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=200 build-fuzz/corpus-rules
+	build-fuzz/fuzz_msg $(FUZZ_RUN) -max_len=256 build-fuzz/corpus-msg tests/fuzz/corpus/msg
+	build-fuzz/fuzz_addr $(FUZZ_RUN) -max_len=128 build-fuzz/corpus-addr tests/fuzz/corpus/addr
+	build-fuzz/fuzz_spec $(FUZZ_RUN) -max_len=300 build-fuzz/corpus-spec tests/fuzz/corpus/spec
+	build-fuzz/fuzz_proxy $(FUZZ_RUN) -max_len=1100 build-fuzz/corpus-proxy tests/fuzz/corpus/proxy
+	build-fuzz/fuzz_rules $(FUZZ_RUN) -max_len=200 build-fuzz/corpus-rules tests/fuzz/corpus/rules
+
+# Writes tests/fuzz/corpus again (after a change of the wire format).
+fuzz-seeds:
+	@mkdir -p build-fuzz
+	$(CC) -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Icommon -Ipolicy -o build-fuzz/seeds $(SEEDS_SRC) -lbsd
+	rm -rf tests/fuzz/corpus && mkdir tests/fuzz/corpus
+	build-fuzz/seeds tests/fuzz/corpus
 
 lint: cppcheck clang-tidy
 
