@@ -56,7 +56,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz fuzz-seeds bench bench-cni lint arm64 deb
+        asan tsan valgrind fuzz fuzz-seeds bench bench-cni lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -179,19 +179,38 @@ deb:
 	lintian -i --fail-on error,warning $(B)/deb/*.changes
 	@ls $(B)/deb/*.deb
 
-# Sanitizer build, then the unit and forwarding suites against it.  The
-# sandbox suite is left out: this build's seccomp filter logs instead of
-# killing (the sanitizer runtime makes calls of its own), and LeakSanitizer
-# is off (it ptraces); valgrind covers leaks in `make valgrind`.
+# Sanitizer build, then the unit tests and every integration suite
+# against it, but two: 40-sandbox (this build's seccomp filter logs
+# instead of killing, as the sanitizer runtime makes calls of its own, so
+# the suite's point, calls killed, cannot hold) and 95-package (it builds
+# and tests the Debian package from source, not this build).
+# LeakSanitizer is off (it ptraces); valgrind covers leaks in `make valgrind`.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+ASAN_SUITES = $(filter-out %/40-sandbox.sh %/95-package.sh,$(sort $(wildcard tests/integration/*.sh)))
 asan:
 	./tests/deps.sh --check
 	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-DNTB_SANITIZER_BUILD" LDFLAGS="-fsanitize=address,undefined" \
 		all $(UNIT_TESTS:$(B)/%=build-asan/%)
-	$(ASAN_ENV) ./tests/run build-asan tests/integration/10-launcher.sh \
-		tests/integration/20-agents.sh tests/integration/30-errors.sh \
-		tests/integration/50-hostile.sh
+	$(ASAN_ENV) ./tests/run build-asan $(ASAN_SUITES)
+
+# ThreadSanitizer build (all programs: the launcher runs the agents from
+# its own directory), then the suites that drive ntb-connect's workers
+# hardest.  Reports go to files, not to the agents' stderr the tests read;
+# any report fails the target.  Seccomp logs here too, as in `make asan`.
+TSAN_SUITES = tests/integration/20-agents.sh tests/integration/80-faults.sh
+tsan:
+	./tests/deps.sh --check
+	$(MAKE) B=build-tsan OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+		CFLAGS="-DNTB_SANITIZER_BUILD" LDFLAGS="-fsanitize=thread" \
+		all $(UNIT_TESTS:$(B)/%=build-tsan/%)
+	rm -rf build-tsan/reports && mkdir -p build-tsan/reports
+	TSAN_OPTIONS=log_path=$(CURDIR)/build-tsan/reports/tsan:second_deadlock_stack=1 \
+		./tests/run build-tsan $(TSAN_SUITES)
+	@if ls build-tsan/reports | grep -q .; then \
+		cat build-tsan/reports/*; echo "tsan: ThreadSanitizer reported (build-tsan/reports)" >&2; exit 1; \
+	fi
+	@echo "tsan: no ThreadSanitizer report"
 
 # The unit tests under valgrind's memcheck: no error, no leak.
 valgrind: all $(UNIT_TESTS)
@@ -273,4 +292,4 @@ clang-tidy:
 		-- -std=gnu11 -D_GNU_SOURCE -Icommon -Ipolicy -Iagent $(JSON_CFLAGS)
 
 clean:
-	rm -rf build build-asan build-fuzz build-arm64 build-dev build-deb
+	rm -rf build build-asan build-tsan build-fuzz build-arm64 build-dev build-deb
