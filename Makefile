@@ -198,6 +198,8 @@ asan:
 # its own directory), then the suites that drive ntb-connect's workers
 # hardest.  Reports go to files, not to the agents' stderr the tests read;
 # any report fails the target.  Seccomp logs here too, as in `make asan`.
+# atexit_sleep_ms=0: TSan's default waits 1 s in exit() (for races at
+# exit), longer than 20-agents gives a lone ntb-connect to stop on SIGTERM.
 TSAN_SUITES = tests/integration/20-agents.sh tests/integration/80-faults.sh
 tsan:
 	./tests/deps.sh --check
@@ -205,7 +207,7 @@ tsan:
 		CFLAGS="-DNTB_SANITIZER_BUILD" LDFLAGS="-fsanitize=thread" \
 		all $(UNIT_TESTS:$(B)/%=build-tsan/%)
 	rm -rf build-tsan/reports && mkdir -p build-tsan/reports
-	TSAN_OPTIONS=log_path=$(CURDIR)/build-tsan/reports/tsan:second_deadlock_stack=1 \
+	TSAN_OPTIONS=log_path=$(CURDIR)/build-tsan/reports/tsan:second_deadlock_stack=1:atexit_sleep_ms=0 \
 		./tests/run build-tsan $(TSAN_SUITES)
 	@if ls build-tsan/reports | grep -q .; then \
 		cat build-tsan/reports/*; echo "tsan: ThreadSanitizer reported (build-tsan/reports)" >&2; exit 1; \
