@@ -108,6 +108,7 @@ static struct {
 	int transparent;		/* --transparent-source, passed on */
 	const char *proxy_from[HOOK_MAX_PROXY_FROM];	/* --accept-proxy-from, passed on */
 	unsigned int nproxy_from;
+	struct json_object *state;	/* the parsed container state, kept to the end */
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
 	.user = "nobody",
@@ -447,6 +448,7 @@ static void hook_parse_state(const char *text)
 			hook_add_list(&hk.dirs[DIR_EXPOSE], v, ANNOT_EXPOSE);
 	}
 	/* Strings kept by the specs point into root: it stays. */
+	hk.state = root;
 }
 
 static void hook_state_path(char *path, size_t size)
@@ -845,6 +847,7 @@ int main(int argc, char **argv)
 		hk.state_dir = hook_default_state_dir();
 	state = hook_read_state(deadline);
 	hook_parse_state(state);
+	free(state);	/* parsed: json-c holds copies */
 	hook_sweep();
 	if (!strcmp(hk.status, "stopped"))
 		return hook_stop();
