@@ -652,6 +652,9 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 	else
 		type = p->state == PEER_SERVING && n >= 1 && buf[0] == MSG_HELLO ? MSG_HELLO : 0;
 	take = type <= MSG_LISTENER_BACK ? peer_accepts[p->state][type] : PEER_REFUSE;
+	/* m is not filled in: a record that did not decode is never taken. */
+	if (bad && take != PEER_DROP_HELLO)
+		take = PEER_REFUSE;
 	if (p->state == PEER_GREETING) {
 		peer_discard(in);
 		if (bad)

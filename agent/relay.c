@@ -334,7 +334,7 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 
 		relay_test_stall_ms = ms ? strtol(ms, NULL, 10) : 0;
 		for (i = 0; i < relay_nworkers && i < 8 * sizeof(m); i++) {
-			relay_workers[i].test_unwatchable = (m >> i) & 1;
+			relay_workers[i].test_unwatchable = ((m >> i) & 1) != 0;
 			relay_workers[i].test_stall = (m >> i) & 1 && relay_test_stall_ms > 0 && i > 0;
 		}
 		if (m)

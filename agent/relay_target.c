@@ -86,7 +86,7 @@ static void relay_established(struct worker *w, struct conn *c)
 void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 {
 	/* A connect that worked says EPOLLOUT alone: no SO_ERROR to ask for. */
-	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->fd[1]) : 0;
+	int err = (events & (EPOLLERR | EPOLLHUP)) ? sock_error(c->fd[1]) : 0;
 
 	if (!err && (events & (EPOLLERR | EPOLLHUP)))
 		err = ECONNRESET;

@@ -310,7 +310,7 @@ int util_set_nonblock(int fd)
 
 	if (fl < 0)
 		return -1;
-	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return (fl & O_NONBLOCK) ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 /**

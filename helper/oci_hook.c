@@ -108,6 +108,7 @@ static struct {
 	int transparent;		/* --transparent-source, passed on */
 	const char *proxy_from[HOOK_MAX_PROXY_FROM];	/* --accept-proxy-from, passed on */
 	unsigned int nproxy_from;
+	struct json_object *state;	/* the parsed container state, kept to the end */
 } hk = {
 	.dirs = { { .name = "publish" }, { .name = "expose" } },
 	.user = "nobody",
@@ -235,7 +236,15 @@ static void hook_add_list(struct hook_dir *d, struct json_object *v, const char 
 	copy = strdup(list);
 	if (!copy)
 		log_die("out of memory");
-	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+	/*
+	 * The specs point into copy, kept to the end; a list of none frees
+	 * it.  The analyzer does not know strtok_r() points into copy.
+	 */
+	tok = strtok_r(copy, ", ", &save);
+	if (!tok)
+		free(copy);
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+	for (; tok; tok = strtok_r(NULL, ", ", &save))
 		hook_add_spec(d, tok, where, where);
 }
 
@@ -439,6 +448,7 @@ static void hook_parse_state(const char *text)
 			hook_add_list(&hk.dirs[DIR_EXPOSE], v, ANNOT_EXPOSE);
 	}
 	/* Strings kept by the specs point into root: it stays. */
+	hk.state = root;
 }
 
 static void hook_state_path(char *path, size_t size)
@@ -738,9 +748,9 @@ static const char *hook_default_state_dir(void)
 	}
 	snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned int)outer);
 	if (!lstat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077)) {
-		strcat(dir, "/netns-tcp-bridge");
+		snprintf(dir, sizeof(dir), "/run/user/%u/netns-tcp-bridge", (unsigned int)outer);
 		hook_private_dir(dir);
-		strcat(dir, "/oci");
+		snprintf(dir, sizeof(dir), "/run/user/%u/netns-tcp-bridge/oci", (unsigned int)outer);
 		hook_private_dir(dir);
 		return dir;
 	}
@@ -837,6 +847,7 @@ int main(int argc, char **argv)
 		hk.state_dir = hook_default_state_dir();
 	state = hook_read_state(deadline);
 	hook_parse_state(state);
+	free(state);	/* parsed: json-c holds copies */
 	hook_sweep();
 	if (!strcmp(hk.status, "stopped"))
 		return hook_stop();

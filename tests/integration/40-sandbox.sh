@@ -225,8 +225,20 @@ t_rootless_separate_agents() {
 }
 
 # probe ROLE CALL WANT: WANT is killed, errno or works.
+# A sanitizer build (make asan) loads the same filters, but they log
+# where they would kill (policy.c: the sanitizer runtime makes calls of
+# its own), so a kill cannot be seen there: its probes check what works
+# and what fails with an errno; the normal build checks the kills.
+SANITIZED=""
+ldd "$B/tests/sandbox_probe" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)' && SANITIZED=1
+UNSEEN=0
+
 probe() {
 	local role=$1 call=$2 want=$3 rc got
+	if [ "$want" = killed ] && [ -n "$SANITIZED" ]; then
+		UNSEEN=$((UNSEEN + 1))
+		return 0
+	fi
 	"$B/tests/sandbox_probe" "$role" "$call" ${4:-} 2>/dev/null
 	rc=$?
 	case $rc in
@@ -251,6 +263,7 @@ t_forbidden_calls() {
 	probe connect socket-inet works
 	probe connect thread works
 	probe connect clone3 errno
+	[ -z "$SANITIZED" ] || figure "sanitizer build: $UNSEEN kills not tried (the filter logs here)"
 }
 
 t_narrowed_calls() {
@@ -274,6 +287,7 @@ t_narrowed_calls() {
 	probe listen connect-spare errno
 	probe listen connect-other killed
 	probe connect connect-other errno
+	[ -z "$SANITIZED" ] || figure "sanitizer build: $UNSEEN kills not tried (the filter logs here)"
 }
 
 t_log_mode() {
