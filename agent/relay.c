@@ -71,7 +71,7 @@
 
 static const int relay_errnos[] = RELAY_ERRNOS;
 
-void tally_connect_failed(struct worker *w, int err)
+void relay_tally_connect_failed(struct worker *w, int err)
 {
 	unsigned int i;
 
@@ -158,7 +158,7 @@ static void relay_take_incoming(struct worker *w)
 		}
 		w->cmd_head = (w->cmd_head + 1) % RELAY_CMD_RING;
 		w->cmd_len--;
-		listener_command(w, cmd);
+		relay_listener_command(w, cmd);
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (w->test_stall == 2) {
@@ -187,7 +187,7 @@ static void relay_expire(struct worker *w)
 	while ((c = TAILQ_FIRST(&w->connecting)) && c->deadline <= now) {
 		log_warn_limited(&w->lines, "client %s: cannot connect to the target: timed out after %d ms",
 			 c->name, relay.connect_timeout_ms);
-		tally_connect_failed(w, ETIMEDOUT);
+		relay_tally_connect_failed(w, ETIMEDOUT);
 		conn_end(w, c, 1, RELAY_END_TIMED_OUT);
 	}
 	while ((c = TAILQ_FIRST(&w->idle)) && c->last_active + relay.idle_timeout_ms <= now) {
@@ -236,7 +236,7 @@ static void relay_poll(struct worker *w, int timeout)
 			continue;
 		}
 		/* Ended earlier in this batch, or never ours: drop it. */
-		c = ev_kind_of(tag) == EV_CONN ? slot_find(w, tag) : NULL;
+		c = ev_kind_of(tag) == EV_CONN ? conn_slot_find(w, tag) : NULL;
 		if (!c)
 			continue;
 		if (c->state == CONN_CONNECTING) {

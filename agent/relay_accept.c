@@ -105,7 +105,7 @@ static void listener_unwatch(struct worker *w, uint32_t idx, int told)
 }
 
 /* What the main thread asked of @w: watch a listener, or let it go. */
-void listener_command(struct worker *w, uint32_t cmd)
+void relay_listener_command(struct worker *w, uint32_t cmd)
 {
 	uint32_t idx = cmd & ~RELAY_CMD_ADD;
 
@@ -133,7 +133,7 @@ static void listener_post(struct worker *w, uint32_t cmd)
 	int wake;
 
 	if (w == &relay_workers[0]) {
-		listener_command(w, cmd);
+		relay_listener_command(w, cmd);
 		return;
 	}
 	pthread_mutex_lock(&w->lock);

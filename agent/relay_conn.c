@@ -23,7 +23,7 @@
  * needed and kept; a slot's generation moves on when its connection ends,
  * so an event still queued for it is recognised as stale.
  */
-int slot_take(struct worker *w, struct conn *c)
+int conn_slot_take(struct worker *w, struct conn *c)
 {
 	struct slot *s;
 	uint32_t i;
@@ -62,7 +62,7 @@ static void slot_release(struct worker *w, struct conn *c)
 }
 
 /* The live connection an event names, or NULL for a stale event. */
-struct conn *slot_find(struct worker *w, uint64_t tag)
+struct conn *conn_slot_find(struct worker *w, uint64_t tag)
 {
 	uint32_t i = ev_index(tag);
 	struct slot *s;
@@ -172,12 +172,12 @@ void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end w
 	if (c->state == CONN_CONNECTING)
 		TAILQ_REMOVE(&w->connecting, c, connecting);
 	conn_set_state(c, CONN_ENDED);
-	idle_unlink(w, c);
+	relay_idle_unlink(w, c);
 	/* A client we accepted ourselves is ours alone: its close unwatches it. */
 	if (c->watched[0] && !c->ours && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd[0], NULL))
 		log_debug("client %s: cannot unwatch its socket", c->name);
 	for (d = 0; d < 2; d++)
-		pipe_put(w, c, d);
+		relay_pipe_put(w, c, d);
 	guard_enter(g);
 	if (reset_side < 0) {
 		/* Both ends said FIN: the FIN goes on, not the reset armed in relay_arm_reset(). */

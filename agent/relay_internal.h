@@ -183,21 +183,21 @@ extern atomic_uint relay_count;
 extern int relay_pipe_size, relay_pipe_bulk;
 
 /* relay.c */
-void tally_connect_failed(struct worker *w, int err);
+void relay_tally_connect_failed(struct worker *w, int err);
 int relay_admit(struct worker *w, const char *name);
 
 /* relay_splice.c */
-void pipe_put(struct worker *w, struct conn *c, int d);
-void idle_unlink(struct worker *w, struct conn *c);
-void idle_touch(struct worker *w, struct conn *c);
-int sock_error(int fd);
+void relay_pipe_put(struct worker *w, struct conn *c, int d);
+void relay_idle_unlink(struct worker *w, struct conn *c);
+void relay_idle_touch(struct worker *w, struct conn *c);
+int relay_sock_error(int fd);
 void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t events);
 int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
 
 /* relay_conn.c */
 void conn_set_state(struct conn *c, enum conn_state to);
-int slot_take(struct worker *w, struct conn *c);
-struct conn *slot_find(struct worker *w, uint64_t tag);
+int conn_slot_take(struct worker *w, struct conn *c);
+struct conn *conn_slot_find(struct worker *w, uint64_t tag);
 void relay_count_drop(void);
 void conn_free(struct conn *c);
 const struct addr *conn_target(const struct conn *c);
@@ -211,7 +211,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events);
 void relay_begin(struct worker *w, struct conn *c);
 
 /* relay_accept.c */
-void listener_command(struct worker *w, uint32_t cmd);
+void relay_listener_command(struct worker *w, uint32_t cmd);
 void relay_accept_resume(struct worker *w);
 void relay_spare_make(struct worker *w);
 void relay_accept(struct worker *w, uint32_t idx);

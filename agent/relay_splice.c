@@ -59,7 +59,7 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 }
 
 /* syscalls: close */
-void pipe_put(struct worker *w, struct conn *c, int d)
+void relay_pipe_put(struct worker *w, struct conn *c, int d)
 {
 	if (c->pipe_r[d] < 0)
 		return;
@@ -80,7 +80,7 @@ void pipe_put(struct worker *w, struct conn *c, int d)
  * --idle-timeout: relaying connections in order of their last activity,
  * so the worker looks at the head only.
  */
-void idle_unlink(struct worker *w, struct conn *c)
+void relay_idle_unlink(struct worker *w, struct conn *c)
 {
 	if (!c->idle_listed)
 		return;
@@ -88,14 +88,14 @@ void idle_unlink(struct worker *w, struct conn *c)
 	c->idle_listed = 0;
 }
 
-void idle_touch(struct worker *w, struct conn *c)
+void relay_idle_touch(struct worker *w, struct conn *c)
 {
 	if (!relay.idle_timeout_ms)
 		return;
 	c->last_active = util_now_ms();
 	if (c->idle_listed && !TAILQ_NEXT(c, idle))
 		return;		/* the tail already */
-	idle_unlink(w, c);
+	relay_idle_unlink(w, c);
 	TAILQ_INSERT_TAIL(&w->idle, c, idle);
 	c->idle_listed = 1;
 }
@@ -221,7 +221,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		*moved = 1;
 	}
 	if (!c->inpipe[d])
-		pipe_put(w, c, d);
+		relay_pipe_put(w, c, d);
 	if (c->rd_eof[d] && !c->inpipe[d] && !c->wr_shut[d]) {
 		c->wr_shut[d] = 1;
 		if (!c->wr_shut[!d]) {
@@ -242,7 +242,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 }
 
 /* syscalls: getsockopt */
-int sock_error(int fd)
+int relay_sock_error(int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -289,7 +289,7 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable[side] = 1;
 	if (events & EPOLLERR) {
-		int err = sock_error(c->fd[side]);
+		int err = relay_sock_error(c->fd[side]);
 
 		if (err && err != ECONNRESET && err != EPIPE)
 			log_warn_errno_limited(&w->lines, err, "client %s: %s", c->name,
@@ -310,7 +310,7 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 			}
 		}
 		if (moved)
-			idle_touch(w, c);
+			relay_idle_touch(w, c);
 	} while (moved);
 	if (c->wr_shut[0] && c->wr_shut[1]) {
 		conn_end(w, c, -1, c->first_fin == 1 ? RELAY_END_CLIENT_CLOSED : RELAY_END_TARGET_CLOSED);

@@ -71,7 +71,7 @@ static void relay_established(struct worker *w, struct conn *c)
 		relay_keepalive(c->fd[0]);
 		relay_keepalive(c->fd[1]);
 	}
-	idle_touch(w, c);
+	relay_idle_touch(w, c);
 	if (relay_watch(w, c, 0, 0)) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot watch the client socket",
 				       c->name);
@@ -86,7 +86,7 @@ static void relay_established(struct worker *w, struct conn *c)
 void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 {
 	/* A connect that worked says EPOLLOUT alone: no SO_ERROR to ask for. */
-	int err = (events & (EPOLLERR | EPOLLHUP)) ? sock_error(c->fd[1]) : 0;
+	int err = (events & (EPOLLERR | EPOLLHUP)) ? relay_sock_error(c->fd[1]) : 0;
 
 	if (!err && (events & (EPOLLERR | EPOLLHUP)))
 		err = ECONNRESET;
@@ -97,7 +97,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 			    sizeof(target));
 		log_warn_errno_limited(&w->lines, err, "client %s: cannot connect to %s", c->name,
 				       target);
-		tally_connect_failed(w, err);
+		relay_tally_connect_failed(w, err);
 		conn_end(w, c, 1, conn_connect_why(err));
 		return;
 	}
@@ -165,7 +165,7 @@ void relay_begin(struct worker *w, struct conn *c)
 	const struct addr *to = conn_target(c);
 	int fd;
 
-	if (slot_take(w, c)) {
+	if (conn_slot_take(w, c)) {
 		struct guard *g = &relay_guards[w - relay_workers];
 
 		log_warn_limited(&w->lines, "client %s: refused, too many connections on one worker",
@@ -210,7 +210,7 @@ void relay_begin(struct worker *w, struct conn *c)
 		if (errno == EMFILE || errno == ENFILE)
 			tally_add(&w->tally.refused_fds, 1);
 		else
-			tally_connect_failed(w, errno);
+			relay_tally_connect_failed(w, errno);
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot create the target socket",
 				       c->name);
 		conn_end(w, c, 1, conn_connect_why(err));
@@ -227,7 +227,7 @@ void relay_begin(struct worker *w, struct conn *c)
 		int err = errno;
 		char target[ADDR_STRLEN];
 
-		tally_connect_failed(w, errno);
+		relay_tally_connect_failed(w, errno);
 
 		addr_format((struct sockaddr *)&conn_target(c)->ss, conn_target(c)->len, target,
 			    sizeof(target));
