@@ -212,9 +212,14 @@ tsan:
 	@# The load generator is not under test, and instrumented it checks
 	@# 80-faults' 2 GiB byte by byte 28 times slower than its deadline allows.
 	rm -f build-tsan/bench/benchtool && $(MAKE) B=build-tsan build-tsan/bench/benchtool
-	rm -rf build-tsan/reports && mkdir -p build-tsan/reports
+	rm -rf build-tsan/reports && mkdir -p -m 1777 build-tsan/reports
+	@# Agents that dropped to nobody must be able to write their report;
+	@# one that cannot says so on stderr and dies, which the log shows.
 	TSAN_OPTIONS=log_path=$(CURDIR)/build-tsan/reports/tsan:second_deadlock_stack=1:atexit_sleep_ms=0 \
-		./tests/run build-tsan $(TSAN_SUITES)
+		./tests/run build-tsan $(TSAN_SUITES) >build-tsan/run.log 2>&1; \
+		rc=$$?; cat build-tsan/run.log; test $$rc -eq 0
+	@if grep -q -e "ThreadSanitizer" -e "Can't open file" build-tsan/run.log; then \
+		echo "tsan: a ThreadSanitizer line in the suites' output (build-tsan/run.log)" >&2; exit 1; fi
 	@if ls build-tsan/reports | grep -q .; then \
 		cat build-tsan/reports/*; echo "tsan: ThreadSanitizer reported (build-tsan/reports)" >&2; exit 1; \
 	fi

@@ -31,6 +31,7 @@
 
 #define RELAY_SLOT_CHUNK	1024
 #define RELAY_SLOT_CHUNKS	4096	/* 4 M connections per worker */
+#define RELAY_PIPE_DEFAULT	(64L * 1024)	/* the kernel's size of a new pipe */
 #define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
 #define RELAY_PIPE_MIN		(2L * 4096)	/* the least the kernel gives a pipe */
@@ -92,6 +93,18 @@ enum conn_state {
 	CONN_NSTATES
 };
 
+/*
+ * May a socket have bytes to read?  Edge-triggered: yes after an event,
+ * no after EAGAIN into an empty pipe.  EAGAIN into a pipe that holds bytes
+ * may mean the pipe ran out of slots, not the socket out of bytes: read
+ * again once the pipe has moved some out.
+ */
+enum relay_rd {
+	RELAY_RD_NO,
+	RELAY_RD_YES,
+	RELAY_RD_AFTER_OUT,
+};
+
 struct conn {
 	int fd[2];		/* 0: client, 1: target */
 	int pipe_r[2], pipe_w[2];	/* direction d, -1 when idle */
@@ -101,7 +114,7 @@ struct conn {
 	uint8_t first_fin;	/* 1 + the side whose FIN came first, or 0 */
 	uint8_t fail_why;	/* 1 + enum relay_end, when a failure knows better than its side */
 	uint8_t rd_eof[2];	/* fd[d] gave EOF */
-	uint8_t readable[2];	/* fd[d] may have bytes: an event said so, no EAGAIN since */
+	uint8_t readable[2];	/* enum relay_rd: may fd[d] have bytes to read? */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
 	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */

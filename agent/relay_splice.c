@@ -43,7 +43,7 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 	 * than fs.pipe-user-pages-soft in pipes.
 	 */
 	{
-		int got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
+		int got = relay_pipe_size > RELAY_PIPE_DEFAULT ? fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size) : -1;
 
 		/*
 		 * Refused: the pipe keeps what the kernel gave it, which is
@@ -140,7 +140,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		 * one comes with any new byte).  That spares a failed splice of
 		 * the idle direction on every event of the busy one.
 		 */
-		if (!c->rd_eof[d] && c->readable[d] &&
+		if (!c->rd_eof[d] && c->readable[d] == RELAY_RD_YES &&
 		    (c->pipe_r[d] < 0 || c->inpipe[d] < c->pipe_cap[d])) {
 			size_t want;
 
@@ -186,10 +186,9 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 				 * of slots first (each holds one fragment, however
 				 * small): the socket may still hold bytes and no
 				 * event would come for them.  Try again once the
-				 * pipe has moved some out.
+				 * pipe has moved some out, not on every event.
 				 */
-				if (!c->inpipe[d])
-					c->readable[d] = 0;
+				c->readable[d] = c->inpipe[d] ? RELAY_RD_AFTER_OUT : RELAY_RD_NO;
 			} else {
 				if (errno != ECONNRESET)
 					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
@@ -205,6 +204,8 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			if (n > 0) {
 				c->inpipe[d] -= (size_t)n;
 				tally_add(&w->tally.bytes[d], (unsigned long long)n);
+				if (c->readable[d] == RELAY_RD_AFTER_OUT)
+					c->readable[d] = RELAY_RD_YES;
 				progress = 1;
 			} else if (n < 0 && errno == EINTR) {
 				relay_blocked(w, c);
@@ -287,7 +288,7 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 
 	/* Anything but "writable" may mean bytes or an end to read. */
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		c->readable[side] = 1;
+		c->readable[side] = RELAY_RD_YES;
 	if (events & EPOLLERR) {
 		int err = relay_sock_error(c->fd[side]);
 

@@ -103,7 +103,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 	}
 	TAILQ_REMOVE(&w->connecting, c, connecting);
 	/* The target may have spoken first, in the same event. */
-	c->readable[1] = !!(events & (EPOLLIN | EPOLLRDHUP));
+	c->readable[1] = events & (EPOLLIN | EPOLLRDHUP) ? RELAY_RD_YES : RELAY_RD_NO;
 	relay_established(w, c);
 }
 
@@ -193,7 +193,7 @@ void relay_begin(struct worker *w, struct conn *c)
 		/* -C: one pre-connected target, used by the first client only. */
 		c->fd[1] = relay.upstream_fd;
 		relay.upstream_fd = -1;
-		c->readable[1] = 1;
+		c->readable[1] = RELAY_RD_YES;
 		relay_arm_reset(c->fd[1]);
 		if (fcntl(c->fd[1], F_SETFL, O_NONBLOCK) || relay_watch(w, c, 1, 0)) {
 			log_warn_errno(errno, "client %s: cannot use the --connect-fd socket", c->name);
