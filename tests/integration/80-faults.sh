@@ -602,7 +602,7 @@ t_pipe_slots() {
 	bg ip netns exec "$NSB" python3 "$TOP/tests/tools/slots.py" slowsink 127.0.0.1 8822
 	wait_listen "$NSB" 8822
 	launched 8822 9822 --user "$user"
-	out=$(in_a python3 "$TOP/tests/tools/slots.py" trickle 127.0.0.1 9822 6) || fail "bytes stranded in a socket:
+	out=$(in_a python3 "$TOP/tests/tools/slots.py" trickle 127.0.0.1 9822 10) || fail "bytes stranded in a socket:
 $out"
 	figure "two-slot pipes, slow target: $(echo "$out" | tail -n 1); hog: $(cat "$T/hog.out")"
 }

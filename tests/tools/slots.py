@@ -11,7 +11,7 @@ slowsink ADDR PORT       per connection: wait 0.5 s, read slowly to EOF, reply
 trickle ADDR PORT TRIES  TRIES connections one after another: 4 MiB in 64 KiB
                          writes, then 400 writes of 100 bytes 0.5 ms apart
                          (each its own segment, so its own pipe slot), FIN,
-                         then wait up to 10 s for the count; prints one line a
+                         then wait up to 5 s for the count; prints one line a
                          connection, exit 0 only if every count is right
 Every wait is bounded.
 """
@@ -73,7 +73,7 @@ def slowsink(addr, port):
 def trickle(addr, port, tries):
     ok = True
     for i in range(tries):
-        c = socket.create_connection((addr, port), timeout=10)
+        c = socket.create_connection((addr, port), timeout=5)
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         total = 0
         for _ in range(64):
