@@ -51,7 +51,7 @@ UNIT_TESTS  = $(B)/tests/unit_addr $(B)/tests/unit_msg $(B)/tests/unit_rdv $(B)/
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan valgrind fuzz bench bench-cni deps lint arm64 deb
+        asan valgrind fuzz bench bench-cni bench-rootless deps lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -104,6 +104,12 @@ bench: all $(B)/bench/benchtool
 bench-cni: all $(B)/bench/benchtool
 	./tests/deps.sh --bench
 	./tests/bench/cni.sh $(B)
+
+# rootlessport (podman run -p, slirp4netns) against ntb-oci-hook from the
+# user's own hooks directory, for a rootless container (podman 4).
+bench-rootless: all $(B)/bench/benchtool
+	./tests/deps.sh --bench
+	./tests/bench/rootless.sh $(B)
 
 # Installs what the build and the tests need (Debian; as root): the
 # package tools too, for tests/integration/95-package.sh.

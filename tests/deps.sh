@@ -5,7 +5,7 @@ set -eu
 pkgs="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev libjson-c-dev
       iproute2 util-linux python3 curl systemd runc busybox-static haproxy nftables
       podman uidmap catatonit containernetworking-plugins"
-[ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux passt strace"
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux passt strace slirp4netns"
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
 [ "${1:-}" = "--lint" ] && pkgs="$pkgs cppcheck clang-tidy valgrind"
 # `make deb` and tests/integration/95-package.sh: the Debian package build.
