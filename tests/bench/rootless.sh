@@ -86,13 +86,15 @@ EOF
 chown -R "$PUSER:" "$T"
 
 # Both containers alike: an echo server and iperf3 on all their addresses
-# (rootlessport's child connects to the container's slirp4netns address).
-SERVE='BENCHTOOL_ADDR=0.0.0.0 /bench/benchtool echo 7000 & exec iperf3 -s -p 5201'
+# (rootlessport's child connects to the container's slirp4netns address),
+# on adjacent ports: podman's --annotation splits its value at commas, so
+# the hook's two forwards are one range, not a comma-separated list.
+SERVE='BENCHTOOL_ADDR=0.0.0.0 /bench/benchtool echo 7000 & exec iperf3 -s -p 7001'
 COMMON=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -v /usr:/usr:ro --rootfs "$T/rootfs")
 "${R[@]}" run -d --name "$DNAME" --network slirp4netns \
-	-p 127.0.0.1:18270:7000 -p 127.0.0.1:18271:5201 "${COMMON[@]}" /bin/sh -c "$SERVE" >/dev/null
+	-p 127.0.0.1:18270:7000 -p 127.0.0.1:18271:7001 "${COMMON[@]}" /bin/sh -c "$SERVE" >/dev/null
 "${R[@]}" run -d --name "$HNAME" --network none \
-	--annotation org.netns-tcp-bridge.publish=127.0.0.1:18370=127.0.0.1:7000,127.0.0.1:18371=127.0.0.1:5201 \
+	--annotation org.netns-tcp-bridge.publish=127.0.0.1:18370-18371=127.0.0.1:7000-7001 \
 	"${COMMON[@]}" /bin/sh -c "$SERVE" >/dev/null
 
 in_ns() {
