@@ -57,7 +57,7 @@ UNIT_TESTS  = $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/uni
 TEST_PROGS  = $(B)/tests/sandbox_probe $(B)/bench/benchtool
 
 .PHONY: all progs check unit install uninstall clean demo cppcheck clang-tidy \
-        asan tsan valgrind fuzz fuzz-seeds bench bench-cni lint arm64 deb
+        asan tsan valgrind fuzz fuzz-seeds bench bench-cni bench-rootless lint arm64 deb
 
 all: $(PROGS) $(TEST_PROGS)
 
@@ -110,6 +110,12 @@ bench: all $(B)/bench/benchtool
 bench-cni: all $(B)/bench/benchtool
 	./tests/deps.sh --check --bench
 	./tests/bench/cni.sh $(B)
+
+# rootlessport (podman run -p, slirp4netns) against ntb-oci-hook from the
+# user's own hooks directory, for a rootless container (podman 4).
+bench-rootless: all $(B)/bench/benchtool
+	./tests/deps.sh --check --bench
+	./tests/bench/rootless.sh $(B)
 
 # No target installs anything: tests/deps.sh does, called by the README's
 # commands (tests/check, tests/demo.sh) and .ci/run.  A target checks that

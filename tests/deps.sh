@@ -13,7 +13,7 @@ base="gcc make pkg-config libc6-dev libseccomp-dev libcap-ng-dev libbsd-dev libj
 pkgs=$base
 for group in "$@"; do
 	case $group in
-	--bench) pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux passt strace" ;;
+	--bench) pkgs="$pkgs iperf3 socat haproxy systemd gnuplot-nox util-linux passt strace slirp4netns" ;;
 	--fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 	--lint) pkgs="$pkgs cppcheck clang-tidy valgrind" ;;
 	# `make deb` and tests/integration/95-package.sh: the Debian package build.
