@@ -68,11 +68,13 @@ t_by_hand_publish_expose() {
 			--state-dir "$T/st" 2>"$T/hook.err" && true
 	ms=$((($(date +%s%N) - start) / 1000000))
 	assert_match "$(cat "$T/hook.err")" "listening ports but" "range mismatch refused"
-	# Now a good one: the range pairs 2 with 2.
+	# Now a good one, two forwards in the annotation, separated by a space
+	# (podman splits its annotation option's value at commas).
 	start=$(date +%s%N)
-	state c1 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9903=127.0.0.1:8901"}' |
+	state c1 creating "$HOLDER" '{"org.netns-tcp-bridge.publish":"127.0.0.1:9903=127.0.0.1:8901 127.0.0.1:9905=127.0.0.1:8901"}' |
 		in_a "$HOOK" --publish 127.0.0.1:9901=127.0.0.1:8901 --expose 127.0.0.1:7902=127.0.0.1:8902 \
-			--allow-publish tcp://127.0.0.1:9903 --state-dir "$T/st" 2>"$T/hook.err" ||
+			--allow-publish tcp://127.0.0.1:9903 --allow-publish tcp://127.0.0.1:9905 \
+			--state-dir "$T/st" 2>"$T/hook.err" ||
 		fail "hook failed: $(cat "$T/hook.err")"
 	ms=$((($(date +%s%N) - start) / 1000000))
 	[ $ms -lt 2000 ] || fail "the hook took $ms ms"
@@ -81,6 +83,8 @@ t_by_hand_publish_expose() {
 	assert_eq "$out" "PORT 8901" "publish from --publish"
 	out=$(in_a $PEER client 127.0.0.1 9903 read) || fail "publish (annotation): $out"
 	assert_eq "$out" "PORT 8901" "publish from the annotation"
+	out=$(in_a $PEER client 127.0.0.1 9905 read) || fail "publish (annotation, second forward): $out"
+	assert_eq "$out" "PORT 8901" "publish from the annotation's second forward"
 	out=$(ip netns exec "$NSB" $PEER client 127.0.0.1 7902 read) || fail "expose: $out"
 	assert_eq "$out" "PORT 8902" "expose"
 	pids=$(pair_pids c1)
