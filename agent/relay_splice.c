@@ -27,7 +27,7 @@ int relay_pipe_bulk = RELAY_PIPE_BULK;
  */
 static int pipe_get(struct worker *w, struct conn *c, int d)
 {
-	int p[2];
+	int p[2], got = -1;
 
 	if (w->pooled) {
 		w->pooled--;
@@ -40,19 +40,14 @@ static int pipe_get(struct worker *w, struct conn *c, int d)
 		return -1;
 	/*
 	 * Bigger pipes, fewer splices.  Refused (EPERM) once a user holds more
-	 * than fs.pipe-user-pages-soft in pipes.
+	 * than fs.pipe-user-pages-soft in pipes: the pipe keeps what the
+	 * kernel gave it, which past that limit is two pages, not 64 KiB.
 	 */
-	{
-		int got = relay_pipe_size > RELAY_PIPE_DEFAULT ? fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size) : -1;
-
-		/*
-		 * Refused: the pipe keeps what the kernel gave it, which is
-		 * two pages, not 64 KiB, for a user past the soft limit.
-		 */
-		if (got <= 0)
-			got = fcntl(p[1], F_GETPIPE_SZ);
-		c->pipe_cap[d] = got > 0 ? (uint32_t)got : RELAY_PIPE_MIN;
-	}
+	if (relay_pipe_size > RELAY_PIPE_DEFAULT)
+		got = fcntl(p[1], F_SETPIPE_SZ, relay_pipe_size);
+	if (got <= 0)
+		got = fcntl(p[1], F_GETPIPE_SZ);
+	c->pipe_cap[d] = got > 0 ? (uint32_t)got : RELAY_PIPE_MIN;
 	c->pipe_r[d] = p[0];
 	c->pipe_w[d] = p[1];
 	return 0;
