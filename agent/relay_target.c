@@ -103,7 +103,7 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 	}
 	TAILQ_REMOVE(&w->connecting, c, connecting);
 	/* The target may have spoken first, in the same event. */
-	c->readable[1] = events & (EPOLLIN | EPOLLRDHUP) ? RELAY_RD_YES : RELAY_RD_NO;
+	c->readable[1] = (events & (EPOLLIN | EPOLLRDHUP)) ? RELAY_RD_YES : RELAY_RD_NO;
 	relay_established(w, c);
 }
 
