@@ -20,7 +20,10 @@
  *
  * What the C library may open on its own later, with no open() left:
  * malloc's arena limit (fixed by relay_init() with M_ARENA_MAX, since past
- * eight arenas glibc reads /sys/devices/system/cpu/online); the time zone
+ * eight arenas glibc reads /sys/devices/system/cpu/online); the first trim
+ * of a thread arena's heap, which reads /proc/sys/vm/overcommit_memory
+ * (policy_apply() stops trimming: freed memory stays for reuse; a worker
+ * was killed so after 1,000 connections ended at once); the time zone
  * (nothing calls localtime or strftime); message catalogues (no setlocale,
  * so strerror() stays in the C locale and opens nothing); NSS (getpwnam
  * and getpwuid run only while parsing arguments); syslog (not used: logs
@@ -33,6 +36,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <linux/prctl.h>
 #include <sched.h>
@@ -386,6 +391,9 @@ void policy_apply(struct policy *p)
 		log_die_errno(errno, "cannot clear the dumpable flag");
 	policy_close_fds(p);
 	policy_limits(p);
+	/* Not fatal: an allocator that refuses (ASan's) is not glibc's. */
+	if (!mallopt(M_TRIM_THRESHOLD, INT_MAX))
+		log_info("malloc did not take a trim threshold; going on");
 	policy_seccomp(p);
 	log_info("sandboxed: %s, no_new_privs, seccomp %s",
 		 p->transparent ? "CAP_NET_ADMIN only" : "no capabilities",

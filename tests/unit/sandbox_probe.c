@@ -46,6 +46,24 @@ static void *thread_main(void *arg)
 	return arg;
 }
 
+/*
+ * Grow a thread's malloc arena by a few MiB and free it all, as a worker
+ * does after a burst of connections: glibc then trims the arena's heap,
+ * and the first trim reads /proc/sys/vm/overcommit_memory unless the
+ * policy stopped trimming.
+ */
+static void *thread_heap_trim(void *arg)
+{
+	void *blocks[256];
+	int i;
+
+	for (i = 0; i < 256; i++)
+		blocks[i] = malloc(32 * 1024);
+	for (i = 255; i >= 0; i--)
+		free(blocks[i]);
+	return arg;
+}
+
 /* Make a socket, close it: 0 if it could be made. */
 static long try_socket(int family, int type, int protocol)
 {
@@ -135,9 +153,10 @@ static long try_call(const char *call)
 		return syscall(SYS_clone3, NULL, 0);
 	if (!strcmp(call, "write"))
 		return write(STDERR_FILENO, "", 0);
-	if (!strcmp(call, "thread")) {
+	if (!strcmp(call, "thread") || !strcmp(call, "thread-heap-trim")) {
 		pthread_t t;
-		int rc = pthread_create(&t, NULL, thread_main, NULL);
+		int rc = pthread_create(&t, NULL, strcmp(call, "thread") ? thread_heap_trim : thread_main,
+					NULL);
 
 		if (rc) {
 			errno = rc;
