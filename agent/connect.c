@@ -762,7 +762,7 @@ static void connect_drain_begin(void)
 static void connect_stats(void)
 {
 	struct relay_totals t;
-	char errs[160], ends[320];
+	char errs[160], ends[320], loads[320];
 	unsigned long long failed = 0, ended = 0;
 	unsigned int e;
 
@@ -773,12 +773,13 @@ static void connect_stats(void)
 		ended += t.ends[e];
 	relay_errno_names(errs, sizeof(errs), t.connect_failed);
 	relay_end_names(ends, sizeof(ends), t.ends);
-	log_notice("stats: received %llu, accepted %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u, idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu, ended %llu%s%s%s",
+	relay_loads(loads, sizeof(loads));
+	log_notice("stats: received %llu, accepted %llu, refused %llu (limit %llu, fds %llu, stopping %llu, bad %llu, policy %llu), lost in hand-off %llu, connects ok %llu, failed %llu%s%s%s, open %u (per worker %s), idle reset %llu, bytes to target %llu, to client %llu, connections reset %llu, ended %llu%s%s%s",
 		       cn.received, t.accepted,
 		       t.refused_limit + t.refused_fds + cn.refused_stopping + cn.refused_bad + cn.refused_policy,
 		       t.refused_limit, t.refused_fds, cn.refused_stopping, cn.refused_bad, cn.refused_policy,
 		       cn.truncated,
-		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(),
+		       t.connect_ok, failed, *errs ? " (" : "", errs, *errs ? ")" : "", relay_active(), loads,
 		       t.idle_closed, t.bytes[0], t.bytes[1], t.resets, ended, *ends ? " (" : "",
 		       ends, *ends ? ")" : "");
 }

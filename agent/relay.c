@@ -3,7 +3,8 @@
  * relay.c - ntb-connect's data path: connect to the target, then splice.
  *
  * Theory of operation: the main thread receives client sockets from the
- * rendezvous and hands each to a worker, round robin.  Worker 0 is the
+ * rendezvous and hands each to a worker, round robin unless the next in
+ * turn has clearly more open than another (relay_pick()).  Worker 0 is the
  * main thread itself (its epoll set nests in the main one), so its share
  * needs no cross-thread wake-up; workers 1..N-1 are threads.  A worker
  * owns its connections for their whole life: one epoll set
@@ -28,7 +29,9 @@
  * made in, so every worker then accepts clients of namespace A itself,
  * from one shared listener registered in each worker's epoll set with
  * EPOLLEXCLUSIVE (one worker woken per arrival, not all): no record, no
- * cross-thread wake-up, no extra copy of the client fd per connection.
+ * extra copy of the client fd per connection, and no cross-thread
+ * wake-up unless the worker that accepted a client has clearly more open
+ * than another, which then takes it (relay_pick()).
  * The main thread never touches a worker's listeners directly: it queues
  * "add" and "drop" commands, and the last worker to drop a listener
  * closes it, so no worker can accept on an fd that was closed under it.
@@ -93,7 +96,9 @@ atomic_uint relay_count;
  * worker i) fail to watch every listening socket, as at the user's epoll
  * watch limit; NTB_TEST_STALL_MS=N: such a worker, at the first drop
  * command it finds, stops taking commands for N ms, as one held by a
- * peer's socket would be.  Off unless set; neither gives a peer anything.
+ * peer's socket would be; NTB_TEST_NO_SPARE=MASK: the workers of MASK
+ * never have a spare pipe, as when other workers' accepts took the fds
+ * each freed.  Off unless set; none gives a peer anything.
  */
 static long relay_test_stall_ms;
 
@@ -330,16 +335,21 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 	relay_nworkers = opts->workers;
 	{
 		const char *mask = getenv("NTB_TEST_UNWATCHABLE"), *ms = getenv("NTB_TEST_STALL_MS");
+		const char *nospare = getenv("NTB_TEST_NO_SPARE");
 		unsigned long m = mask ? strtoul(mask, NULL, 0) : 0;
+		unsigned long ns = nospare ? strtoul(nospare, NULL, 0) : 0;
 
 		relay_test_stall_ms = ms ? strtol(ms, NULL, 10) : 0;
 		for (i = 0; i < relay_nworkers && i < 8 * sizeof(m); i++) {
 			relay_workers[i].test_unwatchable = ((m >> i) & 1) != 0;
 			relay_workers[i].test_stall = (m >> i) & 1 && relay_test_stall_ms > 0 && i > 0;
+			relay_workers[i].test_no_spare = ((ns >> i) & 1) != 0;
 		}
 		if (m)
 			log_notice("test hook: workers of mask %#lx cannot watch listening sockets%s",
 				   m, relay_test_stall_ms ? ", and hold back at their first drop" : "");
+		if (ns)
+			log_notice("test hook: workers of mask %#lx have no spare pipe", ns);
 	}
 	/* Not fatal: an allocator that refuses (ASan's) is not glibc's. */
 	if (!mallopt(M_ARENA_MAX, (int)relay_nworkers + 1))
@@ -416,6 +426,64 @@ void relay_close_received(int fd)
 	guard_leave(&relay_guards[0]);
 }
 
+/*
+ * relay_pick() - the worker a new connection goes to
+ * @w:		the one that would take it: the worker that accepted it, or
+ *		the next in turn for one received
+ *
+ * What a worker has open is the load measure there is at no cost: it
+ * cannot tell a busy stream from an idle one, but it spreads what
+ * EPOLLEXCLUSIVE does not.  That wakes the first worker asleep on the
+ * listener, in the order they began watching it, so on an idle machine
+ * the same worker wins every arrival and a burst of long streams lands on
+ * one thread.  A hand-off costs a lock and perhaps a wake-up of the other
+ * thread, so @w keeps the connection unless another worker has clearly
+ * fewer: a quarter fewer, and at least one.  Ties go to the first worker
+ * after @w, so handed-off connections go round rather than to worker 0.
+ *
+ * Return: the worker, its load counted with the new connection.
+ */
+struct worker *relay_pick(struct worker *w)
+{
+	unsigned int own = atomic_load_explicit(&w->load, memory_order_relaxed);
+	unsigned int best = own, i, at = (unsigned int)(w - relay_workers);
+	struct worker *to = w;
+
+	for (i = 1; i < relay_nworkers && best; i++) {
+		struct worker *o = &relay_workers[(at + i) % relay_nworkers];
+		unsigned int load = atomic_load_explicit(&o->load, memory_order_relaxed);
+
+		if (load < best) {
+			best = load;
+			to = o;
+		}
+	}
+	if (best + best / 4 >= own)
+		to = w;
+	atomic_fetch_add_explicit(&to->load, 1, memory_order_relaxed);
+	return to;
+}
+
+/*
+ * relay_hand() - queue @c for worker @to, another thread (or worker 0,
+ * the main thread, from a worker thread)
+ *
+ * syscalls: write
+ */
+void relay_hand(struct worker *to, struct conn *c)
+{
+	uint64_t one = 1;
+	int wake;
+
+	pthread_mutex_lock(&to->lock);
+	/* A worker with work already queued will see this one too: no wake-up. */
+	wake = STAILQ_EMPTY(&to->incoming) && !to->cmd_len;
+	STAILQ_INSERT_TAIL(&to->incoming, c, incoming);
+	pthread_mutex_unlock(&to->lock);
+	if (wake && write(to->evfd, &one, sizeof(one)) < 0)
+		log_debug("cannot wake worker");
+}
+
 /**
  * relay_submit() - give a received client socket to a worker
  * @client_fd:	the client; owned by the relay from now on
@@ -423,16 +491,12 @@ void relay_close_received(int fd)
  * @target:	index into opts->targets (the caller checked it)
  *
  * Over the connection limit, the client is reset at once.
- *
- * syscalls: write
  */
 void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		  const struct sockaddr *src, const struct sockaddr *dst)
 {
 	struct worker *w;
 	struct conn *c;
-	uint64_t one = 1;
-	int wake;
 
 	/* The main thread is worker 0: its counters and lines are ours. */
 	if (!relay_admit(&relay_workers[0], client_name)) {
@@ -446,19 +510,36 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		return;
 	}
 
-	w = &relay_workers[relay_next++ % relay_nworkers];
-	if (w == &relay_workers[0]) {
-		/* Ours: the main thread is worker 0. */
-		relay_begin(w, c);
-		return;
+	w = relay_pick(&relay_workers[relay_next++ % relay_nworkers]);
+	if (w == &relay_workers[0])
+		relay_begin(w, c);	/* ours: the main thread is worker 0 */
+	else
+		relay_hand(w, c);
+}
+
+/**
+ * relay_loads() - what each worker has open now, "3/2/0/1"
+ * @buf:	where to write
+ * @size:	its size; a list that does not fit ends in "..."
+ */
+void relay_loads(char *buf, size_t size)
+{
+	size_t len = 0;
+	unsigned int i;
+
+	if (size)
+		*buf = 0;
+	for (i = 0; i < relay_nworkers && len < size; i++) {
+		int n = snprintf(buf + len, size - len, "%s%u", i ? "/" : "",
+				 atomic_load_explicit(&relay_workers[i].load, memory_order_relaxed));
+
+		if (n < 0 || (size_t)n >= size - len) {
+			if (size >= 4)
+				strlcpy(buf + size - 4, "...", 4);
+			return;
+		}
+		len += (size_t)n;
 	}
-	pthread_mutex_lock(&w->lock);
-	/* A worker with work already queued will see this one too: no wake-up. */
-	wake = STAILQ_EMPTY(&w->incoming) && !w->cmd_len;
-	STAILQ_INSERT_TAIL(&w->incoming, c, incoming);
-	pthread_mutex_unlock(&w->lock);
-	if (wake && write(w->evfd, &one, sizeof(one)) < 0)
-		log_debug("cannot wake worker");
 }
 
 /**

@@ -88,6 +88,7 @@ unsigned int relay_active(void);
 unsigned int relay_worker_count(void);
 void relay_totals(struct relay_totals *t);
 void relay_errno_names(char *buf, size_t size, const unsigned long long *failed);
+void relay_loads(char *buf, size_t size);
 const char *relay_end_name(enum relay_end why);
 void relay_end_names(char *buf, size_t size, const unsigned long long *ends);
 

@@ -25,6 +25,13 @@ static struct relay_listener relay_listeners[RELAY_LISTENERS];
  */
 static uint32_t relay_orphans[RELAY_LISTENERS];
 static unsigned int relay_norphans;
+/*
+ * Listeners a worker asked the main thread to give back while others may
+ * still watch them (relay_listener_give_up()), with the generation they
+ * had then: once at most per socket (giving_up).  Under the same lock.
+ */
+static uint32_t relay_giveups[RELAY_LISTENERS][2];
+static unsigned int relay_ngiveups;
 static pthread_mutex_t relay_orphans_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -152,6 +159,35 @@ static void listener_post(struct worker *w, uint32_t cmd)
 }
 
 /*
+ * Out of fds with no spare to give up, and none to be made: nobody here
+ * can take a client to reset it, so the listener goes back to its sender
+ * (ntb-listen accepts its clients itself again and hands each over; one
+ * ntb-connect cannot receive is reset), through the main thread, which
+ * tells every worker to let go.  With several workers a spare can be
+ * lost: the fds one worker frees from it can be taken by another's accept
+ * and target socket before its own accept4() runs.
+ *
+ * syscalls: write
+ */
+static void relay_listener_give_up(struct worker *w, uint32_t idx)
+{
+	struct relay_listener *l = &relay_listeners[idx];
+	uint64_t one = 1;
+
+	if (atomic_exchange_explicit(&l->giving_up, 1, memory_order_acq_rel))
+		return;
+	log_warn_limited(&w->lines, "out of fds, with no spare left to reset clients with: giving listening socket %u back to ntb-listen",
+			 (unsigned int)l->target);
+	pthread_mutex_lock(&relay_orphans_lock);
+	relay_giveups[relay_ngiveups][0] = idx;
+	relay_giveups[relay_ngiveups][1] = w->lwatch[idx] - 1;
+	relay_ngiveups++;
+	pthread_mutex_unlock(&relay_orphans_lock);
+	if (relay.notify_fd >= 0 && write(relay.notify_fd, &one, sizeof(one)) < 0)
+		log_debug("cannot wake the main thread");
+}
+
+/*
  * Out of fds: the client stays in the backlog, and the listener would
  * wake this worker at once again.  Its listeners leave its epoll set for
  * a while, longer each time, then come back (relay_accept_resume()).
@@ -197,6 +233,8 @@ void relay_accept_resume(struct worker *w)
  */
 void relay_spare_make(struct worker *w)
 {
+	if (w->test_no_spare)
+		return;
 	if (w->spare[0] < 0 && pipe2(w->spare, O_CLOEXEC))
 		w->spare[0] = w->spare[1] = -1;
 }
@@ -237,7 +275,8 @@ static int relay_accept_shed(struct worker *w, uint32_t idx, int err)
 
 /*
  * relay_accept() - take clients off a handed-over listener, each into this
- * worker
+ * worker or, when it has clearly more open than another, into that one
+ * (relay_pick())
  *
  * The listener's open file is shared with the peer that sent it: it can
  * make it blocking (accept4() then sleeps until the guard interrupts it)
@@ -256,6 +295,7 @@ void relay_accept(struct worker *w, uint32_t idx)
 		struct sockaddr_storage peer, local = { 0 };
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		char name[ADDR_STRLEN];
+		struct worker *to;
 		struct conn *c;
 		int fd;
 
@@ -273,6 +313,8 @@ void relay_accept(struct worker *w, uint32_t idx)
 			case UTIL_ACCEPT_NO_FDS:
 				if (relay_accept_shed(w, idx, err))
 					continue;
+				if (w->spare[0] < 0)
+					relay_listener_give_up(w, idx);
 				relay_accept_pause(w, err);
 				return;
 			case UTIL_ACCEPT_NO_MEMORY:
@@ -311,7 +353,11 @@ void relay_accept(struct worker *w, uint32_t idx)
 			continue;
 		}
 		c->ours = 1;
-		relay_begin(w, c);
+		to = relay_pick(w);
+		if (to == w)
+			relay_begin(w, c);
+		else
+			relay_hand(to, c);
 	}
 }
 
@@ -342,6 +388,7 @@ int relay_listener_add(int fd, unsigned int target, int owner)
 	l->owner = owner;
 	l->gen = (l->gen + 1) & EV_GEN_MASK;
 	l->dropping = 0;
+	atomic_store_explicit(&l->giving_up, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->refs, relay_nworkers, memory_order_release);
 	for (unsigned int k = 0; k < relay_nworkers; k++)
 		listener_post(&relay_workers[k], RELAY_CMD_ADD | i);
@@ -404,21 +451,39 @@ void relay_listeners_drop(int owner, void (*back)(int owner, unsigned int target
 }
 
 /**
- * relay_listeners_orphaned() - close the listening sockets every worker
+ * relay_listeners_orphaned() - give back the listening sockets a worker
+ * gave up on (relay_listener_give_up()), and close those every worker
  * gave up on by itself, on the main thread
  * @back:	called with the owner and target of each one nobody had asked
  *		to drop, to tell its sender
  */
 void relay_listeners_orphaned(void (*back)(int owner, unsigned int target))
 {
-	uint32_t list[RELAY_LISTENERS];
-	unsigned int n, i;
+	uint32_t list[RELAY_LISTENERS], up[RELAY_LISTENERS][2];
+	unsigned int n, nup, i;
 
 	pthread_mutex_lock(&relay_orphans_lock);
 	n = relay_norphans;
 	memcpy(list, relay_orphans, n * sizeof(list[0]));
 	relay_norphans = 0;
+	nup = relay_ngiveups;
+	memcpy(up, relay_giveups, nup * sizeof(up[0]));
+	relay_ngiveups = 0;
 	pthread_mutex_unlock(&relay_orphans_lock);
+	/* First: one every worker has let go of is closed below, not dropped. */
+	for (i = 0; i < nup; i++) {
+		struct relay_listener *l = &relay_listeners[up[i][0]];
+
+		if (l->dropping || l->gen != up[i][1] ||
+		    !atomic_load_explicit(&l->busy, memory_order_acquire))
+			continue;
+		l->dropping = 1;
+		back(l->owner, l->target);
+		if (!atomic_load_explicit(&l->refs, memory_order_acquire))
+			continue;
+		for (unsigned int k = 0; k < relay_nworkers; k++)
+			listener_post(&relay_workers[k], up[i][0]);
+	}
 	for (i = 0; i < n; i++) {
 		struct relay_listener *l = &relay_listeners[list[i]];
 

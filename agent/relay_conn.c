@@ -74,11 +74,12 @@ struct conn *conn_slot_find(struct worker *w, uint64_t tag)
 }
 
 /*
- * One connection fewer; the main thread hears when none are left.
+ * One connection fewer, of @w's; the main thread hears when none are left.
  * syscalls: write
  */
-void relay_count_drop(void)
+void relay_count_drop(struct worker *w)
 {
+	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
 	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
 		uint64_t one = 1;
 
@@ -196,7 +197,7 @@ void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end w
 	guard_leave(g);
 	slot_release(w, c);
 	conn_free(c);
-	relay_count_drop();
+	relay_count_drop(w);
 }
 
 /* --proxy-protocol: the header for @c, made once, sent by relay_established(). */

@@ -22,6 +22,7 @@
 #include "proxy.h"
 
 #include <assert.h>
+#include <stdalign.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -57,6 +58,7 @@ struct relay_listener {
 	uint32_t gen;		/* moves on with each new socket in this slot */
 	int owner;		/* the caller's name for who sent it (a peer slot) */
 	uint8_t dropping;	/* main thread: drop commands are queued */
+	atomic_uint giving_up;	/* a worker asked the main thread to give it back */
 	atomic_uint refs;	/* workers still watching it */
 	atomic_uint busy;	/* fd open: the slot is not free until it is closed */
 };
@@ -172,12 +174,19 @@ struct worker {
 	unsigned int cmd_head, cmd_len;
 	int test_unwatchable;		/* test hook: listeners cannot be watched here */
 	int test_stall;			/* test hook: 1 armed, 2 stalling, 0 done or off */
+	int test_no_spare;		/* test hook: every spare pipe is lost */
 	int spare[2];			/* a pipe to close when out of fds, or -1 */
 	uint32_t lwatch[RELAY_LISTENERS];	/* generation + 1 of each watched listener, or 0 */
 	long long accept_resume;	/* accepting paused after EMFILE until then, or 0 */
 	int pause_ms;
 	struct conn_list idle;		/* relaying connections, least recently active first */
 	struct tally tally;
+	/*
+	 * Connections given to this worker and not ended yet, queued ones
+	 * included: what relay_pick() weighs.  Every thread that hands one
+	 * over adds to it, so it has a cache line of its own.
+	 */
+	alignas(64) atomic_uint load;
 };
 
 /* Add @n to a counter only this thread writes. */
@@ -198,6 +207,8 @@ extern int relay_pipe_size, relay_pipe_bulk;
 /* relay.c */
 void relay_tally_connect_failed(struct worker *w, int err);
 int relay_admit(struct worker *w, const char *name);
+struct worker *relay_pick(struct worker *w);
+void relay_hand(struct worker *to, struct conn *c);
 
 /* relay_splice.c */
 void relay_pipe_put(struct worker *w, struct conn *c, int d);
@@ -211,7 +222,7 @@ int relay_watch(struct worker *w, struct conn *c, int side, int want_out);
 void conn_set_state(struct conn *c, enum conn_state to);
 int conn_slot_take(struct worker *w, struct conn *c);
 struct conn *conn_slot_find(struct worker *w, uint64_t tag);
-void relay_count_drop(void);
+void relay_count_drop(struct worker *w);
 void conn_free(struct conn *c);
 const struct addr *conn_target(const struct conn *c);
 void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end why);

@@ -175,7 +175,7 @@ void relay_begin(struct worker *w, struct conn *c)
 		util_abort_close(c->fd[0]);
 		guard_leave(g);
 		conn_free(c);
-		relay_count_drop();
+		relay_count_drop(w);
 		return;
 	}
 	/*

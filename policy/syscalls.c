@@ -90,7 +90,7 @@ static const struct policy_syscall listen_calls[] = {
 
 static const struct policy_syscall connect_calls[] = {
 	POLICY_LIBC,
-	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_submit(), listener_post(), listener_unwatch(), notify_send(), relay_established(): log lines, eventfd wake-ups, READY=1, the PROXY header" },
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_hand(), listener_post(), listener_unwatch(), relay_listener_give_up(), notify_send(), relay_established(): log lines, eventfd wake-ups, READY=1, the PROXY header" },
 	{ "read", ARG_ANY, 0, "connect_serve(), relay_take_incoming(): signalfd and eventfd reads" },
 	{ "close", ARG_ANY, 0, "conn_end(), relay_pipe_put(), util_abort_close(), peer_drop(), peer_add(), listener_close(), relay_accept(), relay_accept_shed(): finished connections, peers and listening sockets; the spare pipe given up when out of fds" },
 	{ "exit", ARG_ANY, 0, "glibc: a thread's exit" },

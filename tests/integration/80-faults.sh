@@ -439,7 +439,7 @@ t_counters() {
 	l=$(grep "ntb-listen: stats:" "$T/bridge.err")
 	# Its workers accepted all 7 on the two listening sockets handed over.
 	assert_match "$c" "received 0, accepted 7, refused 0 " "ntb-connect's counts"
-	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0," "ntb-connect's counts"
+	assert_match "$c" "connects ok 5, failed 2 \(ECONNREFUSED 2\), open 0 \(per worker 0(/0)*\)," "ntb-connect's counts"
 	assert_match "$c" "bytes to target 5000, to client 5000, connections reset 2, ended 7 \(client closed 5, refused 2\)$" "ntb-connect's counts"
 	assert_match "$l" "listening sockets handed over 2, given back 0, clients accepted here 0, handed off 0, refused 0 " "ntb-listen's counts"
 	figure "$c"
@@ -539,15 +539,18 @@ t_listener_mode_fd_limit() {
 	# with one of them the workers end with no fd at all (accept4 fails,
 	# the client would stay in the backlog) rather than with one (the
 	# client is accepted and reset when its target socket cannot be made).
-	# One worker: with two, the fds one worker frees from its spare can be
-	# taken by the other's accept and target socket (a served client), and
-	# once both spares are lost so, clients wait until fds come free (a
-	# known limit, ntb-connect(8)); seen once in a loaded run.
-	local lim out all=""
+	# With several workers (the argument) the fds one worker frees from its spare
+	# can be taken by another's accept and target socket (a served
+	# client); a worker left with no spare gives the listening socket back,
+	# and ntb-listen accepts and hands over (or resets) the rest.
+	# "nospare": every worker's spare is lost from the start (a test hook),
+	# as that race would leave them.
+	local workers=$1 nospare=${2:-} lim out all="" env=()
+	[ -n "$nospare" ] && env=(env NTB_TEST_NO_SPARE=0xffff)
 	server "$NSB" 127.0.0.1 8823 whoami
 	for lim in 64 65; do
-		bg prlimit --nofile=$lim:$lim "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8823 \
-			-r "@ntbt-$$-lf$lim" -w 1 2>>"$T/c.err"
+		bg "${env[@]}" prlimit --nofile=$lim:$lim "$B/ntb-connect" -n "$NB" -c 127.0.0.1:8823 \
+			-r "@ntbt-$$-lf$lim" -w "$workers" 2>>"$T/c.err"
 		CPID=$LAST_PID
 		bg "$B/ntb-listen" -n "$A" -l 127.0.0.1:9823 -r "@ntbt-$$-lf$lim" --hand-off listener \
 			2>>"$T/l.err"
@@ -565,9 +568,37 @@ t_listener_mode_fd_limit() {
 		kill "$LPID" "$CPID"
 		wait_gone "$LPID" 3 && wait_gone "$CPID" 3 || fail "agents did not stop"
 	done
-	grep -q "cannot accept a client; reset it" "$T/c.err" ||
-		fail "no line about resetting at the fd limit: $(cat "$T/c.err")"
-	figure "listener hand-off, ntb-connect at a low fd limit, 100 clients at once$all; served again after they left"
+	if [ -n "$nospare" ]; then
+		grep -q "with no spare left to reset clients with: giving listening socket 0 back" "$T/c.err" ||
+			fail "no line about giving the listening socket back: $(cat "$T/c.err")"
+	else
+		grep -q "cannot accept a client; reset it" "$T/c.err" ||
+			fail "no line about resetting at the fd limit: $(cat "$T/c.err")"
+	fi
+	figure "listener hand-off, $workers workers${nospare:+ (no spare pipes)}, ntb-connect at a low fd limit, 100 clients at once$all; served again after they left"
+}
+
+t_spread_over_workers() {
+	# Listener hand-off through the launcher, 4 workers, 8 long
+	# connections opened one after another, each echoing before the next
+	# opens: each lands on a worker with the fewest open, 2 each.
+	# EPOLLEXCLUSIVE alone wakes the same idle worker first every time, so
+	# they would pile onto one.
+	local pid c
+	server "$NSB" 127.0.0.1 8826 echo
+	launched 8826 9826 -w 4
+	rm -f "$T/stop"
+	bg ip netns exec "$NSA" $PEER client 127.0.0.1 9826 chain 8 20 "$T/stop" >"$T/chain.out"
+	pid=$LAST_PID
+	wait_for "$T/chain.out" "^READY" 10 || fail "the 8 connections did not open: $(cat "$T/chain.out")"
+	kill -USR1 "$BRIDGE_PID"
+	wait_for "$T/bridge.err" "ntb-connect: stats:"
+	touch "$T/stop"
+	wait "$pid" || fail "the held connections: $(cat "$T/chain.out")"
+	assert_match "$(cat "$T/chain.out")" "OK 8" "the held connections"
+	c=$(grep "ntb-connect: stats:" "$T/bridge.err")
+	assert_match "$c" "open 8 \(per worker 2/2/2/2\)," "connections per worker"
+	figure "8 long connections one after another, 4 workers: $(printf '%s' "$c" | grep -oE 'open 8 \([^)]*\)')"
 }
 
 t_1000_concurrent() {
@@ -684,7 +715,10 @@ run_test floods_rate_limited t_flood_rate_limited
 run_test fd_levels_500_connections t_fd_levels
 run_test accept_emfile_low_cpu t_accept_emfile client
 run_test accept_emfile_low_cpu_listener_mode t_accept_emfile listener
-run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit
+run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit 1
+run_test listener_mode_fd_limit_resets_4_workers t_listener_mode_fd_limit 4
+run_test listener_mode_fd_limit_no_spare_gives_back t_listener_mode_fd_limit 4 nospare
+run_test spread_over_workers t_spread_over_workers
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test pipe_slots_run_out t_pipe_slots

@@ -7,7 +7,7 @@ server ADDR PORT MODE [--log FILE] [--last PORT]
                                        (--last: one socket per port up to PORT)
 client ADDR PORT MODE [ARGS]           modes: read, bulk N, parallel K N, paced K N, halfclose,
                                        finfirst, rstclient, expectreset, probe, hold N SEC,
-                                       scatter N SIZE WAIT
+                                       scatter N SIZE WAIT, chain N SEC STOP
 Every socket has a time-out; every client exits 0 only if what it saw is right.
 """
 import hashlib
@@ -563,7 +563,35 @@ def cli_scatter(addr, port, args):
     return True
 
 
-CLIENTS = {"read": cli_read, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
+def cli_chain(addr, port, args):
+    """N connections to an echo server, opened one after another, each
+    echoing a byte before the next opens; then print READY and hold them
+    all open until the file STOP exists or SECONDS pass; print OK N if
+    every one still echoes."""
+    n, secs, stop = int(args[0]), float(args[1]), args[2]
+    held = []
+    for i in range(n):
+        s = socket.create_connection((addr, port), timeout=5)
+        s.sendall(b"x")
+        if s.recv(1) != b"x":
+            print("NOECHO at connection %d" % (i + 1))
+            return False
+        held.append(s)
+    print("READY", flush=True)
+    end = time.time() + secs
+    while time.time() < end and not os.path.exists(stop):
+        time.sleep(0.05)
+    for s in held:
+        s.sendall(b"y")
+        if s.recv(1) != b"y":
+            print("NOECHO after the hold")
+            return False
+        s.close()
+    print("OK %d" % n)
+    return True
+
+
+CLIENTS = {"read": cli_read, "chain": cli_chain, "bulk": cli_bulk, "parallel": cli_parallel, "paced": cli_paced, "halfclose": cli_halfclose,
            "finfirst": cli_finfirst, "rstclient": cli_rstclient,
            "expectreset": cli_expectreset, "probe": cli_probe, "hold": cli_hold, "stream": cli_stream,
            "push": cli_push, "scatter": cli_scatter, "download": cli_download, "sequential": cli_sequential, "flood": cli_flood}
