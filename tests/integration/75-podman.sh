@@ -132,7 +132,7 @@ t_rootful() {
 # --state-dir: the hook, uid 0 of the user's namespace, is not root and
 # picks /tmp/netns-tcp-bridge-UID (the user has no /run/user/UID here).
 t_rootless() {
-	local name=ntbr-$$ rl pids st sub
+	local name=ntbr-$$ rl pids st sub out
 	if ! id -u "$PUSER" >/dev/null 2>&1; then
 		useradd -M -d /nonexistent -s /usr/sbin/nologin "$PUSER" || fail "cannot create user $PUSER"
 	fi
@@ -157,7 +157,7 @@ t_rootless() {
 	   --hooks-dir "$rl/hooks")
 	# Whatever the rootless podman leaves running (its pause process) ends
 	# with the test, after the last podman call (which would start another).
-	echo "${R[*]} rm -f -i -t 0 $name" >"$T/cleanup.rootless"
+	echo "${R[*]} rm -f -i -t 0 $name $name-more $name-expose" >"$T/cleanup.rootless"
 	echo "kill \$(cat $rl/xdg/libpod/tmp/pause.pid 2>/dev/null) 2>/dev/null" >>"$T/cleanup.rootless"
 	"${R[@]}" run -d --name "$name" --network none "${ULIMITS[@]}" \
 		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9761=127.0.0.1:8080 \
@@ -171,9 +171,24 @@ t_rootless() {
 		assert_eq "$(awk '/^Uid:/ { print $3 }' /proc/"$p"/status)" "$sub" \
 			"uid of launcher $p (nobody of the user's namespace)"
 	done
+	# A rootless user's annotations get no more than a rootful one's.
+	out=$("${R[@]}" run -d --name "$name-more" --network none "${ULIMITS[@]}" \
+		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9762=127.0.0.1:8080 \
+		--rootfs "$rl/rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www 2>&1) &&
+		fail "a rootless publish beyond the rule was created: $out"
+	refused "rootless publish beyond the rule" \
+		"refused forward '127\.0\.0\.1:9762=127\.0\.0\.1:8080' from annotation org\.netns-tcp-bridge\.publish: .*--allow-publish tcp://127\.0\.0\.1:9762" \
+		"$out"
+	out=$("${R[@]}" run -d --name "$name-expose" --network none "${ULIMITS[@]}" \
+		--annotation org.netns-tcp-bridge.expose=127.0.0.1:7000=127.0.0.1:22 \
+		--rootfs "$rl/rootfs" /bin/sleep 30 2>&1) && fail "a rootless expose to the host's loopback was created: $out"
+	refused "rootless expose to the host's loopback" \
+		"refused forward '127\.0\.0\.1:7000=127\.0\.0\.1:22' from annotation org\.netns-tcp-bridge\.expose: target 127\.0\.0\.1:22: on the built-in deny list" \
+		"$out"
+	in_a ss -Hltn 'sport = :9762' | grep -q . && fail "the refused rootless port is bound"
 	"${R[@]}" stop -t 0 "$name" >/dev/null 2>&1 || fail "rootless podman stop failed"
 	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p outlived podman stop"; done
-	"${R[@]}" rm -f -i "$name" >/dev/null 2>&1 || fail "rootless podman rm failed"
+	"${R[@]}" rm -f -i "$name" "$name-more" "$name-expose" >/dev/null 2>&1 || fail "rootless podman rm failed"
 	[ -z "$("${R[@]}" ps -a -q)" ] || fail "containers left: $("${R[@]}" ps -a)"
 	left=$(ls -A "$st")
 	[ -z "$left" ] || fail "state left behind in $st: $left"
