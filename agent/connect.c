@@ -45,6 +45,7 @@
 #define MAX_PEERS	128
 #define HELLO_TIMEOUT_MS	5000	/* a peer must greet within this */
 #define RDV_BATCH	64	/* peers per accept, records per peer event: fair to the rest */
+#define CONNECT_EVENTS	64	/* per epoll_wait: worker 0's connections are among them */
 
 /* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
 enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
@@ -860,7 +861,7 @@ static void connect_check_transparent(void)
 static void connect_serve(void)
 {
 	for (;;) {
-		struct epoll_event ev[16];
+		struct epoll_event ev[CONNECT_EVENTS];
 		int n, i, timeout;
 
 		if (connect_done())
@@ -871,11 +872,9 @@ static void connect_serve(void)
 		timeout = util_sooner(timeout, cn.stats_next);
 		if (cn.draining && (timeout < 0 || timeout > 100))
 			timeout = 100;
-		n = epoll_wait(cn.epfd, ev, 16, timeout);
+		n = epoll_wait(cn.epfd, ev, CONNECT_EVENTS, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
-		if (n == 0)
-			relay_main_run();	/* a connect time-out is due */
 		if (cn.accept_resume && cn.rdv_listener >= 0 && util_now_ms() >= cn.accept_resume)
 			rdv_resume();
 		if (cn.stats_next && util_now_ms() >= cn.stats_next) {
@@ -888,6 +887,9 @@ static void connect_serve(void)
 			struct peer *p;
 			uint64_t v;
 
+			/* Worker 0's connections, listeners and wake-ups share this set. */
+			if (relay_main_event(tag, ev[i].events))
+				continue;
 			switch (ev_kind_of(tag)) {
 			case EV_SIGNAL:
 				while (read(cn.sigfd, &si, sizeof(si)) == sizeof(si))
@@ -897,9 +899,6 @@ static void connect_serve(void)
 				if (read(cn.notify, &v, sizeof(v)) < 0)
 					log_debug("notify read failed");
 				relay_listeners_orphaned(peer_back_dropped);
-				break;
-			case EV_RELAY:
-				relay_main_run();
 				break;
 			case EV_RDV:
 				if (cn.rdv_listener >= 0 && !cn.accept_resume)
@@ -917,6 +916,7 @@ static void connect_serve(void)
 				break;
 			}
 		}
+		relay_main_expire();
 	}
 }
 
@@ -998,9 +998,9 @@ int main(int argc, char **argv)
 		policy_keep_fd(&cn.policy, cn.manager);
 	if (cn.route_fd >= 0)
 		policy_keep_fd(&cn.policy, cn.route_fd);
+	cn.relay.main_epfd = cn.epfd;
 	if (relay_init(&cn.relay, &cn.policy))
 		log_die_errno(errno, "cannot set up the relay");
-	util_epoll_add(cn.epfd, relay_main_fd(), EPOLLIN, ev_tag(EV_RELAY, 0, 0, 0));
 
 	/* 5. Give up everything else. */
 	policy_apply(&cn.policy);

@@ -5,7 +5,7 @@
  * Theory of operation: the main thread receives client sockets from the
  * rendezvous and hands each to a worker, round robin unless the next in
  * turn has clearly more open than another (relay_pick()).  Worker 0 is the
- * main thread itself (its epoll set nests in the main one), so its share
+ * main thread itself (its epoll set is the main one), so its share
  * needs no cross-thread wake-up; workers 1..N-1 are threads.  A worker
  * owns its connections for their whole life: one epoll set
  * (edge-triggered), one eventfd for new work, one pool of pipes, no locks
@@ -215,7 +215,43 @@ static int relay_timeout(struct worker *w)
 	return timeout;
 }
 
-/* Wait up to @timeout ms for events of @w and handle them. */
+/*
+ * One event of @w's: a wake-up, a listener or a connection.
+ *
+ * Return: 1, or 0 if @tag is of none of these kinds (worker 0 shares the
+ * main thread's epoll set, whose other events are the main thread's).
+ */
+static int relay_event(struct worker *w, uint64_t tag, uint32_t events)
+{
+	struct conn *c;
+
+	switch (ev_kind_of(tag)) {
+	case EV_WAKE:
+		relay_take_incoming(w);
+		return 1;
+	case EV_LISTEN:
+		/* Dropped earlier in this batch, or an older socket in its slot: stale. */
+		if (ev_index(tag) < RELAY_LISTENERS && w->lwatch[ev_index(tag)] == ev_gen(tag) + 1)
+			relay_accept(w, ev_index(tag));
+		return 1;
+	case EV_CONN:
+		/* Ended earlier in this batch, or never ours: drop it. */
+		c = conn_slot_find(w, tag);
+		if (!c)
+			return 1;
+		if (c->state == CONN_CONNECTING) {
+			if (ev_side(tag) == 1)
+				relay_connect_done(w, c, events);
+			return 1;
+		}
+		relay_conn_event(w, c, (int)ev_side(tag), events);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Wait up to @timeout ms for events of worker thread @w and handle them. */
 /* syscalls: epoll_wait epoll_pwait */
 static void relay_poll(struct worker *w, int timeout)
 {
@@ -225,32 +261,8 @@ static void relay_poll(struct worker *w, int timeout)
 	n = epoll_wait(w->epfd, ev, RELAY_EVENTS, timeout);
 	if (n < 0 && errno != EINTR)
 		log_die_errno(errno, "relay: epoll_wait failed");
-	for (i = 0; i < n; i++) {
-		uint64_t tag = ev[i].data.u64;
-		struct conn *c;
-
-		if (ev_kind_of(tag) == EV_WAKE) {
-			relay_take_incoming(w);
-			continue;
-		}
-		if (ev_kind_of(tag) == EV_LISTEN) {
-			/* Dropped earlier in this batch, or an older socket in its slot: stale. */
-			if (ev_index(tag) < RELAY_LISTENERS &&
-			    w->lwatch[ev_index(tag)] == ev_gen(tag) + 1)
-				relay_accept(w, ev_index(tag));
-			continue;
-		}
-		/* Ended earlier in this batch, or never ours: drop it. */
-		c = ev_kind_of(tag) == EV_CONN ? conn_slot_find(w, tag) : NULL;
-		if (!c)
-			continue;
-		if (c->state == CONN_CONNECTING) {
-			if (ev_side(tag) == 1)
-				relay_connect_done(w, c, ev[i].events);
-			continue;
-		}
-		relay_conn_event(w, c, (int)ev_side(tag), ev[i].events);
-	}
+	for (i = 0; i < n; i++)
+		relay_event(w, ev[i].data.u64, ev[i].events);
 	relay_expire(w);
 }
 
@@ -263,23 +275,17 @@ static void *relay_worker(void *arg)
 	return NULL;
 }
 
-/**
- * relay_main_fd() - worker 0's epoll fd, for the main thread's epoll set
- *
- * Worker 0 is the main thread itself: a connection it takes needs no
- * hand-off to another thread, and --workers 1 runs no thread at all.
- *
- * Return: the fd; readable when worker 0 has events.
+/*
+ * Worker 0 is the main thread itself, in the main thread's epoll set: a
+ * connection it takes needs no hand-off to another thread, --workers 1
+ * runs no thread at all, and an event of its costs one epoll_wait, not a
+ * second one on a nested set.
  */
-int relay_main_fd(void)
-{
-	return relay_workers[0].epfd;
-}
 
 /**
  * relay_main_timeout() - how long the main thread may sleep for worker 0
  *
- * Return: milliseconds until worker 0's next connect time-out, or -1.
+ * Return: milliseconds until worker 0's next time-out, or -1.
  */
 int relay_main_timeout(void)
 {
@@ -287,11 +293,25 @@ int relay_main_timeout(void)
 }
 
 /**
- * relay_main_run() - handle worker 0's ready events without waiting
+ * relay_main_event() - handle an event of the main epoll set if it is
+ * worker 0's
+ * @tag:	its epoll_data.u64
+ * @events:	its events
+ *
+ * Return: 1 if it was worker 0's, 0 if it is the caller's.
  */
-void relay_main_run(void)
+int relay_main_event(uint64_t tag, uint32_t events)
 {
-	relay_poll(&relay_workers[0], 0);
+	return relay_event(&relay_workers[0], tag, events);
+}
+
+/**
+ * relay_main_expire() - worker 0's time-outs that are due, after each
+ * round of the main loop
+ */
+void relay_main_expire(void)
+{
+	relay_expire(&relay_workers[0]);
 }
 
 /* fs.pipe-max-size, or @cap if that is larger or unknown (read while we can). */
@@ -363,7 +383,8 @@ int relay_init(const struct relay_opts *opts, struct policy *p)
 		STAILQ_INIT(&w->incoming);
 		TAILQ_INIT(&w->connecting);
 		TAILQ_INIT(&w->idle);
-		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		/* Worker 0's set is the main thread's (relay_main_event()). */
+		w->epfd = i || opts->main_epfd < 0 ? epoll_create1(EPOLL_CLOEXEC) : opts->main_epfd;
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev))
 			return -1;

@@ -27,6 +27,7 @@ struct relay_opts {
 	int transparent;		/* --transparent-source */
 	int connect_original;		/* --connect-original: each client's own destination */
 	const struct route_table *routes;	/* with it: per target, the reply table */
+	int main_epfd;			/* the main thread's epoll set: worker 0's too */
 };
 
 /* Target connect failures are counted by errno: these, and the rest. */
@@ -73,9 +74,9 @@ struct relay_totals {
 
 int relay_init(const struct relay_opts *opts, struct policy *p);
 void relay_start(void);
-int relay_main_fd(void);
 int relay_main_timeout(void);
-void relay_main_run(void);
+int relay_main_event(uint64_t tag, uint32_t events);
+void relay_main_expire(void);
 void relay_submit(int client_fd, const char *client_name, unsigned int target,
 		  const struct sockaddr *src, const struct sockaddr *dst);
 void relay_close_received(int fd);

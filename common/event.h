@@ -17,7 +17,6 @@ enum ev_kind {
 	EV_SIGNAL,	/* the signalfd */
 	EV_NOTIFY,	/* ntb-connect: the relay's "count reached 0" eventfd */
 	EV_RDV,		/* the rendezvous (listening socket or connection) */
-	EV_RELAY,	/* ntb-connect: worker 0's epoll set, nested */
 	EV_PEER,	/* ntb-connect: a rendezvous peer; index = slot */
 	EV_LISTEN,	/* ntb-listen: the listening socket */
 	EV_WAKE,	/* a relay worker's eventfd: new connections queued */
