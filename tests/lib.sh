@@ -117,11 +117,19 @@ wait_listen() {
 	fail "nothing listens on port $port in $ns"
 }
 
+# alive PID: the process runs: it exists and is not a zombie (one that
+# was reparented to an init that reaps slowly still answers kill -0).
+alive() {
+	local st
+	st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # wait_gone PID [SECONDS]: until the process has exited.
 wait_gone() {
 	local pid=$1 n=$((${2:-5} * 20))
 	for _ in $(seq 1 "$n"); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		alive "$pid" || return 0
 		sleep 0.05
 	done
 	return 1

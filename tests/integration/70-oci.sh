@@ -398,7 +398,7 @@ t_start_time_identity() {
 	echo "$pid $((start + 1)) 0 0" >"$T/st/c82.pids"
 	state c82 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop c82 failed"
 	sleep 0.2
-	kill -0 "$pid" 2>/dev/null || fail "launcher $pid stopped for a record with another start time"
+	alive "$pid" || fail "launcher $pid stopped for a record with another start time"
 	[ -e "$T/st/c82.pids" ] && fail "the false record is left"
 	state c81 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop c81 failed"
 	wait_gone "$pid" 2 || fail "launcher $pid still running after its own poststop"
