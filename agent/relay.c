@@ -13,7 +13,10 @@
  *
  * Per connection, side 0 is the client and side 1 the target; direction
  * d moves bytes from fd[d] to fd[!d] through a pipe with splice(2), so
- * payload never enters user space.  A direction holds a pipe only while
+ * bulk payload never enters user space; a direction that carries little
+ * (a read that does not fill RELAY_SMALL) goes by recv/send through a
+ * buffer on the stack instead, two calls where splice takes three
+ * (relay_small()).  A direction holds a pipe only while
  * bytes are in flight: an idle connection costs its struct and two
  * sockets, nothing more.  After every event both directions are shovelled
  * until neither moves; with edge triggering that is what re-arms the next

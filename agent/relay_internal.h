@@ -36,12 +36,14 @@
 #define RELAY_PIPE_SIZE		(256L * 1024)	/* a new pipe */
 #define RELAY_PIPE_BULK		(1024L * 1024)	/* a pipe of a direction that fills it */
 #define RELAY_PIPE_MIN		(2L * 4096)	/* the least the kernel gives a pipe */
+#define RELAY_SMALL		4096	/* a read this size or less goes by recv/send */
 #define RELAY_POOL_MAX		64
 #define RELAY_EVENTS		64
 #define RELAY_ACCEPT_BATCH	16	/* clients per listener event: fair to the relaying */
 #define RELAY_WORKER_STACK	((size_t)256 * 1024)	/* no recursion, small frames */
 
 /* What the fields of struct conn and struct relay_listener must hold. */
+static_assert(RELAY_SMALL <= RELAY_PIPE_MIN, "what the target leaves of a small read fits an empty pipe");
 static_assert(PROXY_HEADER_MAX <= UINT8_MAX, "proxy_len holds any header proxy_header() writes");
 static_assert(MSG_MAX_FORWARDS - 1 <= UINT16_MAX, "a 16-bit target holds any forward's index");
 static_assert((unsigned long long)RELAY_SLOT_CHUNK * RELAY_SLOT_CHUNKS - 1 <= UINT32_MAX,
@@ -119,6 +121,8 @@ struct conn {
 	uint8_t readable[2];	/* enum relay_rd: may fd[d] have bytes to read? */
 	uint8_t wr_shut[2];	/* fd[!d] was shut for writing after d's EOF */
 	uint8_t out_armed[2];	/* EPOLLOUT is in fd[side]'s interest */
+	uint8_t bulk[2];	/* direction d splices; 0: it reads small (relay_small()) */
+	uint8_t rdhup[2];	/* an event said fd[side] has its FIN */
 	uint8_t watched[2];	/* fd[side] is in the worker's epoll set */
 	uint32_t slot, gen;	/* what epoll knows this connection by */
 	uint16_t target;	/* index into relay.targets */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int relay_pipe_size = RELAY_PIPE_SIZE;
@@ -95,6 +96,16 @@ void relay_idle_touch(struct worker *w, struct conn *c)
 	c->idle_listed = 1;
 }
 
+/* No pipe for direction @d (out of fds, or memory): the side to reset. */
+static int relay_no_pipe(struct worker *w, struct conn *c, int d)
+{
+	if (errno == EMFILE || errno == ENFILE)
+		tally_add(&w->tally.refused_fds, 1);
+	c->fail_why = 1 + (errno == EMFILE || errno == ENFILE ? RELAY_END_FDS : RELAY_END_ERROR);
+	log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe", c->name);
+	return d;
+}
+
 /*
  * A splice on the client socket that fails with EINTR was interrupted by
  * the watchdog: it blocked, which a socket left as we set it never does.
@@ -104,6 +115,87 @@ static void relay_blocked(struct worker *w, struct conn *c)
 	log_warn_limited(&w->lines, "client %s: its socket blocked the relay (the rendezvous peer changed it after the hand-off); reset",
 			 c->name);
 	c->fail_why = 1 + RELAY_END_WATCHDOG;
+}
+
+/*
+ * relay_small() - move what direction @d has when it carries little:
+ * recv() into a small buffer and send() from it, two calls where splice
+ * takes three (in, out, and the EAGAIN that says the socket is drained).
+ *
+ * A read shorter than the buffer emptied the socket's queue, so it counts
+ * as the EAGAIN: with edge triggering, any byte that comes after it
+ * raises a new event, and so does a FIN.  A FIN that was there before
+ * this event was made does not, but then an event said EPOLLRDHUP
+ * (c->rdhup): such a socket is read on to EOF.  A full buffer means more
+ * is queued: the direction splices from then on (c->bulk) until a splice
+ * finds little queued.  What the destination does not take at once goes
+ * into the direction's pipe, and the splice path carries it on from there.
+ *
+ * Return: -1 if the connection lives on; otherwise the side that reset
+ * or failed.
+ *
+ * syscalls: recvfrom sendto write
+ */
+static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
+{
+	struct guard *g = &relay_guards[w - relay_workers];
+	char buf[RELAY_SMALL];
+	ssize_t n, sent;
+
+	guard_enter(g);
+	n = recv(c->fd[d], buf, sizeof(buf), MSG_DONTWAIT);
+	guard_leave(g);
+	if (n <= 0) {
+		if (n == 0) {
+			c->rd_eof[d] = 1;
+			*progress = 1;
+		} else if (errno == EAGAIN) {
+			c->readable[d] = RELAY_RD_NO;
+		} else if (errno == EINTR) {
+			relay_blocked(w, c);
+			return d;
+		} else {
+			if (errno != ECONNRESET)
+				log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+						       d ? "reading from the target" : "reading from the client");
+			return d;
+		}
+		return -1;
+	}
+	*progress = 1;
+	if ((size_t)n == sizeof(buf))
+		c->bulk[d] = 1;
+	else if (!c->rdhup[d])
+		c->readable[d] = RELAY_RD_NO;
+	guard_enter(g);
+	sent = send(c->fd[!d], buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	guard_leave(g);
+	if (sent < 0) {
+		if (errno == EINTR) {
+			relay_blocked(w, c);
+			return !d;
+		}
+		if (errno != EAGAIN) {
+			if (errno != ECONNRESET && errno != EPIPE)
+				log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+						       d ? "writing to the client" : "writing to the target");
+			return !d;
+		}
+		sent = 0;
+	}
+	tally_add(&w->tally.bytes[d], (unsigned long long)sent);
+	if (sent == n)
+		return -1;
+	/* The rest waits in an empty pipe (it fits: RELAY_SMALL), EPOLLOUT asked for. */
+	if (pipe_get(w, c, d))
+		return relay_no_pipe(w, c, d);
+	if (write(c->pipe_w[d], buf + sent, (size_t)(n - sent)) != n - sent) {
+		log_warn_errno_limited(&w->lines, errno, "client %s: cannot keep bytes in a pipe", c->name);
+		c->fail_why = 1 + RELAY_END_ERROR;
+		return d;
+	}
+	c->inpipe[d] = (size_t)(n - sent);
+	return -1;
 }
 
 /*
@@ -135,19 +227,17 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 		 * one comes with any new byte).  That spares a failed splice of
 		 * the idle direction on every event of the busy one.
 		 */
-		if (!c->rd_eof[d] && c->readable[d] == RELAY_RD_YES &&
-		    (c->pipe_r[d] < 0 || c->inpipe[d] < c->pipe_cap[d])) {
+		if (!c->rd_eof[d] && c->readable[d] == RELAY_RD_YES && !c->bulk[d] && !c->inpipe[d]) {
+			int bad = relay_small(w, c, d, &progress);
+
+			if (bad >= 0)
+				return bad;
+		} else if (!c->rd_eof[d] && c->readable[d] == RELAY_RD_YES &&
+			   (c->pipe_r[d] < 0 || c->inpipe[d] < c->pipe_cap[d])) {
 			size_t want;
 
-			if (c->pipe_r[d] < 0 && pipe_get(w, c, d)) {
-				if (errno == EMFILE || errno == ENFILE)
-					tally_add(&w->tally.refused_fds, 1);
-				c->fail_why = 1 + (errno == EMFILE || errno == ENFILE ? RELAY_END_FDS :
-						   RELAY_END_ERROR);
-				log_warn_errno_limited(&w->lines, errno, "client %s: cannot make a pipe",
-						       c->name);
-				return d;
-			}
+			if (c->pipe_r[d] < 0 && pipe_get(w, c, d))
+				return relay_no_pipe(w, c, d);
 			want = c->pipe_cap[d] - c->inpipe[d];
 			guard_enter(g);
 			n = splice(src, NULL, c->pipe_w[d], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -166,6 +256,9 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 					if (got > (int)c->pipe_cap[d])
 						c->pipe_cap[d] = (uint32_t)got;
 				}
+				/* Little was queued: the next event reads small again. */
+				if ((size_t)n < RELAY_SMALL && !c->inpipe[d])
+					c->bulk[d] = 0;
 				c->inpipe[d] += (size_t)n;
 				progress = 1;
 			} else if (n == 0) {
@@ -284,6 +377,9 @@ void relay_conn_event(struct worker *w, struct conn *c, int side, uint32_t event
 	/* Anything but "writable" may mean bytes or an end to read. */
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable[side] = RELAY_RD_YES;
+	/* Its FIN is queued: a short read no longer says the socket is drained. */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->rdhup[side] = 1;
 	if (events & EPOLLERR) {
 		int err = relay_sock_error(c->fd[side]);
 

@@ -90,7 +90,7 @@ static const struct policy_syscall listen_calls[] = {
 
 static const struct policy_syscall connect_calls[] = {
 	POLICY_LIBC,
-	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_hand(), listener_post(), listener_unwatch(), relay_listener_give_up(), notify_send(), relay_established(): log lines, eventfd wake-ups, READY=1, the PROXY header" },
+	{ "write", ARG_ANY, 0, "log_emit(), log_limit_pass(), relay_count_drop(), relay_hand(), listener_post(), listener_unwatch(), relay_listener_give_up(), notify_send(), relay_established(), relay_small(): log lines, eventfd wake-ups, READY=1, the PROXY header, what the target did not take of a small read (into a pipe)" },
 	{ "read", ARG_ANY, 0, "connect_serve(), relay_take_incoming(): signalfd and eventfd reads" },
 	{ "close", ARG_ANY, 0, "conn_end(), relay_pipe_put(), util_abort_close(), peer_drop(), peer_add(), listener_close(), relay_accept(), relay_accept_shed(): finished connections, peers and listening sockets; the spare pipe given up when out of fds" },
 	{ "exit", ARG_ANY, 0, "glibc: a thread's exit" },
@@ -111,6 +111,8 @@ static const struct policy_syscall connect_calls[] = {
 	{ "connect", ARG_ANY, 0, "relay_begin(), util_abort_close(): connect to the target; disconnect to reset" },
 	{ "shutdown", ARG_ANY, 0, "relay_move(): pass a FIN on as SHUT_WR" },
 	{ "splice", ARG_ANY, 0, "relay_move(): socket -> pipe -> socket" },
+	{ "recvfrom", ARG_ANY, 0, "relay_small(): a direction that carries little reads into a small buffer" },
+	{ "sendto", ARG_ANY, 0, "relay_small(): and sends from it" },
 	{ "pipe2", ARG_ANY, 0, "pipe_get(), relay_spare_make(): pipes for the relay; a spare pipe per worker for running out of fds" },
 	{ "fcntl", ARG_VALUES1, 0, "pipe_get(), relay_move(), relay_begin(), peer_listener(): F_SETPIPE_SZ on new pipes and on those of bulk directions, F_GETPIPE_SZ where that was refused, F_SETFL O_NONBLOCK on received sockets",
 	  VALS(connect_fcntl) },

@@ -107,7 +107,8 @@ pipe_caps() {
 }
 
 t_bulk_grows_pipes() {
-	# Small exchanges keep 256 KiB pipes; a bulk transfer that fills its
+	# Small exchanges make no 1 MiB pipe (they go by recv/send, or through
+	# a 256 KiB pipe; the spare is 64 KiB); a bulk transfer that fills its
 	# pipe at one go gets a 1 MiB one (fewer splices per byte).
 	server "$NSB" 127.0.0.1 8822 echo
 	pair "@ntbt-$$-gp" 8822 9822 -w 1
@@ -115,7 +116,7 @@ t_bulk_grows_pipes() {
 		out=$(in_a $PEER client 127.0.0.1 9822 bulk 1000) || fail "small: $out"
 	done
 	small=$(pipe_caps "$CPID")
-	assert_eq "$small" 262144 "pipe capacity after small exchanges"
+	assert_match "$small" "^(65536|262144)$" "largest pipe after small exchanges"
 	out=$(in_a $PEER client 127.0.0.1 9822 bulk 33554432) || fail "bulk: $out"
 	big=$(pipe_caps "$CPID")
 	assert_eq "$big" 1048576 "pipe capacity after a 32 MiB echo"
