@@ -179,9 +179,12 @@ static void relay_listener_give_up(struct worker *w, uint32_t idx)
 	log_warn_limited(&w->lines, "out of fds, with no spare left to reset clients with: giving listening socket %u back to ntb-listen",
 			 (unsigned int)l->target);
 	pthread_mutex_lock(&relay_orphans_lock);
-	relay_giveups[relay_ngiveups][0] = idx;
-	relay_giveups[relay_ngiveups][1] = w->lwatch[idx] - 1;
-	relay_ngiveups++;
+	/* Once per socket, not per slot: a slot reused before the main thread looked can add one more. */
+	if (relay_ngiveups < RELAY_LISTENERS) {
+		relay_giveups[relay_ngiveups][0] = idx;
+		relay_giveups[relay_ngiveups][1] = w->lwatch[idx] - 1;
+		relay_ngiveups++;
+	}
 	pthread_mutex_unlock(&relay_orphans_lock);
 	if (relay.notify_fd >= 0 && write(relay.notify_fd, &one, sizeof(one)) < 0)
 		log_debug("cannot wake the main thread");
@@ -324,8 +327,10 @@ void relay_accept(struct worker *w, uint32_t idx)
 				log_warn_limited(&w->lines, "a handed-over listening socket blocked the relay (the rendezvous peer made it blocking); no longer accepting on it");
 				break;
 			case UTIL_ACCEPT_BROKEN:
-				if (err == EINVAL)
+				if (err == EINVAL) {
 					log_info("a handed-over listening socket was shut down; no longer accepting on it");
+					atomic_store_explicit(&l->shut, 1, memory_order_release);
+				}
 				else
 					log_warn_errno_limited(&w->lines, err, "cannot accept on a handed-over listening socket; no longer accepting on it");
 				break;
@@ -389,6 +394,7 @@ int relay_listener_add(int fd, unsigned int target, int owner)
 	l->gen = (l->gen + 1) & EV_GEN_MASK;
 	l->dropping = 0;
 	atomic_store_explicit(&l->giving_up, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->shut, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->refs, relay_nworkers, memory_order_release);
 	for (unsigned int k = 0; k < relay_nworkers; k++)
 		listener_post(&relay_workers[k], RELAY_CMD_ADD | i);
@@ -487,9 +493,11 @@ void relay_listeners_orphaned(void (*back)(int owner, unsigned int target))
 	for (i = 0; i < n; i++) {
 		struct relay_listener *l = &relay_listeners[list[i]];
 
+		/* One its sender shut down (stopping, as a rule) it does not want back. */
 		if (!l->dropping) {
 			l->dropping = 1;
-			back(l->owner, l->target);
+			if (!atomic_load_explicit(&l->shut, memory_order_acquire))
+				back(l->owner, l->target);
 		}
 		listener_close(&relay_guards[0], l->fd);
 		atomic_store_explicit(&l->busy, 0, memory_order_release);

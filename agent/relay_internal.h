@@ -61,6 +61,7 @@ struct relay_listener {
 	int owner;		/* the caller's name for who sent it (a peer slot) */
 	uint8_t dropping;	/* main thread: drop commands are queued */
 	atomic_uint giving_up;	/* a worker asked the main thread to give it back */
+	atomic_uint shut;	/* its sender shut it down: it wants it no more */
 	atomic_uint refs;	/* workers still watching it */
 	atomic_uint busy;	/* fd open: the slot is not free until it is closed */
 };

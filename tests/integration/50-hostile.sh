@@ -243,6 +243,8 @@ t_listener_shutdown() {
 	out=$(timeout 20 $RDVPEER @ntbt-$$-ls lsn-shutdown) || fail "attack failed: $out"
 	assert_eq "$out" "ECHO ab" "the open client"
 	grep -q "listening socket was shut down" "$T/c.err" || fail "no line about it: $(cat "$T/c.err")"
+	# Its sender wants it no more: nothing is given back.
+	grep -q "giving it back" "$T/c.err" && fail "a socket its sender shut down was given back: $(cat "$T/c.err")"
 	sleep 0.3
 	after=$(ls -l /proc/"$CPID"/fd | grep -c socket:)
 	assert_eq "$after" "$before" "ntb-connect's sockets after the listening socket and its peer left"
