@@ -124,7 +124,11 @@ static void relay_blocked(struct worker *w, struct conn *c)
  *
  * A read shorter than the buffer emptied the socket's queue, so it counts
  * as the EAGAIN: with edge triggering, any byte that comes after it
- * raises a new event, and so does a FIN.  A FIN that was there before
+ * raises a new event, and so does a FIN.  (Urgent data is the exception:
+ * a read stops short at its mark, and the bytes after it wait for the
+ * next event; splice stalls at the mark for good.)  recvfrom and sendto,
+ * not recv and send: those are system calls of their own on some
+ * architectures, which the filter does not list.  A FIN that was there before
  * this event was made does not, but then an event said EPOLLRDHUP
  * (c->rdhup): such a socket is read on to EOF.  A full buffer means more
  * is queued: the direction splices from then on (c->bulk) until a splice
@@ -143,7 +147,7 @@ static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
 	ssize_t n, sent;
 
 	guard_enter(g);
-	n = recv(c->fd[d], buf, sizeof(buf), MSG_DONTWAIT);
+	n = recvfrom(c->fd[d], buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL);
 	guard_leave(g);
 	if (n <= 0) {
 		if (n == 0) {
@@ -168,7 +172,7 @@ static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
 	else if (!c->rdhup[d])
 		c->readable[d] = RELAY_RD_NO;
 	guard_enter(g);
-	sent = send(c->fd[!d], buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	sent = sendto(c->fd[!d], buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
 	guard_leave(g);
 	if (sent < 0) {
 		if (errno == EINTR) {
@@ -186,8 +190,12 @@ static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
 	tally_add(&w->tally.bytes[d], (unsigned long long)sent);
 	if (sent == n)
 		return -1;
-	/* The rest waits in an empty pipe (it fits: RELAY_SMALL), EPOLLOUT asked for. */
-	if (pipe_get(w, c, d))
+	/*
+	 * The rest waits in the direction's pipe, empty here (it fits:
+	 * RELAY_SMALL), EPOLLOUT asked for.  The pipe may be held already: one
+	 * that was emptied in this round is given back only at its end.
+	 */
+	if (c->pipe_r[d] < 0 && pipe_get(w, c, d))
 		return relay_no_pipe(w, c, d);
 	if (write(c->pipe_w[d], buf + sent, (size_t)(n - sent)) != n - sent) {
 		log_warn_errno_limited(&w->lines, errno, "client %s: cannot keep bytes in a pipe", c->name);

@@ -104,6 +104,9 @@ void relay_connect_done(struct worker *w, struct conn *c, uint32_t events)
 	TAILQ_REMOVE(&w->connecting, c, connecting);
 	/* The target may have spoken first, in the same event. */
 	c->readable[1] = (events & (EPOLLIN | EPOLLRDHUP)) ? RELAY_RD_YES : RELAY_RD_NO;
+	/* And closed: a short read then does not say the FIN was taken (relay_small()). */
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		c->rdhup[1] = 1;
 	relay_established(w, c);
 }
 
