@@ -71,6 +71,30 @@ refused() {
 	assert_match "$3" "$2" "$1"
 }
 
+# asks_more NAME ROOTFS PORT PODMAN...: a container publishing 127.0.0.1:PORT,
+# which no rule covers, and one exposing the host's loopback: each refused
+# at creation with the hook's one line, and the port not bound.
+asks_more() {
+	local name=$1 rootfs=$2 port=$3 out
+	shift 3
+	out=$("$@" run -d --name "$name-more" --network none "${ULIMITS[@]}" \
+		--annotation org.netns-tcp-bridge.publish=127.0.0.1:$port=127.0.0.1:8080 \
+		--rootfs "$rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www 2>&1) &&
+		fail "a publish beyond the rule was created: $out"
+	figure "podman run, publish beyond the rule: $(printf '%s' "$out" | tr '\n' ' ')"
+	refused "publish beyond the rule" \
+		"refused forward '127\.0\.0\.1:$port=127\.0\.0\.1:8080' from annotation org\.netns-tcp-bridge\.publish: .*--allow-publish tcp://127\.0\.0\.1:$port" \
+		"$out"
+	out=$("$@" run -d --name "$name-expose" --network none "${ULIMITS[@]}" \
+		--annotation org.netns-tcp-bridge.expose=127.0.0.1:7000=127.0.0.1:22 \
+		--rootfs "$rootfs" /bin/sleep 30 2>&1) && fail "an expose to the host's loopback was created: $out"
+	refused "expose to the host's loopback" \
+		"refused forward '127\.0\.0\.1:7000=127\.0\.0\.1:22' from annotation org\.netns-tcp-bridge\.expose: target 127\.0\.0\.1:22: on the built-in deny list" \
+		"$out"
+	in_a ss -Hltn "sport = :$port" | grep -q . && fail "the refused port $port is bound"
+	return 0
+}
+
 # Rootful: podman as root, its storage and runtime state under $T.
 P=(nsenter --net="/run/netns/$NSA" podman --root "$T/p/root" --runroot "$T/p/runroot" --tmpdir "$T/p/tmp"
    --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime runc
@@ -92,23 +116,9 @@ t_rootful() {
 	for p in $pids; do
 		assert_eq "$(awk '/^Uid:/ { print $3 }' /proc/"$p"/status)" "$(id -u nobody)" "uid of launcher $p"
 	done
-	# More than the rule allows: refused at creation, with the hook's line.
-	out=$("${P[@]}" run -d --name "$name-more" --network none "${ULIMITS[@]}" \
-		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9752=127.0.0.1:8080 \
-		--rootfs "$T/rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www 2>&1) &&
-		fail "a publish beyond the rule was created: $out"
-	figure "podman run, publish beyond the rule: $(printf '%s' "$out" | tr '\n' ' ')"
-	refused "publish beyond the rule" \
-		"refused forward '127\.0\.0\.1:9752=127\.0\.0\.1:8080' from annotation org\.netns-tcp-bridge\.publish: .*--allow-publish tcp://127\.0\.0\.1:9752" \
-		"$out"
-	# The host's loopback, with no --allow-expose rule at all.
-	out=$("${P[@]}" run -d --name "$name-expose" --network none "${ULIMITS[@]}" \
-		--annotation org.netns-tcp-bridge.expose=127.0.0.1:7000=127.0.0.1:22 \
-		--rootfs "$T/rootfs" /bin/sleep 30 2>&1) && fail "an expose to the host's loopback was created: $out"
-	refused "expose to the host's loopback" \
-		"refused forward '127\.0\.0\.1:7000=127\.0\.0\.1:22' from annotation org\.netns-tcp-bridge\.expose: target 127\.0\.0\.1:22: on the built-in deny list" \
-		"$out"
-	in_a ss -Hltn 'sport = :9752' | grep -q . && fail "the refused port is bound"
+	# More than the rule allows, and the host's loopback with no
+	# --allow-expose rule at all: refused at creation.
+	asks_more "$name" "$T/rootfs" 9752 "${P[@]}"
 	# Creation failing after the hook said yes (no such command): no
 	# poststop comes; the pair ends with the container's init, and the
 	# next hook call (poststop of the first, below) removes its record.
@@ -132,7 +142,7 @@ t_rootful() {
 # --state-dir: the hook, uid 0 of the user's namespace, is not root and
 # picks /tmp/netns-tcp-bridge-UID (the user has no /run/user/UID here).
 t_rootless() {
-	local name=ntbr-$$ rl pids st sub out
+	local name=ntbr-$$ rl pids st sub
 	if ! id -u "$PUSER" >/dev/null 2>&1; then
 		useradd -M -d /nonexistent -s /usr/sbin/nologin "$PUSER" || fail "cannot create user $PUSER"
 	fi
@@ -172,20 +182,7 @@ t_rootless() {
 			"uid of launcher $p (nobody of the user's namespace)"
 	done
 	# A rootless user's annotations get no more than a rootful one's.
-	out=$("${R[@]}" run -d --name "$name-more" --network none "${ULIMITS[@]}" \
-		--annotation org.netns-tcp-bridge.publish=127.0.0.1:9762=127.0.0.1:8080 \
-		--rootfs "$rl/rootfs" /bin/httpd -f -p 127.0.0.1:8080 -h /www 2>&1) &&
-		fail "a rootless publish beyond the rule was created: $out"
-	refused "rootless publish beyond the rule" \
-		"refused forward '127\.0\.0\.1:9762=127\.0\.0\.1:8080' from annotation org\.netns-tcp-bridge\.publish: .*--allow-publish tcp://127\.0\.0\.1:9762" \
-		"$out"
-	out=$("${R[@]}" run -d --name "$name-expose" --network none "${ULIMITS[@]}" \
-		--annotation org.netns-tcp-bridge.expose=127.0.0.1:7000=127.0.0.1:22 \
-		--rootfs "$rl/rootfs" /bin/sleep 30 2>&1) && fail "a rootless expose to the host's loopback was created: $out"
-	refused "rootless expose to the host's loopback" \
-		"refused forward '127\.0\.0\.1:7000=127\.0\.0\.1:22' from annotation org\.netns-tcp-bridge\.expose: target 127\.0\.0\.1:22: on the built-in deny list" \
-		"$out"
-	in_a ss -Hltn 'sport = :9762' | grep -q . && fail "the refused rootless port is bound"
+	asks_more "$name" "$rl/rootfs" 9762 "${R[@]}"
 	"${R[@]}" stop -t 0 "$name" >/dev/null 2>&1 || fail "rootless podman stop failed"
 	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p outlived podman stop"; done
 	"${R[@]}" rm -f -i "$name" "$name-more" "$name-expose" >/dev/null 2>&1 || fail "rootless podman rm failed"
