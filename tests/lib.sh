@@ -117,6 +117,18 @@ wait_listen() {
 	fail "nothing listens on port $port in $ns"
 }
 
+# subid_user USER: an ordinary user (made if missing) with subordinate
+# uids and gids, for rootless podman.
+subid_user() {
+	if ! id -u "$1" >/dev/null 2>&1; then
+		useradd -M -d /nonexistent -s /usr/sbin/nologin "$1" || fail "cannot create user $1"
+	fi
+	grep -q "^$1:" /etc/subuid 2>/dev/null ||
+		usermod --add-subuids 400000-465535 "$1" || fail "cannot add subordinate uids"
+	grep -q "^$1:" /etc/subgid 2>/dev/null ||
+		usermod --add-subgids 400000-465535 "$1" || fail "cannot add subordinate gids"
+}
+
 # alive PID: the process runs: it exists and is not a zombie (one that
 # was reparented to an init that reaps slowly still answers kill -0).
 alive() {

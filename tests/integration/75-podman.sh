@@ -143,13 +143,7 @@ t_rootful() {
 # picks /tmp/netns-tcp-bridge-UID (the user has no /run/user/UID here).
 t_rootless() {
 	local name=ntbr-$$ rl pids st sub
-	if ! id -u "$PUSER" >/dev/null 2>&1; then
-		useradd -M -d /nonexistent -s /usr/sbin/nologin "$PUSER" || fail "cannot create user $PUSER"
-	fi
-	grep -q "^$PUSER:" /etc/subuid 2>/dev/null ||
-		usermod --add-subuids 400000-465535 "$PUSER" || fail "cannot add subordinate uids"
-	grep -q "^$PUSER:" /etc/subgid 2>/dev/null ||
-		usermod --add-subgids 400000-465535 "$PUSER" || fail "cannot add subordinate gids"
+	subid_user "$PUSER"
 	# nobody (65534) of the user's namespace, as the host sees it.
 	sub=$(awk -F: -v u="$PUSER" '$1 == u { print $2 + 65533; exit }' /etc/subuid)
 	st=/tmp/netns-tcp-bridge-$(id -u "$PUSER")

@@ -29,13 +29,7 @@ recipe() {
 
 t_recipe() {
 	local rl uid st pfx out left
-	if ! id -u "$PUSER" >/dev/null 2>&1; then
-		useradd -M -d /nonexistent -s /usr/sbin/nologin "$PUSER" || fail "cannot create user $PUSER"
-	fi
-	grep -q "^$PUSER:" /etc/subuid 2>/dev/null ||
-		usermod --add-subuids 400000-465535 "$PUSER" || fail "cannot add subordinate uids"
-	grep -q "^$PUSER:" /etc/subgid 2>/dev/null ||
-		usermod --add-subgids 400000-465535 "$PUSER" || fail "cannot add subordinate gids"
+	subid_user "$PUSER"
 	uid=$(id -u "$PUSER")
 	st=/tmp/netns-tcp-bridge-$uid
 	[ -e "$st" ] && fail "$st exists before the test"
