@@ -529,6 +529,13 @@ static void peer_back_stopping(int owner, unsigned int target)
 		peer_give_back(&cn.peers[owner], target, MSG_BACK_STOPPING);
 }
 
+/* A worker out of fds gave it up, and said so. */
+static void peer_back_given_up(int owner, unsigned int target)
+{
+	if (owner >= 0 && owner < MAX_PEERS)
+		peer_give_back(&cn.peers[owner], target, MSG_BACK_DROPPED);
+}
+
 static void peer_back_dropped(int owner, unsigned int target)
 {
 	if (owner >= 0 && owner < MAX_PEERS) {
@@ -898,7 +905,7 @@ static void connect_serve(void)
 			case EV_NOTIFY:
 				if (read(cn.notify, &v, sizeof(v)) < 0)
 					log_debug("notify read failed");
-				relay_listeners_orphaned(peer_back_dropped);
+				relay_listeners_orphaned(peer_back_dropped, peer_back_given_up);
 				break;
 			case EV_RDV:
 				if (cn.rdv_listener >= 0 && !cn.accept_resume)

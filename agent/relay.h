@@ -83,7 +83,8 @@ void relay_close_received(int fd);
 int relay_listener_add(int fd, unsigned int target, int owner);
 int relay_listener_held(int owner, unsigned int target);
 void relay_listeners_drop(int owner, void (*back)(int owner, unsigned int target));
-void relay_listeners_orphaned(void (*back)(int owner, unsigned int target));
+void relay_listeners_orphaned(void (*back)(int owner, unsigned int target),
+			      void (*back_given_up)(int owner, unsigned int target));
 void relay_close_listener(int fd);
 unsigned int relay_active(void);
 unsigned int relay_worker_count(void);

@@ -462,8 +462,11 @@ void relay_listeners_drop(int owner, void (*back)(int owner, unsigned int target
  * gave up on by itself, on the main thread
  * @back:	called with the owner and target of each one nobody had asked
  *		to drop, to tell its sender
+ * @back_given_up:	the same for one a worker gave up on; that worker
+ *		said why already
  */
-void relay_listeners_orphaned(void (*back)(int owner, unsigned int target))
+void relay_listeners_orphaned(void (*back)(int owner, unsigned int target),
+			      void (*back_given_up)(int owner, unsigned int target))
 {
 	uint32_t list[RELAY_LISTENERS], up[RELAY_LISTENERS][2];
 	unsigned int n, nup, i;
@@ -484,7 +487,7 @@ void relay_listeners_orphaned(void (*back)(int owner, unsigned int target))
 		    !atomic_load_explicit(&l->busy, memory_order_acquire))
 			continue;
 		l->dropping = 1;
-		back(l->owner, l->target);
+		back_given_up(l->owner, l->target);
 		if (!atomic_load_explicit(&l->refs, memory_order_acquire))
 			continue;
 		for (unsigned int k = 0; k < relay_nworkers; k++)
