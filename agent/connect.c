@@ -47,6 +47,25 @@
 #define RDV_BATCH	64	/* peers per accept, records per peer event: fair to the rest */
 #define CONNECT_EVENTS	64	/* per epoll_wait: worker 0's connections are among them */
 
+/*
+ * One relay worker per two usable CPUs, at least one.  The bridge's peers
+ * run on the same host (that is what it is for: the server in one
+ * namespace, often the client too), and every byte it relays costs them
+ * about as much CPU again: on 2 CPUs, with iperf3's 4 streams through
+ * it, one worker moved 10% more than two and used 40% less CPU per GiB
+ * (docs/bench-2026-12-05b/).  NTB_TEST_WORKERS=N, for the test suite
+ * only, keeps the suite's several workers on a small machine.
+ */
+static unsigned int connect_default_workers(void)
+{
+	const char *t = getenv("NTB_TEST_WORKERS");
+	int n = util_cpu_count() / 2;
+
+	if (t && atoi(t) > 0)
+		n = atoi(t);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
 /* A rendezvous peer greets first, then serves; changed by peer_set_state(). */
 enum peer_state { PEER_GREETING, PEER_SERVING, PEER_NSTATES };
 
@@ -103,7 +122,7 @@ static const char usage[] =
 "      --allow-uid UID        also accept ntb-listen peers running as UID\n"
 "                             (number or name; repeatable)\n"
 "  -w, --workers N            relay workers, main thread included, 1 to 64\n"
-"                             (default: usable CPUs, at most 64)\n"
+"                             (default: one per two usable CPUs, at least 1)\n"
 "      --connect-timeout SEC  give up connecting to the target (default 10)\n"
 "      --max-connections N    reset clients beyond N open connections\n"
 "                             (default 4096, 0: no limit)\n"
@@ -269,7 +288,7 @@ static void connect_parse(int argc, char **argv)
 	cn.relay.targets = cn.targets;
 	cn.relay.ntargets = cn.relay.upstream_fd >= 0 ? 1 : cn.ntargets;
 	if (!cn.relay.workers)
-		cn.relay.workers = (unsigned int)util_cpu_count();
+		cn.relay.workers = connect_default_workers();
 	if (cn.relay.workers > RELAY_MAX_WORKERS)
 		cn.relay.workers = RELAY_MAX_WORKERS;
 	/* The watchdog (agent/guard.c) is a thread, whatever --workers says. */

@@ -186,7 +186,7 @@ static const char usage[] =
 "\n"
 "Tuning, limits and stopping:\n"
 "  -w, --workers N            relay threads in ntb-connect, 1 to 64 (default:\n"
-"                             one per usable CPU)\n"
+"                             one per two usable CPUs, at least 1)\n"
 "      --connect-timeout SEC  how long a connect to the target may take\n"
 "                             (default 10)\n"
 "      --max-connections N    more open connections than N are reset at once\n"

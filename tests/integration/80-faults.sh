@@ -606,6 +606,22 @@ t_spread_over_workers() {
 	figure "8 long connections one after another, 4 workers: $(printf '%s' "$c" | grep -oE 'open 8 \([^)]*\)')"
 }
 
+t_default_workers() {
+	# Without -w, one worker per two usable CPUs, at least one: the
+	# stats line has a count per worker.  (The suite's NTB_TEST_WORKERS,
+	# which keeps several workers on a small machine, is set aside.)
+	local -x NTB_TEST_WORKERS=0
+	local want=$(( $(nproc) / 2 )) c n
+	[ "$want" -ge 1 ] || want=1
+	server "$NSB" 127.0.0.1 8827 echo
+	launched 8827 9827
+	kill -USR1 "$BRIDGE_PID"
+	wait_for "$T/bridge.err" "ntb-connect: stats:"
+	c=$(grep "ntb-connect: stats:" "$T/bridge.err")
+	n=$(printf '%s' "$c" | grep -oE '\(per worker [0-9/]+\)' | tr -cd / | wc -c)
+	assert_match "$((n + 1))" "^$want\$" "workers by default on $(nproc) CPUs ($c)"
+}
+
 t_1000_concurrent() {
 	# 1,000 connections at once, 1 MiB of checked data each way on each.
 	bg ip netns exec "$NSB" "$LOAD" echo 8818
@@ -724,6 +740,7 @@ run_test listener_mode_fd_limit_resets t_listener_mode_fd_limit 1
 run_test listener_mode_fd_limit_resets_4_workers t_listener_mode_fd_limit 4
 run_test listener_mode_fd_limit_no_spare_gives_back t_listener_mode_fd_limit 4 nospare
 run_test spread_over_workers t_spread_over_workers
+run_test default_workers t_default_workers
 run_test load_1000_concurrent_1mib t_1000_concurrent
 run_test load_9000_idle t_9000_idle
 run_test pipe_slots_run_out t_pipe_slots
