@@ -4,7 +4,8 @@
 Two throwaway network namespaces: clients in A, servers (iperf3, an epoll
 echo server) in B.  Each peer forwards A:port -> B:port; "direct" is the
 client in B talking to the server over B's loopback (the limit).  Every
-metric is measured for every peer in the same run, ROUNDS times, and the
+metric is measured for every peer in the same run, ROUNDS times (round by
+round: every peer in round 1, then every peer in round 2, ...), and the
 median is reported as a ratio to direct and to systemd-socket-proxyd.
 
 Metrics: iperf3 single-stream and 4-stream throughput; forwarder CPU
@@ -552,65 +553,67 @@ def best_peer(results, order):
     return "\n".join(lines)
 
 
-def measure(peer, rounds, secs, echo_pid):
-    res = {k: [] for k, *_ in METRICS}
-    for r in range(rounds):
-        # Throughput and CPU, against iperf3.
-        ns, port = peer.up(IPERF_PORT)
-        if ns != NS_B and not wait_port(ns, port):
-            raise RuntimeError("%s did not start: %s" % (peer.name, peer.running[0].stderr.read(500)))
-        c0 = cpu_seconds(peer.pids())
-        g1, nbytes = iperf(ns, port, 1, secs)
-        c1 = cpu_seconds(peer.pids())
-        g4, _ = iperf(ns, port, 4, secs)
-        for key, value in (("gbps_1", g1), ("gbps_4", g4)):
-            if value is not None:
-                res[key].append(value)
-        if peer.name != "direct" and nbytes:
-            res["cpu_s_per_gib"].append((c1 - c0) / (nbytes / 2**30))
-        peer.down()
-        time.sleep(0.3)
-        # Latency, connection rate and memory, against the echo server.
-        ns, port = peer.up(ECHO_PORT)
-        if ns != NS_B and not wait_port(ns, port):
-            raise RuntimeError("%s did not start" % peer.name)
-        p50, p99 = rtt(ns, port, 20000)
-        res["rtt_p50"].append(p50)
-        res["rtt_p99"].append(p99)
-        server = getattr(peer, "echo_pid", None) or echo_pid
-        pin(peer.pids() + [server], "0x1")
-        p50, p99 = rtt(ns, port, 20000, pin_pids=True)
-        pin(peer.pids() + [server], "0x%x" % ((1 << os.cpu_count()) - 1))
-        res["rtt_p50_pinned"].append(p50)
-        res["rtt_p99_pinned"].append(p99)
-        c0 = cpu_seconds(peer.pids())
-        rate, failed = conn_rate(ns, port, 2)
-        c1 = cpu_seconds(peer.pids())
-        res["conn_per_s"].append(rate)
-        if peer.name != "direct" and rate:
-            res["cpu_us_per_conn"].append((c1 - c0) / (rate * 2) * 1e6)
-            if r == 0:
-                calls = syscalls_per_conn(peer, ns, port)
-                if calls is not None:
-                    res["syscalls_per_conn"].append(calls)
-        user, total, busy_rate, cg = idle_memory(peer, ns, port)
-        if peer.name != "direct":
-            if user is not None:
-                res["idle_user_kib"].append(user)
-            if total is not None:
-                res["idle_total_kib"].append(total)
-        else:
-            cg.remove()
-            cg = None
-        if busy_rate is not None:
-            res["conn_per_s_idle"].append(busy_rate)
-        peer.down()
-        if cg:
-            cg.remove()
-        time.sleep(0.5)      # let TIME_WAIT sockets and pipes settle
-        print("  %s round %d: %s / %s Gbit/s, p50 %.1f us, %.0f conn/s" %
-              (peer.name, r + 1, fmt(g1, 1), fmt(g4, 1), res["rtt_p50"][-1], rate),
-              file=sys.stderr)
+def measure_round(peer, r, res, secs, echo_pid):
+    """One round of every figure for @peer, appended to @res's lists."""
+    # Throughput and CPU, against iperf3.
+    ns, port = peer.up(IPERF_PORT)
+    if ns != NS_B and not wait_port(ns, port):
+        raise RuntimeError("%s did not start: %s" % (peer.name, peer.running[0].stderr.read(500)))
+    c0 = cpu_seconds(peer.pids())
+    g1, nbytes = iperf(ns, port, 1, secs)
+    c1 = cpu_seconds(peer.pids())
+    g4, _ = iperf(ns, port, 4, secs)
+    for key, value in (("gbps_1", g1), ("gbps_4", g4)):
+        if value is not None:
+            res[key].append(value)
+    if peer.name != "direct" and nbytes:
+        res["cpu_s_per_gib"].append((c1 - c0) / (nbytes / 2**30))
+    peer.down()
+    time.sleep(0.3)
+    # Latency, connection rate and memory, against the echo server.
+    ns, port = peer.up(ECHO_PORT)
+    if ns != NS_B and not wait_port(ns, port):
+        raise RuntimeError("%s did not start" % peer.name)
+    p50, p99 = rtt(ns, port, 20000)
+    res["rtt_p50"].append(p50)
+    res["rtt_p99"].append(p99)
+    server = getattr(peer, "echo_pid", None) or echo_pid
+    pin(peer.pids() + [server], "0x1")
+    p50, p99 = rtt(ns, port, 20000, pin_pids=True)
+    pin(peer.pids() + [server], "0x%x" % ((1 << os.cpu_count()) - 1))
+    res["rtt_p50_pinned"].append(p50)
+    res["rtt_p99_pinned"].append(p99)
+    c0 = cpu_seconds(peer.pids())
+    rate, failed = conn_rate(ns, port, 2)
+    c1 = cpu_seconds(peer.pids())
+    res["conn_per_s"].append(rate)
+    if peer.name != "direct" and rate:
+        res["cpu_us_per_conn"].append((c1 - c0) / (rate * 2) * 1e6)
+        if r == 0:
+            calls = syscalls_per_conn(peer, ns, port)
+            if calls is not None:
+                res["syscalls_per_conn"].append(calls)
+    user, total, busy_rate, cg = idle_memory(peer, ns, port)
+    if peer.name != "direct":
+        if user is not None:
+            res["idle_user_kib"].append(user)
+        if total is not None:
+            res["idle_total_kib"].append(total)
+    else:
+        cg.remove()
+        cg = None
+    if busy_rate is not None:
+        res["conn_per_s_idle"].append(busy_rate)
+    peer.down()
+    if cg:
+        cg.remove()
+    time.sleep(0.5)      # let TIME_WAIT sockets and pipes settle
+    print("  %s round %d: %s / %s Gbit/s, p50 %.1f us, %.0f conn/s" %
+          (peer.name, r + 1, fmt(g1, 1), fmt(g4, 1), res["rtt_p50"][-1], rate),
+          file=sys.stderr)
+
+
+def medians(res):
     return {k: (statistics.median(v) if v else None) for k, v in res.items()}
 
 
@@ -756,7 +759,7 @@ def main():
     BENCHTOOL = os.path.join(args.build, "bench", "benchtool")
     os.makedirs(args.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="ntb-bench.")
-    results, skipped, order = {}, {}, []
+    results, skipped, order, peers = {}, {}, [], []
     try:
         for ns in (NS_A, NS_B):
             sh("ip", "netns", "add", ns)
@@ -779,18 +782,31 @@ def main():
                 skipped[peer.name] = peer.skip
                 print("skip %s: %s" % (peer.name, peer.skip), file=sys.stderr)
                 continue
-            print("measuring %s" % peer.name, file=sys.stderr)
-            try:
-                results[peer.name] = measure(peer, args.rounds, args.seconds, echo.pid)
+            peers.append(peer)
+        # Round by round, every forwarder in each: a VM's speed drifts over
+        # minutes, and measuring one forwarder's rounds after another's put
+        # that drift into their ratios.
+        raw = {peer.name: {k: [] for k, *_ in METRICS} for peer in peers}
+        for r in range(args.rounds):
+            print("round %d" % (r + 1), file=sys.stderr)
+            for peer in peers:
+                if peer.name in skipped:
+                    continue
+                try:
+                    measure_round(peer, r, raw[peer.name], args.seconds, echo.pid)
+                except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
+                    skipped[peer.name] = "failed: %s" % e
+                    print("skip %s: %s" % (peer.name, e), file=sys.stderr)
+                finally:
+                    peer.down()
+        for peer in peers:
+            if peer.name not in skipped:
+                results[peer.name] = medians(raw[peer.name])
                 order.append(peer.name)
-            except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
-                skipped[peer.name] = "failed: %s" % e
-                print("skip %s: %s" % (peer.name, e), file=sys.stderr)
-            finally:
-                peer.down()
-                if hasattr(peer, "restore"):
-                    peer.restore()
     finally:
+        for peer in peers:
+            if hasattr(peer, "restore"):
+                peer.restore()
         for p in procs:
             stop(p)
         for cg in cgroups:
