@@ -13,8 +13,9 @@ seconds per GiB (utime+stime of all its processes, from /proc, over the
 single-stream run); 64-byte round trip p50/p99, unpinned and with client,
 forwarder and server pinned to CPU 0; new connections per second with one
 16-byte exchange each, with the forwarder's CPU per connection over that
-run and its syscalls per connection (strace -c -f over a separate 1 s
-rate run, first round only); memory per idle connection with 2,000 open
+run, its wake-ups per connection (voluntary context switches of all its
+threads) over that run, and its syscalls per connection (strace -c -f over
+a separate 1 s rate run, first round only); memory per idle connection with 2,000 open
 (userspace: RssAnon of the forwarder's processes; total: its memory
 cgroup, which counts kernel memory, plus the cgroup's TCP buffer usage).
 All loops are bounded; every process is stopped by its PID.
@@ -110,6 +111,26 @@ def cpu_seconds(pids):
         except OSError:
             pass
     return total / CLK
+
+
+def wakeups(pids):
+    """Voluntary context switches of every thread of the process trees:
+    each one is a sleep in the kernel, so a wake-up after it."""
+    total = 0
+    for p in tree(pids):
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
 
 
 def rss_anon_kib(pids):
@@ -498,6 +519,7 @@ METRICS = [
     ("conn_per_s", "connections per second", "1/s", "high"),
     ("cpu_us_per_conn", "forwarder CPU per connection", "us", "low"),
     ("syscalls_per_conn", "forwarder syscalls per connection (strace)", "calls", "low"),
+    ("wakeups_per_conn", "forwarder wake-ups per connection", "wake-ups", "low"),
     ("conn_per_s_idle", "connections per second, 2,000 idle open", "1/s", "high"),
     ("idle_user_kib", "userspace memory per idle connection", "KiB", "low"),
     ("idle_total_kib", "total memory per idle connection", "KiB", "low"),
@@ -534,7 +556,7 @@ def syscalls_per_conn(peer, ns, port):
 
 
 NO_DIRECT = ("cpu_s_per_gib", "idle_user_kib", "idle_total_kib", "cpu_us_per_conn",
-             "syscalls_per_conn")
+             "syscalls_per_conn", "wakeups_per_conn")
 
 
 def best_peer(results, order):
@@ -583,12 +605,13 @@ def measure_round(peer, r, res, secs, echo_pid):
     pin(peer.pids() + [server], "0x%x" % ((1 << os.cpu_count()) - 1))
     res["rtt_p50_pinned"].append(p50)
     res["rtt_p99_pinned"].append(p99)
-    c0 = cpu_seconds(peer.pids())
+    c0, w0 = cpu_seconds(peer.pids()), wakeups(peer.pids())
     rate, failed = conn_rate(ns, port, 2)
-    c1 = cpu_seconds(peer.pids())
+    c1, w1 = cpu_seconds(peer.pids()), wakeups(peer.pids())
     res["conn_per_s"].append(rate)
     if peer.name != "direct" and rate:
         res["cpu_us_per_conn"].append((c1 - c0) / (rate * 2) * 1e6)
+        res["wakeups_per_conn"].append((w1 - w0) / (rate * 2))
         if r == 0:
             calls = syscalls_per_conn(peer, ns, port)
             if calls is not None:
