@@ -51,9 +51,9 @@
  * One relay worker per two usable CPUs, at least one.  The bridge's peers
  * run on the same host (that is what it is for: the server in one
  * namespace, often the client too), and every byte it relays costs them
- * about as much CPU again: on 2 CPUs, with iperf3's 4 streams through
- * it, one worker moved 10% more than two and used 40% less CPU per GiB
- * (docs/bench-2026-12-05b/).  NTB_TEST_WORKERS=N, for the test suite
+ * about as much CPU again: on 2 CPUs, with 4 or 16 iperf3 streams
+ * through it, one worker used about a third less CPU per GiB than two
+ * and carried as much or more.  NTB_TEST_WORKERS=N, for the test suite
  * only, keeps the suite's several workers on a small machine.
  */
 static unsigned int connect_default_workers(void)
