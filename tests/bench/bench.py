@@ -10,14 +10,16 @@ median is reported as a ratio to direct and to systemd-socket-proxyd.
 
 Metrics: iperf3 single-stream and 4-stream throughput; forwarder CPU
 seconds per GiB (utime+stime of all its processes, from /proc, over the
-single-stream run); 64-byte round trip p50/p99, unpinned and with client,
-forwarder and server pinned to CPU 0; new connections per second with one
-16-byte exchange each, with the forwarder's CPU per connection over that
-run, its wake-ups per connection (voluntary context switches of all its
-threads) over that run, and its syscalls per connection (strace -c -f over
-a separate 1 s rate run, first round only); memory per idle connection with 2,000 open
-(userspace: RssAnon of the forwarder's processes; total: its memory
-cgroup, which counts kernel memory, plus the cgroup's TCP buffer usage).
+single-stream run) and its wake-ups per GiB (voluntary context switches of
+all its threads, over the same run); 64-byte round trip p50/p99, unpinned
+and with client, forwarder and server pinned to CPU 0; new connections per
+second with one 16-byte exchange each, with the forwarder's CPU per
+connection over that run, its wake-ups per connection (voluntary context
+switches of all its threads) over that run, and its syscalls per connection
+(strace -c -f over a separate 1 s rate run, first round only); memory per
+idle connection with 2,000 open (userspace: RssAnon of the forwarder's
+processes; total: its memory cgroup, which counts kernel memory, plus the
+cgroup's TCP buffer usage).
 All loops are bounded; every process is stopped by its PID.
 """
 import argparse
@@ -512,6 +514,7 @@ METRICS = [
     ("gbps_1", "throughput, 1 stream", "Gbit/s", "high"),
     ("gbps_4", "throughput, 4 streams", "Gbit/s", "high"),
     ("cpu_s_per_gib", "forwarder CPU per GiB", "s/GiB", "low"),
+    ("wakeups_per_gib", "forwarder wake-ups per GiB", "wake-ups", "low"),
     ("rtt_p50", "round trip p50", "us", "low"),
     ("rtt_p99", "round trip p99", "us", "low"),
     ("rtt_p50_pinned", "round trip p50, pinned to CPU 0", "us", "low"),
@@ -555,8 +558,8 @@ def syscalls_per_conn(peer, ns, port):
     return None
 
 
-NO_DIRECT = ("cpu_s_per_gib", "idle_user_kib", "idle_total_kib", "cpu_us_per_conn",
-             "syscalls_per_conn", "wakeups_per_conn")
+NO_DIRECT = ("cpu_s_per_gib", "wakeups_per_gib", "idle_user_kib", "idle_total_kib",
+             "cpu_us_per_conn", "syscalls_per_conn", "wakeups_per_conn")
 
 
 def best_peer(results, order):
@@ -581,15 +584,16 @@ def measure_round(peer, r, res, secs, echo_pid):
     ns, port = peer.up(IPERF_PORT)
     if ns != NS_B and not wait_port(ns, port):
         raise RuntimeError("%s did not start: %s" % (peer.name, peer.running[0].stderr.read(500)))
-    c0 = cpu_seconds(peer.pids())
+    c0, w0 = cpu_seconds(peer.pids()), wakeups(peer.pids())
     g1, nbytes = iperf(ns, port, 1, secs)
-    c1 = cpu_seconds(peer.pids())
+    c1, w1 = cpu_seconds(peer.pids()), wakeups(peer.pids())
     g4, _ = iperf(ns, port, 4, secs)
     for key, value in (("gbps_1", g1), ("gbps_4", g4)):
         if value is not None:
             res[key].append(value)
     if peer.name != "direct" and nbytes:
         res["cpu_s_per_gib"].append((c1 - c0) / (nbytes / 2**30))
+        res["wakeups_per_gib"].append((w1 - w0) / (nbytes / 2**30))
     peer.down()
     time.sleep(0.3)
     # Latency, connection rate and memory, against the echo server.
