@@ -101,7 +101,8 @@ atomic_uint relay_count;
  * command it finds, stops taking commands for N ms, as one held by a
  * peer's socket would be; NTB_TEST_NO_SPARE=MASK: the workers of MASK
  * never have a spare pipe, as when other workers' accepts took the fds
- * each freed.  Off unless set; none gives a peer anything.
+ * each freed.  Off unless set; none gives a peer anything.  (And
+ * NTB_TEST_WORKERS, the default worker count: agent/connect.c.)
  */
 static long relay_test_stall_ms;
 

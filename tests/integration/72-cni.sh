@@ -144,8 +144,9 @@ t_add_check_del_0_4_0() {
 t_container_loopback_and_host_ip() {
 	# hostIP names one address; the container's server listens on its
 	# own 127.0.0.1 only.
+	# (Two workers: one per two CPUs would give one on a small machine.)
 	server "$NSB" 127.0.0.1 8903 whoami
-	conf 1.0.0 '[{"hostPort":9803,"containerPort":8903,"protocol":"tcp","hostIP":"127.0.0.1"}]' >"$T/conf"
+	conf 1.0.0 '[{"hostPort":9803,"containerPort":8903,"protocol":"tcp","hostIP":"127.0.0.1"}]' '"workers":2' >"$T/conf"
 	out=$(cni ADD c3 "/run/netns/$NSB" <"$T/conf") || fail "ADD failed: $out"
 	out=$(in_a $PEER client 127.0.0.1 9803 read) || fail "client: $out"
 	assert_eq "$out" "PORT 8903" "served on 127.0.0.1:9803"
