@@ -128,6 +128,18 @@ def cpu_seconds(pids):
     return total / CLK
 
 
+def status_field(path, key):
+    """The number after KEY: in a /proc status file; 0 if it is gone."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def wakeups(pids):
     """Voluntary context switches of every thread of the process trees:
     each one is a sleep in the kernel, so a wake-up after it."""
@@ -137,28 +149,13 @@ def wakeups(pids):
             tasks = os.listdir("/proc/%d/task" % p)
         except OSError:
             continue
-        for t in tasks:
-            try:
-                with open("/proc/%d/task/%s/status" % (p, t)) as f:
-                    for line in f:
-                        if line.startswith("voluntary_ctxt_switches:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
+        total += sum(status_field("/proc/%d/task/%s/status" % (p, t), "voluntary_ctxt_switches")
+                     for t in tasks)
     return total
 
 
 def rss_anon_kib(pids):
-    total = 0
-    for p in tree(pids):
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(status_field("/proc/%d/status" % p, "RssAnon") for p in tree(pids))
 
 
 # ------------------------------------------------------------ the peers
