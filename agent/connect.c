@@ -59,10 +59,10 @@
 static unsigned int connect_default_workers(void)
 {
 	const char *t = getenv("NTB_TEST_WORKERS");
-	int n = util_cpu_count() / 2;
+	int n = t ? atoi(t) : 0;
 
-	if (t && atoi(t) > 0)
-		n = atoi(t);
+	if (n <= 0)
+		n = util_cpu_count() / 2;
 	return n > 0 ? (unsigned int)n : 1;
 }
 

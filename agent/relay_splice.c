@@ -107,7 +107,7 @@ static int relay_no_pipe(struct worker *w, struct conn *c, int d)
 }
 
 /*
- * A splice on the client socket that fails with EINTR was interrupted by
+ * A splice, recv or send on a socket that fails with EINTR was interrupted by
  * the watchdog: it blocked, which a socket left as we set it never does.
  */
 static void relay_blocked(struct worker *w, struct conn *c)
@@ -117,6 +117,28 @@ static void relay_blocked(struct worker *w, struct conn *c)
 	c->fail_why = 1 + RELAY_END_WATCHDOG;
 }
 
+/* A read of direction @d failed (not EAGAIN): the side to reset, fd[d]. */
+static int relay_read_failed(struct worker *w, struct conn *c, int d)
+{
+	if (errno == EINTR)
+		relay_blocked(w, c);
+	else if (errno != ECONNRESET)
+		log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+				       d ? "reading from the target" : "reading from the client");
+	return d;
+}
+
+/* A write of direction @d failed (not EAGAIN): the side to reset, fd[!d]. */
+static int relay_write_failed(struct worker *w, struct conn *c, int d)
+{
+	if (errno == EINTR)
+		relay_blocked(w, c);
+	else if (errno != ECONNRESET && errno != EPIPE)
+		log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
+				       d ? "writing to the client" : "writing to the target");
+	return !d;
+}
+
 /*
  * relay_small() - move what direction @d has when it carries little:
  * recv() into a small buffer and send() from it, two calls where splice
@@ -124,16 +146,16 @@ static void relay_blocked(struct worker *w, struct conn *c)
  *
  * A read shorter than the buffer emptied the socket's queue, so it counts
  * as the EAGAIN: with edge triggering, any byte that comes after it
- * raises a new event, and so does a FIN.  (Urgent data is the exception:
- * a read stops short at its mark, and the bytes after it wait for the
- * next event; splice stalls at the mark for good.)  recvfrom and sendto,
- * not recv and send: those are system calls of their own on some
- * architectures, which the filter does not list.  A FIN that was there before
- * this event was made does not, but then an event said EPOLLRDHUP
- * (c->rdhup): such a socket is read on to EOF.  A full buffer means more
+ * raises a new event, and so does a FIN.  A FIN queued before the event
+ * was made raises none, but then an event said EPOLLRDHUP (c->rdhup):
+ * such a socket is read on to EOF.  (Urgent data is the exception: a read
+ * stops short at its mark, and the bytes after it wait for the next
+ * event; splice stalls at the mark for good.)  A full buffer means more
  * is queued: the direction splices from then on (c->bulk) until a splice
  * finds little queued.  What the destination does not take at once goes
  * into the direction's pipe, and the splice path carries it on from there.
+ * recvfrom and sendto, not recv and send: those are system calls of their
+ * own on some architectures, which the filter does not list.
  *
  * Return: -1 if the connection lives on; otherwise the side that reset
  * or failed.
@@ -155,14 +177,8 @@ static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
 			*progress = 1;
 		} else if (errno == EAGAIN) {
 			c->readable[d] = RELAY_RD_NO;
-		} else if (errno == EINTR) {
-			relay_blocked(w, c);
-			return d;
 		} else {
-			if (errno != ECONNRESET)
-				log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
-						       d ? "reading from the target" : "reading from the client");
-			return d;
+			return relay_read_failed(w, c, d);
 		}
 		return -1;
 	}
@@ -175,16 +191,8 @@ static int relay_small(struct worker *w, struct conn *c, int d, int *progress)
 	sent = sendto(c->fd[!d], buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
 	guard_leave(g);
 	if (sent < 0) {
-		if (errno == EINTR) {
-			relay_blocked(w, c);
-			return !d;
-		}
-		if (errno != EAGAIN) {
-			if (errno != ECONNRESET && errno != EPIPE)
-				log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
-						       d ? "writing to the client" : "writing to the target");
-			return !d;
-		}
+		if (errno != EAGAIN)
+			return relay_write_failed(w, c, d);
 		sent = 0;
 	}
 	tally_add(&w->tally.bytes[d], (unsigned long long)sent);
@@ -272,9 +280,6 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 			} else if (n == 0) {
 				c->rd_eof[d] = 1;
 				progress = 1;
-			} else if (errno == EINTR) {
-				relay_blocked(w, c);
-				return d;
 			} else if (errno == EAGAIN) {
 				/*
 				 * An empty pipe cannot be full, so the socket is
@@ -286,10 +291,7 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 				 */
 				c->readable[d] = c->inpipe[d] ? RELAY_RD_AFTER_OUT : RELAY_RD_NO;
 			} else {
-				if (errno != ECONNRESET)
-					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
-							       d ? "reading from the target" : "reading from the client");
-				return d;
+				return relay_read_failed(w, c, d);
 			}
 		}
 		if (c->inpipe[d]) {
@@ -303,14 +305,8 @@ static int relay_move(struct worker *w, struct conn *c, int d, int *moved)
 				if (c->readable[d] == RELAY_RD_AFTER_OUT)
 					c->readable[d] = RELAY_RD_YES;
 				progress = 1;
-			} else if (n < 0 && errno == EINTR) {
-				relay_blocked(w, c);
-				return !d;
 			} else if (n < 0 && errno != EAGAIN) {
-				if (errno != ECONNRESET && errno != EPIPE)
-					log_warn_errno_limited(&w->lines, errno, "client %s: %s failed", c->name,
-							       d ? "writing to the client" : "writing to the target");
-				return !d;
+				return relay_write_failed(w, c, d);
 			}
 		}
 		if (!progress)
