@@ -250,6 +250,23 @@ static int rule_inside(const struct rule *inner, const struct rule *outer)
 	       inner->port_lo >= outer->port_lo && inner->port_hi <= outer->port_hi;
 }
 
+/*
+ * Does @r lie inside every built-in range that covers @dst?  The
+ * narrowest one decides: a host's own address is denied as a /32 or /128
+ * of its own, and also lies in 100.64.0.0/10, 169.254.0.0/16 or fe80::/10
+ * when it is such an address, and a rule for the wide range must not open
+ * the host behind it.
+ */
+static int rule_inside_all(const struct rule_set *rs, const struct rule *r, const struct sockaddr *dst)
+{
+	unsigned int j;
+
+	for (j = 0; j < rs->nbuiltin; j++)
+		if (rule_covers(&rs->builtin[j], dst) && !rule_inside(r, &rs->builtin[j]))
+			return 0;
+	return 1;
+}
+
 /**
  * rules_check_narrow() - may @dst be reached, where only a narrow rule
  * lifts the built-in deny list?
@@ -268,7 +285,7 @@ static int rule_inside(const struct rule *inner, const struct rule *outer)
  */
 int rules_check_narrow(const struct rule_set *rs, const struct sockaddr *dst, const char **why)
 {
-	unsigned int i, j;
+	unsigned int i;
 	int builtin = 0, allowed = 0;
 
 	for (i = 0; i < rs->nbuiltin; i++)
@@ -284,8 +301,7 @@ int rules_check_narrow(const struct rule_set *rs, const struct sockaddr *dst, co
 			allowed = 1;
 			continue;
 		}
-		for (j = 0; j < rs->nbuiltin; j++)
-			allowed |= rule_inside(&rs->r[i], &rs->builtin[j]);
+		allowed |= rule_inside_all(rs, &rs->r[i], dst);
 	}
 	if (!allowed)
 		*why = builtin ? "on the built-in deny list, which only a rule inside the denied range lifts"

@@ -145,5 +145,23 @@ int main(void)
 	CHECK(narrow(&rs, "198.51.100.9:80") == 1, "narrow: a rule for exactly the own address opens it");
 	rules_add(&rs, "tcp://127.0.0.1:7650", 0, &why);
 	CHECK(narrow(&rs, "127.0.0.1:7650") == 0, "narrow: deny still wins");
+
+	/* An own address inside a wider built-in range: the narrowest decides. */
+	rules_init(&rs);
+	rules_add(&rs, "tcp://100.64.0.0/10:5432", 1, &why);
+	rules_add(&rs, "tcp://[fe80::]/10:5432", 1, &why);
+	rules_add(&rs, "tcp://[::]/96:5432", 1, &why);
+	CHECK(narrow(&rs, "100.101.1.2:5432") == 1, "narrow: a rule for 100.64.0.0/10 opens it");
+	addr_parse("100.101.1.1:1", &own);
+	rules_add_builtin(&rs, (struct sockaddr *)&own.ss);
+	addr_parse("[fe80::1]:1", &own);
+	rules_add_builtin(&rs, (struct sockaddr *)&own.ss);
+	CHECK(narrow(&rs, "100.101.1.1:5432") == 0,
+	      "narrow: but not the host's own address inside it");
+	CHECK(narrow(&rs, "100.101.1.2:5432") == 1, "narrow: its neighbour still");
+	CHECK(narrow(&rs, "[fe80::1]:5432") == 0, "narrow: nor an own fe80:: address under fe80::/10");
+	CHECK(narrow(&rs, "[::1]:5432") == 0, "narrow: [::]/96 does not open ::1");
+	rules_add(&rs, "tcp://100.101.1.1:5432", 1, &why);
+	CHECK(narrow(&rs, "100.101.1.1:5432") == 1, "narrow: a rule for exactly the own address opens it");
 	return tap_done();
 }
