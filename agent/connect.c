@@ -641,13 +641,13 @@ enum peer_take {
  * Which rendezvous record is accepted in which peer state, as OpenSSH's
  * monitor table: the rule of ntb-rendezvous(7).  Before HELLO, any fault
  * ends the peer; after it, a HELLO of any kind ends the peer, and a faulty
- * record is refused alone.  A LISTENER_BACK (ntb-connect's to send, no fd)
- * goes where a CONN goes, and is refused there for its missing fd.
+ * record is refused alone.  A LISTENER_BACK is ntb-connect's to send: it
+ * decodes (it carries no fd), and is refused in every state.
  */
 static const uint8_t peer_accepts[PEER_NSTATES][MSG_LISTENER_BACK + 1] = {
 	[PEER_GREETING] = { [MSG_HELLO] = PEER_TAKE_HELLO },
 	[PEER_SERVING] = { [MSG_HELLO] = PEER_DROP_HELLO, [MSG_CONN] = PEER_TAKE_CONN,
-			   [MSG_LISTENER] = PEER_TAKE_LISTENER, [MSG_LISTENER_BACK] = PEER_TAKE_CONN },
+			   [MSG_LISTENER] = PEER_TAKE_LISTENER },
 };
 
 /*
@@ -682,6 +682,11 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 	/* m is not filled in: a record that did not decode is never taken. */
 	if (bad && take != PEER_DROP_HELLO)
 		take = PEER_REFUSE;
+	/* Taking one means taking its fd: there must be one (msg_decode() says so). */
+	if ((take == PEER_TAKE_CONN || take == PEER_TAKE_LISTENER) && in->nfds != 1)
+		take = PEER_REFUSE;
+	if (!bad && type == MSG_LISTENER_BACK)
+		why = "a LISTENER_BACK record, which only ntb-connect sends";
 	if (p->state == PEER_GREETING) {
 		peer_discard(in);
 		if (bad)

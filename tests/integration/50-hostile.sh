@@ -157,9 +157,14 @@ t_non_tcp_refused() {
 		"reserved bytes of CONN are not zero" "unknown address family" \
 		"length field does not match" "it or its control data was truncated" \
 		"no target for listener 1" "reserved bytes of LISTENER are not zero" \
-		"its fd is a TCP socket that is not listening"; do
+		"its fd is a TCP socket that is not listening" \
+		"a LISTENER_BACK record, which only ntb-connect sends"; do
 		grep -q "$why" "$T/c.err" || fail "no refusal saying '$why'"
 	done
+	# A record with no fd was never taken as if it had one: fd 0 (stdin,
+	# /dev/null) is still ours, not closed as a refused client's.
+	[ "$(readlink /proc/"$CPID"/fd/0)" = /dev/null ] ||
+		fail "ntb-connect lost its fd 0: $(ls -l /proc/$CPID/fd)"
 	pipe=$(sed -n 's/^PIPE //p' <<<"$out")
 	ls -l /proc/"$CPID"/fd | grep -q "pipe:\[$pipe\]" && fail "ntb-connect kept the attacker's pipe"
 	# 12, and the worker's spare pipe for running out of fds.

@@ -47,6 +47,10 @@ def listener_record(index=0, reserved=0):
     return struct.pack("!BBHHH", 3, 0, 4, index, reserved)
 
 
+def listener_back_record(index=0, reason=1):
+    return struct.pack("!BBHHH", 4, 0, 4, index, reason)
+
+
 def listening():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -166,6 +170,7 @@ def m_garbage(rdv, args):
         (listener_record(), (fd,)),                    # a connected socket, not listening
         (listener_record(), (udp.fileno(),)),          # UDP socket
         (listener_record(1), (lsn.fileno(),)),         # no target 1
+        (listener_back_record(), ()),                  # ntb-connect's record, no fd
     ]
     print("SENT %d" % len(bad))
     for data, fds in bad:
