@@ -432,12 +432,13 @@ static void hook_parse_state(const char *text)
 	snprintf(hk.id, sizeof(hk.id), "%s", s);
 	if (json_object_object_get_ex(root, "status", &v) && json_object_is_type(v, json_type_string))
 		snprintf(hk.status, sizeof(hk.status), "%s", json_object_get_string(v));
+	/* 0: no process, as crun says at poststop; as if there were no "pid". */
 	if (json_object_object_get_ex(root, "pid", &v)) {
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
 		    json_object_get_int64(v) > INT_MAX)
 			log_die("bad container state: \"pid\" is not a process id");
 		hk.pid = (long)json_object_get_int64(v);
-		hk.has_pid = 1;
+		hk.has_pid = hk.pid > 0;
 	}
 	if (json_object_object_get_ex(root, "annotations", &ann)) {
 		if (!json_object_is_type(ann, json_type_object))

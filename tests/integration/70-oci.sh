@@ -158,6 +158,22 @@ t_poststop_stops() {
 	return 0
 }
 
+t_poststop_pid_zero() {
+	# crun runs poststop with "pid": 0 (no process any more): a stop like
+	# any other, not bad state.  A negative pid is still refused.
+	holder
+	state c9 creating "$HOLDER" | in_a "$HOOK" --publish 127.0.0.1:9912=127.0.0.1:8911 \
+		--state-dir "$T/st" || fail "hook failed"
+	pids=$(pair_pids c9)
+	err=$(state c9 stopped 0 | "$HOOK" --state-dir "$T/st" 2>&1) || fail "poststop with pid 0 failed: $err"
+	for p in $pids; do wait_gone "$p" 2 || fail "launcher $p still running after poststop"; done
+	[ -e "$T/st/c9.pids" ] && fail "state file left behind"
+	bad "negative pid" "is not a process id" --publish 127.0.0.1:9921=127.0.0.1:1 \
+		<<<'{"id": "c9", "status": "creating", "pid": -1}'
+	bad "pid 0 at create" "no \"pid\"" --publish 127.0.0.1:9921=127.0.0.1:1 \
+		<<<'{"id": "c9", "status": "creating", "pid": 0}'
+}
+
 # bad WHAT PATTERN [HOOK-ARGS...] < STATE: exit 1 or 2, one line, nothing left.
 bad() {
 	local what=$1 pattern=$2 rc err
@@ -503,6 +519,7 @@ t_runc() {
 
 oci_test by_hand_publish_expose t_by_hand_publish_expose
 oci_test by_hand_poststop_stops t_poststop_stops
+oci_test by_hand_poststop_pid_zero t_poststop_pid_zero
 oci_test by_hand_bad_input t_by_hand_bad_input
 oci_test by_hand_proxy_protocol t_by_hand_proxy
 oci_test by_hand_pass_through t_pass_through
