@@ -571,8 +571,8 @@ static void pm_add(void)
 	close(errp[1]);
 	for (i = 0; i < pm.nlst; i++)
 		close(pm.lst[i].fd);
-	if (launch_wait_ready(ready[0], errp[0], 1, util_now_ms() + PM_READY_MS, "not ready in time", why,
-			      sizeof(why))) {
+	if (launch_wait_ready(ready[0], errp[0], &r.pid, 1, util_now_ms() + PM_READY_MS, "not ready in time",
+			      why, sizeof(why))) {
 		kill(r.pid, SIGKILL);
 		waitpid(r.pid, &status, 0);
 		pm_fail(PM_ERR_START, why, "cannot start the port mappings of container %s: %s", pm.id, why);

@@ -172,26 +172,77 @@ pid_t launch_spawn(const char *launcher, const char *const *argv, int ready, int
 	_exit(127);
 }
 
+/* How often launch_wait_ready() looks for a launcher that exited. */
+#define LAUNCH_EXIT_CHECK_MS	50
+
+/*
+ * Read what the launchers wrote to @errpipe, keeping only the first line:
+ * up to its newline, or as much of it as @line holds.  What comes after
+ * (a second launcher's line, say) is read and dropped, never glued on.
+ *
+ * Return: what read() returned.
+ */
+static ssize_t launch_read_line(int errpipe, char *line, size_t size, size_t *len, int *whole)
+{
+	char drop[512], *nl;
+	ssize_t n;
+
+	if (*whole)
+		return read(errpipe, drop, sizeof(drop));
+	n = read(errpipe, line + *len, size - 1 - *len);
+	if (n > 0) {
+		*len += (size_t)n;
+		line[*len] = '\0';
+		nl = strchr(line, '\n');
+		if (nl) {
+			*nl = '\0';
+			*len = (size_t)(nl - line);
+		}
+		*whole = nl || *len == size - 1;
+	}
+	return n;
+}
+
+/* Has one of @pids exited?  Asked without reaping it: its pid stays ours to kill. */
+static int launch_any_exited(const pid_t *pids, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		siginfo_t si = { 0 };
+
+		if (!waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOHANG | WNOWAIT) && si.si_pid)
+			return 1;
+	}
+	return 0;
+}
+
 /**
  * launch_wait_ready() - wait until @want launchers have said READY=1
  * @ready:	our end of their readiness socket (their ends closed)
  * @errpipe:	read end of their stderr pipe (write ends closed), non-blocking
+ * @pids:	the launchers, @want of them
  * @want:	how many launchers
  * @deadline:	util_now_ms() time to give up at
  * @late:	what @why says if @deadline passes (each caller names its own
  *		time-out: the CNI plugin "not ready in time", the hook its
  *		limit in ms), followed by the launcher's line if it said one
- * @why:	output: on failure, the launcher's first line or what went wrong
+ * @why:	output: on failure, the first line a launcher wrote, or what
+ *		went wrong
  * @whysize:	its size
+ *
+ * A launcher that exits before all are ready is a failure at once, even
+ * while another one still holds the pipe open.
  *
  * Return: 0 once all are ready, -1 if one failed or time ran out.
  */
-int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, const char *late,
-		      char *why, size_t whysize)
+int launch_wait_ready(int ready, int errpipe, const pid_t *pids, unsigned int want,
+		      long long deadline, const char *late, char *why, size_t whysize)
 {
 	char line[512] = "";
 	size_t linelen = 0;
 	unsigned int got = 0;
+	int whole = 0;
 
 	while (got < want) {
 		struct pollfd pfd[2] = { { .fd = ready, .events = POLLIN },
@@ -200,7 +251,7 @@ int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadl
 		char msg[32];
 		ssize_t n;
 
-		if (left <= 0 || poll(pfd, 2, (int)left) <= 0) {
+		if (left <= 0 || poll(pfd, 2, left < LAUNCH_EXIT_CHECK_MS ? (int)left : LAUNCH_EXIT_CHECK_MS) < 0) {
 			snprintf(why, whysize, "%s%s%s", late, *line ? ": " : "", line);
 			return -1;
 		}
@@ -212,18 +263,19 @@ int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadl
 			}
 		}
 		if (pfd[1].revents & (POLLIN | POLLHUP)) {
-			n = read(errpipe, line + linelen, sizeof(line) - 1 - linelen);
-			if (n > 0) {
-				linelen += (size_t)n;
-				line[linelen] = '\0';
-				line[strcspn(line, "\n")] = '\0';
-				linelen = strlen(line);
-			}
+			n = launch_read_line(errpipe, line, sizeof(line), &linelen, &whole);
 			/* Every launcher gone before saying READY=1: it said why. */
 			if (n == 0 && got < want) {
 				snprintf(why, whysize, "%s", *line ? line : "the launcher exited");
 				return -1;
 			}
+		}
+		if (got < want && launch_any_exited(pids, want)) {
+			/* What it wrote before it exited is in the pipe already. */
+			while (!whole && launch_read_line(errpipe, line, sizeof(line), &linelen, &whole) > 0)
+				;
+			snprintf(why, whysize, "%s", *line ? line : "the launcher exited");
+			return -1;
 		}
 	}
 	return 0;

@@ -23,8 +23,8 @@ int launch_is_launcher(const struct launch_rec *r);
 int launch_find(char *path, size_t size);
 pid_t launch_spawn(const char *launcher, const char *const *argv, int ready, int errpipe,
 		   const int *keep, unsigned int nkeep);
-int launch_wait_ready(int ready, int errpipe, unsigned int want, long long deadline, const char *late,
-		      char *why, size_t whysize);
+int launch_wait_ready(int ready, int errpipe, const pid_t *pids, unsigned int want,
+		      long long deadline, const char *late, char *why, size_t whysize);
 void launch_stop(const struct launch_rec *recs, unsigned int n, int patience_ms, int kill_wait_ms);
 
 #endif

@@ -620,6 +620,7 @@ static int hook_create(long long deadline)
 	char launcher[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], why[600], late[64], rec[96];
 	int ready[2], errp[2], i, fd;
 	unsigned int want = 0;
+	pid_t pids[2];
 
 	if (!hk.dirs[DIR_PUBLISH].n && !hk.dirs[DIR_EXPOSE].n)
 		return 0;	/* a container without forwards */
@@ -638,13 +639,13 @@ static int hook_create(long long deadline)
 		if (!hk.dirs[i].n)
 			continue;
 		hook_start(&hk.dirs[i], launcher, ready[1], errp[1]);
-		want++;
+		pids[want++] = hk.dirs[i].pid;
 	}
 	close(ready[1]);
 	close(errp[1]);
 	/* Time running out and a launcher's failure read alike but for the first words. */
 	snprintf(late, sizeof(late), "not ready within %d ms", HOOK_READY_MS);
-	if (launch_wait_ready(ready[0], errp[0], want, deadline, late, why, sizeof(why))) {
+	if (launch_wait_ready(ready[0], errp[0], pids, want, deadline, late, why, sizeof(why))) {
 		hook_kill_started();
 		log_die("cannot start the forwards of container %s: %s", hk.id, why);
 	}

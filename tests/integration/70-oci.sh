@@ -174,7 +174,8 @@ t_poststop_pid_zero() {
 		<<<'{"id": "c9", "status": "creating", "pid": 0}'
 }
 
-# bad WHAT PATTERN [HOOK-ARGS...] < STATE: exit 1 or 2, one line, nothing left.
+# bad WHAT PATTERN [HOOK-ARGS...] < STATE: exit 1 or 2, one line, nothing
+# left; the line in $BAD_ERR.
 bad() {
 	local what=$1 pattern=$2 rc err
 	shift 2
@@ -183,6 +184,7 @@ bad() {
 	[ $rc = 1 ] || [ $rc = 2 ] || fail "$what: exit status $rc"
 	assert_one_line "$err" "$what: stderr"
 	assert_match "$err" "$pattern" "$what"
+	BAD_ERR=$err
 }
 
 t_by_hand_bad_input() {
@@ -220,6 +222,26 @@ t_by_hand_bad_input() {
 		grep -q "9922" /proc/$p/cmdline 2>/dev/null && fail "process $p left running"
 	done
 	return 0
+}
+
+t_two_launchers_fail() {
+	# Both directions fail to bind: the hook's one line names one of them,
+	# never the two glued into one.  Only the publish one fails: its line
+	# comes at once, not as a time-out while the expose one is ready.
+	holder
+	server "$NSA" 127.0.0.1 9923 echo
+	server "$NSB" 127.0.0.1 7923 echo
+	bad "both fail" "cannot bind 127\.0\.0\.1:(9923|7923): Address already in use$" \
+		--publish 127.0.0.1:9923=127.0.0.1:1 --expose 127.0.0.1:7923=127.0.0.1:1 \
+		< <(state c10 creating "$HOLDER")
+	n=$(grep -o "cannot bind" <<<"$BAD_ERR" | wc -l)
+	assert_eq "$n" 1 "lines in the hook's message: $BAD_ERR"
+	server "$NSA" 127.0.0.1 8924 echo
+	bad "publish fails" "^ntb-oci-hook: cannot start the forwards of container c11: ntb-listen: cannot bind 127\.0\.0\.1:9923: Address already in use$" \
+		--publish 127.0.0.1:9923=127.0.0.1:1 --expose 127.0.0.1:7924=127.0.0.1:8924 \
+		< <(state c11 creating "$HOLDER")
+	[ -e "$T/st/c10.pids" ] || [ -e "$T/st/c11.pids" ] && fail "a failed start was recorded"
+	left_running 7924
 }
 
 # left_running PORT: fail if a process of ours still names PORT in its command line.
@@ -520,6 +542,7 @@ t_runc() {
 oci_test by_hand_publish_expose t_by_hand_publish_expose
 oci_test by_hand_poststop_stops t_poststop_stops
 oci_test by_hand_poststop_pid_zero t_poststop_pid_zero
+oci_test by_hand_two_launchers_fail t_two_launchers_fail
 oci_test by_hand_bad_input t_by_hand_bad_input
 oci_test by_hand_proxy_protocol t_by_hand_proxy
 oci_test by_hand_pass_through t_pass_through
