@@ -125,13 +125,25 @@ static pthread_mutex_t relay_refused_lock = PTHREAD_MUTEX_INITIALIZER;
  * @w:		the worker (or worker 0: the main thread) that would take it
  * @name:	the client's address, for the line that refuses it
  *
- * Return: 1 if it may; 0 if it was refused (counted, one rate-limited
- * line for all threads: a flood must not get a line rate per worker).
- * The caller resets the client.
+ * Return: 1 if it may, and then it counts in relay_active() already
+ * (conn_new() takes that over; without a connection, relay_count_release()
+ * gives it back); 0 if it was refused (counted, one rate-limited line for
+ * all threads: a flood must not get a line rate per worker).  The caller
+ * resets the client.
  */
 int relay_admit(struct worker *w, const char *name)
 {
-	if (!relay.max_conns || relay_active() < relay.max_conns)
+	unsigned int n = atomic_load(&relay_count);
+
+	/*
+	 * Counted here, not when the connection is made: two workers that
+	 * both saw room for one more cannot both take it.
+	 */
+	do {
+		if (relay.max_conns && n >= relay.max_conns)
+			break;
+	} while (!atomic_compare_exchange_weak(&relay_count, &n, n + 1));
+	if (!relay.max_conns || n < relay.max_conns)
 		return 1;
 	pthread_mutex_lock(&relay_refused_lock);
 	log_warn_limited(&relay_refused, "client %s: refused, %u connections already open",
@@ -531,6 +543,7 @@ void relay_submit(int client_fd, const char *client_name, unsigned int target,
 	c = conn_new(client_fd, client_name, target, src, dst);
 	if (!c) {
 		log_warn_limited(&relay_workers[0].lines, "client %s: out of memory", client_name);
+		relay_count_release();
 		relay_close_received(client_fd);
 		return;
 	}

@@ -204,8 +204,7 @@ static void relay_accept_pause(struct worker *w, int err)
 	w->accept_resume = util_backoff(&w->pause_ms);
 	log_warn_errno_limited(&w->lines, err, "cannot accept clients; this worker pauses accepting for %d ms",
 			       w->pause_ms);
-	if (err == EMFILE || err == ENFILE)
-		tally_add(&w->tally.refused_fds, 1);
+	/* No client is refused here: accept4() failed before it took one. */
 	for (i = 0; i < RELAY_LISTENERS; i++)
 		if (w->lwatch[i] && listener_epoll(w, i, EPOLL_CTL_DEL))
 			log_debug("cannot pause a listening socket");
@@ -348,12 +347,14 @@ void relay_accept(struct worker *w, uint32_t idx)
 		/* --proxy-protocol: the address it connected to (a wildcard listener has many). */
 		if (relay.proxy_version && getsockname(fd, (struct sockaddr *)&local, &llen)) {
 			log_debug("client %s: left before it was relayed", name);
+			relay_count_release();
 			close(fd);
 			continue;
 		}
 		c = conn_new(fd, name, l->target, (struct sockaddr *)&peer, (struct sockaddr *)&local);
 		if (!c) {
 			log_warn_limited(&w->lines, "client %s: out of memory", name);
+			relay_count_release();
 			util_reset_close(fd);
 			continue;
 		}

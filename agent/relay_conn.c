@@ -80,6 +80,16 @@ struct conn *conn_slot_find(struct worker *w, uint64_t tag)
 void relay_count_drop(struct worker *w)
 {
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+	relay_count_release();
+}
+
+/*
+ * One fewer in relay_active(): a connection that ended, or a client
+ * relay_admit() counted that got no connection.
+ * syscalls: write
+ */
+void relay_count_release(void)
+{
 	if (atomic_fetch_sub(&relay_count, 1) == 1 && relay.notify_fd >= 0) {
 		uint64_t one = 1;
 
@@ -253,8 +263,10 @@ static struct addr *relay_original(const struct sockaddr *dst)
  * @src:	its address, @dst: the one it connected to (for the modes
  *		that need them)
  *
- * Return: the connection, counted in relay_active(); or NULL when out of
- * memory (the caller disposes of @client_fd).
+ * Only after relay_admit(), which counted it in relay_active().
+ *
+ * Return: the connection; or NULL when out of memory (the caller disposes
+ * of @client_fd, and gives the count back: relay_count_release()).
  */
 struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 		      const struct sockaddr *src, const struct sockaddr *dst)
@@ -274,6 +286,5 @@ struct conn *conn_new(int client_fd, const char *name, unsigned int target,
 	c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
 	c->state = CONN_NEW;
 	strlcpy(c->name, name, sizeof(c->name));
-	atomic_fetch_add(&relay_count, 1);
 	return c;
 }

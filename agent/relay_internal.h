@@ -228,6 +228,7 @@ void conn_set_state(struct conn *c, enum conn_state to);
 int conn_slot_take(struct worker *w, struct conn *c);
 struct conn *conn_slot_find(struct worker *w, uint64_t tag);
 void relay_count_drop(struct worker *w);
+void relay_count_release(void);
 void conn_free(struct conn *c);
 const struct addr *conn_target(const struct conn *c);
 void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end why);
