@@ -182,6 +182,16 @@ int rules_add(struct rule_set *rs, const char *text, int allow, const char **why
 	}
 	if (rule_parse(text, &rs->r[rs->n], why))
 		return -1;
+	/*
+	 * Destinations are checked as the IPv4 address an IPv4-mapped one
+	 * stands for, so a rule in that form would never cover anything: a
+	 * --deny that silently denies nothing.
+	 */
+	if (rs->r[rs->n].family == AF_INET6 && rs->r[rs->n].len >= 96 &&
+	    !memcmp(rs->r[rs->n].addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		*why = "an IPv4-mapped address is checked as IPv4: write the rule as tcp://A.B.C.D";
+		return -1;
+	}
 	rs->r[rs->n++].allow = allow;
 	return 0;
 }

@@ -123,6 +123,14 @@ int main(void)
 	CHECK(decide(&rs, "127.0.0.1:8080") == 1, "--allow-builtin-denied lets an allow cover loopback");
 	CHECK(decide(&rs, "127.0.0.1:22") == 0, "but not where no allow covers it");
 
+	/* Destinations are checked unmapped: a rule in mapped form would never match. */
+	rules_init(&rs);
+	CHECK(rules_add(&rs, "tcp://[::ffff:10.88.0.3]", 0, &why) == -1 && strstr(why, "IPv4-mapped"),
+	      "an IPv4-mapped rule is refused, with why");
+	CHECK(rules_add(&rs, "tcp://[::ffff:0:0]/96", 1, &why) == -1, "so is the mapped prefix itself");
+	CHECK(rules_add(&rs, "tcp://[::fffe:0:0]/96", 1, &why) == 0 &&
+	      rules_add(&rs, "tcp://[::]/64", 1, &why) == 0, "other IPv6 rules are taken");
+
 	rules_init(&rs);
 	CHECK(narrow(&rs, "192.0.2.1:80") == 0, "narrow: default deny");
 	rules_add(&rs, "tcp://0.0.0.0/0", 1, &why);
