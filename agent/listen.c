@@ -668,12 +668,16 @@ static int listen_lend(void)
 /*
  * The rendezvous is gone.  On fd:N nothing can bring it back.  On @name
  * or /path, keep the listening sockets, reset clients, and look for
- * ntb-connect again (listen_reconnect()).
+ * ntb-connect again (listen_reconnect()).  A peer that had our listening
+ * sockets may have made them blocking before it went: non-blocking again,
+ * as after a LISTENER_BACK, or our accept4() could sleep.
  *
- * syscalls: epoll_ctl close
+ * syscalls: epoll_ctl close fcntl
  */
 static void listen_peer_lost(const char *why)
 {
+	unsigned int i;
+
 	if (ls.rdv.kind == RDV_FD || ls.once)
 		log_die("cannot hand off clients: ntb-connect %s", why);
 	if (!ls.nspares)
@@ -686,6 +690,10 @@ static void listen_peer_lost(const char *why)
 	if (!listen_peerless())
 		log_warn("lost ntb-connect on %s (%s); resetting clients until it is back",
 			 ls.cli.rdv_text, why);
+	if (ls.peer == LISTEN_PEER_LENDING)
+		for (i = 0; i < ls.nlst; i++)
+			if (!ls.lst[i].watched && fcntl(ls.lst[i].fd, F_SETFL, O_NONBLOCK))
+				log_warn_errno(errno, "cannot make listening socket %u non-blocking again", i);
 	listen_peer_set(LISTEN_PEER_LOST);
 	listen_set_watch(1);
 	ls.attempts = 0;

@@ -722,6 +722,45 @@ t_never_reads() {
 	figure "target never reads: client got $sent of 209715200 bytes out; pair memory (cgroup, $procs processes) $((mem0 / 1024)) -> $((mem1 / 1024)) KiB, agents' RSS +$((rss1 - rss0)) KiB, bytes held in pipes $inpipes; 64 MiB echo alone $alone ms, beside it $beside ms"
 }
 
+t_lost_peer_left_listener_blocking() {
+	# A fake ntb-connect takes ntb-listen's listening socket, makes it
+	# blocking, and goes (keeping its copy).  ntb-listen takes the socket
+	# back non-blocking: it resets clients until a peer is back, and still
+	# stops on SIGTERM, rather than sleeping in accept4().
+	local name=ntbt-$$-lb
+	python3 - "$name" >"$T/fake.out" 2>&1 <<-'EOF' &
+	import array, fcntl, os, socket, struct, sys, time
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	s.bind("\0" + sys.argv[1])
+	s.listen(1)
+	c, _ = s.accept()
+	s.close()                       # no second meeting: ntb-listen stays peerless
+	c.recv(64)                      # its HELLO
+	c.sendall(struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 2, 1, 1))
+	fds = array.array("i")
+	msg, anc, _, _ = c.recvmsg(64, socket.CMSG_SPACE(4))
+	for level, kind, data in anc:
+	    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+	        fds.frombytes(data[:4])
+	fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)   # blocking, for everyone holding it
+	print("LISTENER %d" % msg[0], flush=True)
+	c.close()
+	time.sleep(30)                  # the copy stays open; the test ends us
+	EOF
+	echo $! >>"$T/pids"
+	sleep 0.3
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9520 -r "@$name" --hand-off listener 2>>"$T/l.err"
+	LPID=$LAST_PID
+	wait_for "$T/l.err" "lost ntb-connect"
+	assert_eq "$(cat "$T/fake.out")" "LISTENER 3" "what the fake ntb-connect was sent"
+	for i in 1 2 3; do
+		out=$(in_a $PEER client 127.0.0.1 9520 probe 3)
+		assert_eq "$out" RESET "client $i while no ntb-connect is there"
+	done
+	kill "$LPID"
+	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
+}
+
 run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
@@ -751,4 +790,5 @@ run_test load_9000_idle t_9000_idle
 run_test pipe_slots_run_out t_pipe_slots
 run_test target_never_reads t_never_reads
 run_test end_reasons_counted t_end_reasons
+run_test lost_peer_left_listener_blocking t_lost_peer_left_listener_blocking
 exit 0
