@@ -51,6 +51,7 @@
 #define ACCEPT_BATCH	1024
 #define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
+#define RDV_SEND_MS	5000	/* and take a record within this, once its queue is full */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
 #define PROXY_WAIT_MS	3000	/* and how long each may take to send it */
@@ -116,6 +117,7 @@ static struct {
 	long long retry_at, greet_deadline;
 	int retry_ms;
 	unsigned int attempts;
+	int stalled;			/* the last send to the peer timed out (RDV_SEND_MS) */
 	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
 	int accept_proxy;		/* --accept-proxy */
@@ -377,6 +379,26 @@ static int listen_may_lend(unsigned int flags)
 	return ls.handoff == HANDOFF_LISTENER || ls.rdv.kind == RDV_FD;
 }
 
+/*
+ * The rendezvous is blocking (a busy ntb-connect slows accepting down),
+ * but not for ever: a peer that takes no record for RDV_SEND_MS (stopped,
+ * frozen, hung) is dropped as a lost one, so that we go on reading our
+ * signals.  Set before the sandbox, on the first rendezvous and the spares.
+ */
+static void listen_send_timeout(int fd)
+{
+	struct timeval tv = { .tv_sec = RDV_SEND_MS / 1000, .tv_usec = RDV_SEND_MS % 1000 * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		log_die_errno(errno, "cannot use rendezvous %s", ls.cli.rdv_text);
+}
+
+/* Why a send to the peer failed, for listen_peer_lost(). */
+static const char *listen_send_failed(void)
+{
+	return ls.stalled ? "took no record for 5 s" : "closed the rendezvous";
+}
+
 static void listen_open_rendezvous(void)
 {
 	unsigned int ours = ls.client_fd >= 0 ? 1 : ls.nlst, theirs = 0, flags = 0;
@@ -394,6 +416,7 @@ static void listen_open_rendezvous(void)
 		if (fl < 0 || fcntl(ls.rdv_fd, F_SETFL, fl & ~O_NONBLOCK))
 			log_die_errno(errno, "cannot use rendezvous %s", ls.cli.rdv_text);
 	}
+	listen_send_timeout(ls.rdv_fd);
 	/* Never hand a client to a stranger who grabbed the name first. */
 	if (rdv_check_peer(ls.rdv_fd, &ls.acl, reason, sizeof(reason)))
 		log_die("cannot use rendezvous %s: its owner %s", ls.cli.rdv_text, reason);
@@ -533,7 +556,8 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer,
 		return 0;
 	}
 	ls.refused_handoff++;
-	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+	ls.stalled = errno == EAGAIN;
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || ls.stalled) {
 		util_reset_close(fd);
 		return -1;
 	}
@@ -657,8 +681,10 @@ static int listen_lend(void)
 	for (i = 0; i < ls.nlst; i++) {
 		size_t len = msg_encode_listener(buf, sizeof(buf), i);
 
-		if (fdpass_send(ls.rdv_fd, buf, len, ls.lst[i].fd) != (ssize_t)len)
+		if (fdpass_send(ls.rdv_fd, buf, len, ls.lst[i].fd) != (ssize_t)len) {
+			ls.stalled = errno == EAGAIN;
 			return -1;
+		}
 		ls.lent++;
 	}
 	log_info("handed %u listening sockets over to ntb-connect: it accepts their clients", ls.nlst);
@@ -852,7 +878,7 @@ static void listen_pending_read(struct pending *p)
 	listen_pending_end(p, 0);
 	if (listen_handoff(fd, pi.local ? &p->peer : &pi.src, pi.local ? NULL : &pi.dst,
 			   &ls.lst[p->lst]))
-		listen_peer_lost("closed the rendezvous");
+		listen_peer_lost(listen_send_failed());
 	else if (ls.once)
 		exit(0);
 }
@@ -1006,7 +1032,7 @@ static void listen_accept(struct listener *l)
 			continue;
 		}
 		if (listen_handoff(fd, &peer, NULL, l)) {
-			listen_peer_lost("closed the rendezvous");
+			listen_peer_lost(listen_send_failed());
 			continue;
 		}
 		if (ls.once)
@@ -1069,7 +1095,7 @@ static void listen_rdv_event(void)
 		log_notice("ntb-connect is back on %s (attempt %u); handing off clients again",
 			 ls.cli.rdv_text, ls.attempts);
 		if (ls.peer == LISTEN_PEER_LENDING && listen_lend())
-			listen_peer_lost("closed the rendezvous");
+			listen_peer_lost(listen_send_failed());
 		return;
 	}
 	rc = n > 0 ? msg_decode(buf, (size_t)n, in.nfds, &m, &why) : -1;
@@ -1131,6 +1157,7 @@ static void listen_make_spares(void)
 		ls.spares[ls.nspares] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (ls.spares[ls.nspares] < 0)
 			log_die_errno(errno, "cannot create spare rendezvous sockets");
+		listen_send_timeout(ls.spares[ls.nspares]);
 	}
 }
 
@@ -1210,7 +1237,7 @@ int main(int argc, char **argv)
 	/* 6. Serve. */
 	if (ls.client_fd >= 0) {
 		if (listen_handoff(ls.client_fd, NULL, NULL, NULL))
-			log_die("cannot hand off the client: ntb-connect closed the rendezvous");
+			log_die("cannot hand off the client: ntb-connect %s", listen_send_failed());
 		exit(0);
 	}
 	notify_send(ls.notify, "READY=1");
@@ -1221,7 +1248,7 @@ int main(int argc, char **argv)
 	if (ls.peer != LISTEN_PEER_LENDING)
 		listen_set_watch(1);
 	else if (listen_lend())
-		listen_peer_lost("closed the rendezvous");
+		listen_peer_lost(listen_send_failed());
 	if (ls.stats_ms)
 		ls.stats_next = util_now_ms() + ls.stats_ms;
 	for (;;) {

@@ -761,6 +761,44 @@ t_lost_peer_left_listener_blocking() {
 	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
 }
 
+t_stalled_peer() {
+	# A fake ntb-connect greets and then reads nothing: once its queue is
+	# full, ntb-listen's hand-off waits 5 s at most, drops it as lost, and
+	# still stops on SIGTERM, rather than sleeping in sendmsg() for ever.
+	local name=ntbt-$$-st
+	python3 - "$name" >"$T/fake.out" 2>&1 <<-'EOF' &
+	import socket, struct, sys, time
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	s.bind("\0" + sys.argv[1])
+	s.listen(1)
+	c, _ = s.accept()
+	s.close()
+	c.recv(64)                      # its HELLO
+	c.sendall(struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 2, 1, 0))
+	time.sleep(30)                  # and nothing read: the test ends us
+	EOF
+	echo $! >>"$T/pids"
+	sleep 0.3
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9521 -r "@$name" 2>>"$T/l.err"
+	LPID=$LAST_PID
+	wait_listen "$NSA" 9521
+	# More clients than the peer's queue holds records for (about 280).
+	ip netns exec "$NSA" python3 - <<-'EOF' &
+	import socket, time
+	held = []
+	for i in range(600):
+	    try:
+	        held.append(socket.create_connection(("127.0.0.1", 9521), timeout=2))
+	    except OSError:
+	        pass
+	time.sleep(20)
+	EOF
+	echo $! >>"$T/pids"
+	wait_for "$T/l.err" "lost ntb-connect on @$name \(took no record for 5 s\)" 15
+	kill "$LPID"
+	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
+}
+
 run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
@@ -791,4 +829,5 @@ run_test pipe_slots_run_out t_pipe_slots
 run_test target_never_reads t_never_reads
 run_test end_reasons_counted t_end_reasons
 run_test lost_peer_left_listener_blocking t_lost_peer_left_listener_blocking
+run_test stalled_peer_dropped t_stalled_peer
 exit 0
