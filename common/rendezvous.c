@@ -21,9 +21,11 @@
 #include <bsd/string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -237,30 +239,55 @@ socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun)
  */
 static void rdv_check_dirs(const char *path, const char *text)
 {
-	char dir[sizeof(((struct rdv_spec *)0)->name)];
+	char dir[PATH_MAX], real[PATH_MAX];
 	uid_t me = geteuid();
+	int links = 0, pass;
 	struct stat st;
 	char *slash;
 
-	strlcpy(dir, path, sizeof(dir));
-	for (;;) {
-		slash = strrchr(dir, '/');
-		if (!slash)
-			strlcpy(dir, ".", sizeof(dir));
-		else if (slash == dir)
-			dir[1] = '\0';
-		else
-			*slash = '\0';
-		if (stat(dir, &st))
-			log_die_errno(errno, "cannot bind rendezvous %s: cannot check %s", text, dir);
-		if (st.st_uid != 0 && st.st_uid != me)
-			log_die("cannot bind rendezvous %s: directory %s belongs to uid %u, not to root or us",
-				text, dir, (unsigned int)st.st_uid);
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-			log_die("cannot bind rendezvous %s: directory %s is writable by others", text,
-				dir);
-		if (!strcmp(dir, "/") || !strcmp(dir, "."))
-			return;
+	/*
+	 * Twice: the path as given, where a symbolic link counts as its own
+	 * owner's (one that another user made in /tmp is refused); then, if it
+	 * had a link of ours or root's, the directories it leads to.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		if (!pass) {
+			strlcpy(dir, path, sizeof(dir));
+		} else {
+			if (!links)
+				return;
+			strlcpy(dir, path, sizeof(dir));
+			slash = strrchr(dir, '/');
+			if (slash)
+				*slash = '\0';
+			if (!realpath(slash == dir ? "/" : slash ? dir : ".", real))
+				log_die_errno(errno, "cannot bind rendezvous %s: cannot resolve %s", text, dir);
+			/* A name for the loop below to strip: the directory is the real one. */
+			if ((size_t)snprintf(dir, sizeof(dir), "%s/x", strcmp(real, "/") ? real : "") >= sizeof(dir))
+				log_die("cannot bind rendezvous %s: path too long", text);
+		}
+		for (;;) {
+			slash = strrchr(dir, '/');
+			if (!slash)
+				strlcpy(dir, ".", sizeof(dir));
+			else if (slash == dir)
+				dir[1] = '\0';
+			else
+				*slash = '\0';
+			if (lstat(dir, &st))
+				log_die_errno(errno, "cannot bind rendezvous %s: cannot check %s", text, dir);
+			if (st.st_uid != 0 && st.st_uid != me)
+				log_die("cannot bind rendezvous %s: %s %s belongs to uid %u, not to root or us",
+					text, S_ISLNK(st.st_mode) ? "symbolic link" : "directory", dir,
+					(unsigned int)st.st_uid);
+			links += S_ISLNK(st.st_mode);
+			if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+			    !(st.st_mode & S_ISVTX))
+				log_die("cannot bind rendezvous %s: directory %s is writable by others", text,
+					dir);
+			if (!strcmp(dir, "/") || !strcmp(dir, "."))
+				break;
+		}
 	}
 }
 
@@ -292,17 +319,21 @@ int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_a
 	if (spec->kind == RDV_PATH && !lstat(spec->name, &st)) {
 		if (!S_ISSOCK(st.st_mode))
 			log_die("cannot bind rendezvous %s: it exists and is not a socket", text);
-		/* Live owner? Then it is not stale: refuse to steal it. */
+		/*
+		 * Live owner? Then it is not stale: refuse to steal it.  Only a
+		 * refused connect says nobody listens: a socket of another type
+		 * (EPROTOTYPE) or a full backlog (EAGAIN) has an owner.
+		 */
 		{
-			int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+			int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-			if (probe >= 0 && !connect(probe, (struct sockaddr *)&sun, len)) {
-				close(probe);
-				log_die("cannot bind rendezvous %s: another process is listening on it",
-					text);
-			}
-			if (probe >= 0)
-				close(probe);
+			if (probe < 0)
+				log_die_errno(errno, "cannot create rendezvous socket %s", text);
+			rc = connect(probe, (struct sockaddr *)&sun, len) ? errno : 0;
+			close(probe);
+			if (rc != ECONNREFUSED && rc != ENOENT)
+				log_die("cannot bind rendezvous %s: another process is listening on it%s%s",
+					text, rc ? ": " : "", rc ? strerror(rc) : "");
 		}
 		unlink(spec->name);
 	}

@@ -84,6 +84,25 @@ t_rendezvous_directories() {
 	bg "$B/ntb-connect" -c 127.0.0.1:1 -r "$T/sticky/r.sock" 2>"$T/c.err"
 	for _ in $(seq 1 50); do [ -S "$T/sticky/r.sock" ] && break; sleep 0.1; done
 	[ -S "$T/sticky/r.sock" ] || fail "no socket in a sticky directory: $(cat "$T/c.err")"
+	# A symbolic link there is its maker's: another user's is refused ...
+	mkdir "$T/mine"
+	ln -s "$T/mine" "$T/sticky/theirs" && chown -h 65534 "$T/sticky/theirs"
+	expect 1 "symbolic link $T/sticky/theirs belongs to uid 65534, not to root or us" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r "$T/sticky/theirs/r.sock"
+	# ... and where one of ours leads is checked as well.
+	ln -s "$T/open" "$T/sticky/ours"
+	expect 1 "directory $T/open is writable by others" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r "$T/sticky/ours/r.sock"
+	# A live socket of another type is not stale: it stays.
+	bg python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+time.sleep(30)' "$T/mine/stream.sock"
+	for _ in $(seq 1 50); do [ -S "$T/mine/stream.sock" ] && break; sleep 0.1; done
+	expect 1 "cannot bind rendezvous $T/mine/stream.sock: another process is listening on it: Protocol wrong type for socket" \
+		"$B/ntb-connect" -c 127.0.0.1:1 -r "$T/mine/stream.sock"
+	[ -S "$T/mine/stream.sock" ] || fail "a live stream socket was unlinked"
 }
 
 t_agent_arguments() {
