@@ -545,7 +545,7 @@ static void agent_passed_args(struct agent *a, unsigned int to)
 static void agent_spawn(struct agent *a)
 {
 	pid_t parent = getpid();
-	sigset_t none;
+	sigset_t keep;
 	unsigned int i;
 
 	a->pid = fork();
@@ -559,8 +559,16 @@ static void agent_spawn(struct agent *a)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(1);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * SIGUSR1 (stats) and SIGQUIT (graceful stop) stay blocked across
+	 * exec: until the agent's signalfd takes them, their default actions
+	 * would kill it, and we pass them on as soon as they come.  Blocked,
+	 * they wait for that signalfd.
+	 */
+	sigemptyset(&keep);
+	sigaddset(&keep, SIGUSR1);
+	sigaddset(&keep, SIGQUIT);
+	sigprocmask(SIG_SETMASK, &keep, NULL);
 	if (br.ready_in[1] >= 0) {
 		char num[16];
 

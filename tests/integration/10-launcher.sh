@@ -374,7 +374,27 @@ run_test listen_death_with_connection_open t_listen_death_with_connection_open
 run_test sighup_to_agent_is_a_failure t_sighup_to_agent
 run_test stderr_reader_gone t_stderr_reader_gone
 run_test inetd_client_on_stdin t_inetd_stdin
+t_signals_at_start() {
+	# SIGUSR1 as soon as the launcher takes it, while its agents start:
+	# an agent that has no signalfd yet must not die of its default
+	# action.
+	server "$NSB" 127.0.0.1 8105 echo
+	bridge -l 127.0.0.1:9025 -f "$A" -c 127.0.0.1:8105 -t "$NB"
+	for _ in $(seq 1 200); do
+		mask=$(awk '/^SigBlk:/ { print $2 }' /proc/"$BRIDGE_PID"/status 2>/dev/null)
+		[ -n "$mask" ] && (( 0x$mask & 0x200 )) && break
+		sleep 0.005
+	done
+	for _ in $(seq 1 25); do kill -USR1 "$BRIDGE_PID"; sleep 0.004; done
+	wait_listen "$NSA" 9025
+	out=$(in_a $PEER client 127.0.0.1 9025 bulk 1000) || fail "after SIGUSR1 at start: $out"
+	kill -0 "$BRIDGE_PID" || fail "the launcher is gone: $(cat "$T/bridge.err")"
+	grep -q "killed by signal" "$T/bridge.err" && fail "an agent died: $(cat "$T/bridge.err")"
+	return 0
+}
+
 run_test max_connections t_max_connections
+run_test signals_at_start t_signals_at_start
 run_test verbose t_verbose
 run_test port_ranges_pair_up t_port_ranges
 exit 0

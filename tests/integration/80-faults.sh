@@ -616,8 +616,7 @@ t_default_workers() {
 	[ "$want" -le 64 ] || want=64
 	server "$NSB" 127.0.0.1 8827 echo
 	launched 8827 9827
-	# One client through first: ntb-connect then blocks SIGUSR1 (its
-	# stats signal), which kills it by default before that.
+	# One client through first: ntb-connect is serving, its workers made.
 	out=$(in_a $PEER client 127.0.0.1 9827 bulk 1000) || fail "client: $out"
 	kill -USR1 "$BRIDGE_PID"
 	wait_for "$T/bridge.err" "ntb-connect: stats:"
