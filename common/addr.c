@@ -27,7 +27,8 @@ int addr_parse_uint(const char *text, long long max, long long *out)
 	const char *err = NULL;
 	long long v;
 
-	if (!text || !*text || text[0] == '+' || text[0] == '-' || text[0] == ' ')
+	/* strtonum() skips white space and takes a sign: neither is a number here. */
+	if (!text || *text < '0' || *text > '9')
 		return -1;
 	v = strtonum(text, 0, max, &err);
 	if (err)

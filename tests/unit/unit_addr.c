@@ -119,6 +119,9 @@ int main(void)
 		}
 	}
 	CHECK(addr_parse_uint("", 10, &v) == -1, "empty number refused");
+	CHECK(addr_parse_uint("\t5", 10, &v) == -1 && addr_parse_uint("\n+5", 10, &v) == -1 &&
+	      addr_parse_uint("\v-0", 10, &v) == -1, "leading white space refused, signed or not");
+	CHECK(addr_parse_uint("5", 10, &v) == 0 && v == 5, "a plain number parses");
 
 	ns_good("/proc/1/ns/net", NETNS_PATH, "/proc/1/ns/net", -1);
 	ns_good("/run/netns/x", NETNS_PATH, "/run/netns/x", -1);
