@@ -82,11 +82,15 @@ void cli_option(struct cli *cli, int c, char **argv)
 	if (cli->rdv) {
 		switch (c) {
 		case 'n':
+			if (cli->netns_text)
+				log_usage_error("-n/--netns: give one namespace, once (see --help)");
 			if (netns_spec_parse(optarg, &ns, &why))
 				log_usage_error("bad namespace '%s' for --netns: %s", optarg, why);
 			cli->netns_text = optarg;
 			return;
 		case 'r':
+			if (cli->rdv_text)
+				log_usage_error("-r/--rendezvous: give one rendezvous, once (see --help)");
 			if (rdv_parse(optarg, cli->rdv, &why))
 				log_usage_error("bad rendezvous '%s' for --rendezvous: %s", optarg, why);
 			cli->rdv_text = optarg;

@@ -364,6 +364,9 @@ static void bridge_parse(int argc, char **argv)
 		case 'S':
 			once_only(br.nlistens || br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
 			br.preaccepted_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
+			if (br.preaccepted_fd == br.connect_fd)
+				log_usage_error("-S and -C name the same socket, fd %d: the client would be relayed to itself",
+						br.connect_fd);
 			break;
 		case 'c':
 			once_only(br.connect_fd >= 0, "-c (any number) and -C");
@@ -376,6 +379,9 @@ static void bridge_parse(int argc, char **argv)
 		case 'C':
 			once_only(br.nconnects || br.connect_fd >= 0, "-c (any number) and -C");
 			br.connect_fd = util_arg_socket("--connect-fd", optarg, 0);
+			if (br.connect_fd == br.preaccepted_fd)
+				log_usage_error("-S and -C name the same socket, fd %d: the client would be relayed to itself",
+						br.connect_fd);
 			break;
 		case 'f':
 			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");

@@ -43,6 +43,16 @@ t_launcher_arguments() {
 	expect 2 "--listen-fd: not a socket" "$br" -L 0 -c 127.0.0.1:2 </dev/null
 	expect 2 "--connect-fd: not a socket" "$br" -l 127.0.0.1:1 -C 0 </dev/null
 	expect 2 "--preaccepted-fd: not a socket" "$br" -S 0 -c 127.0.0.1:2 </dev/null
+	# One connected socket as both -S and -C: it would be relayed to itself.
+	expect 2 "-S and -C name the same socket, fd [0-9]+: the client would be relayed to itself" \
+		python3 -c 'import os, socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+os.set_inheritable(c.fileno(), True)
+fd = str(c.fileno())
+os.execv(sys.argv[1], [sys.argv[1], "-S", fd, "-C", fd])' "$br"
 	expect 2 "expected a number from 1 to 64" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 0
 	expect 2 "bad value '65' for --workers: expected a number from 1 to 64" \
 		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 65
@@ -112,6 +122,9 @@ t_agent_arguments() {
 	expect 2 "bad namespace 'pid:abc' for --netns" "$B/ntb-listen" -l 127.0.0.1:1 -r @x -n pid:abc
 	expect 2 "bad namespace 'name:../x' for --netns" "$B/ntb-connect" -c 127.0.0.1:1 -r @x -n name:../x
 	expect 2 "missing -c/--connect" "$B/ntb-connect" -r @x
+	expect 2 "-n/--netns: give one namespace, once" \
+		"$B/ntb-listen" -l 127.0.0.1:1 -r @x -n /proc/self/ns/net -n /nonexistent
+	expect 2 "-r/--rendezvous: give one rendezvous, once" "$B/ntb-connect" -c 127.0.0.1:1 -r @x -r @y
 	expect 2 "more than 1024 listening sockets" "$B/ntb-listen" -r @x -l 127.0.0.1:1000-2024
 	expect 2 "bad address '127.0.0.1:1000-2024' for --connect: .*1024 targets at most" \
 		"$B/ntb-connect" -r @x -c 127.0.0.1:1000-2024
