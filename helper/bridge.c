@@ -123,7 +123,7 @@ struct listen_arg {
 };
 
 static struct {
-	struct listen_arg *listens;	/* argc entries of room */
+	struct listen_arg *listens;	/* argc + MSG_MAX_FORWARDS entries of room */
 	unsigned int nlistens, nlisten_socks;
 	const char **connects;		/* -c, argc entries of room */
 	unsigned int nconnects, ntargets;
@@ -333,7 +333,8 @@ static void bridge_parse(int argc, char **argv)
 	const char *why;
 	int c, fd;
 
-	br.listens = calloc((size_t)argc, sizeof(*br.listens));
+	/* The command line's, and up to MSG_MAX_FORWARDS socket-activated ones. */
+	br.listens = calloc((size_t)argc + MSG_MAX_FORWARDS, sizeof(*br.listens));
 	br.connects = calloc((size_t)argc, sizeof(*br.connects));
 	br.passed = calloc((size_t)argc, sizeof(*br.passed));
 	if (!br.listens || !br.connects || !br.passed)
@@ -455,14 +456,12 @@ static void bridge_parse(int argc, char **argv)
 		n = notify_listen_fds(fds, MSG_MAX_FORWARDS);
 		if (n < 0)
 			log_usage_error("bad LISTEN_PID/LISTEN_FDS from the service manager");
-		for (k = 0; k < n && (unsigned int)k < (unsigned int)argc; k++) {
+		for (k = 0; k < n; k++) {
 			if (util_check_stream_socket(fds[k], 1, &why))
 				log_usage_error("bad socket-activated fd %d: %s", fds[k], why);
 			br.listens[br.nlistens++] = (struct listen_arg){ .addr = NULL, .fd = fds[k] };
 			br.nlisten_socks++;
 		}
-		if (k < n)
-			log_usage_error("more socket-activated fds than this command line can pass on");
 		free(fds);
 	}
 	if (!br.nlistens && br.preaccepted_fd < 0)
@@ -981,8 +980,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < 2; i++) {
 		struct agent *a = &br.agents[i];
 
-		a->argv_cap = 2 * argc + 32;
-		a->fds_cap = (unsigned int)argc + 4;
+		/* Each socket-activated listener adds "--listen-fd N" and its fd. */
+		a->argv_cap = 2 * (argc + (int)br.nlistens) + 32;
+		a->fds_cap = (unsigned int)argc + br.nlistens + 4;
 		a->argv = calloc((size_t)a->argv_cap, sizeof(char *));
 		a->fds = calloc(a->fds_cap, sizeof(int));
 		if (!a->argv || !a->fds)

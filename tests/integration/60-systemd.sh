@@ -32,6 +32,14 @@ t_activation_launcher() {
 		"$B/netns-tcp-bridge" -c 127.0.0.1:8703 -t "$NB" 2>>"$T/bridge.err"
 	wait_listen "$NSA" 9703
 	out=$(in_a $PEER client 127.0.0.1 9703 bulk 200000) || fail "$out $(cat "$T/bridge.err")"
+	# More activated sockets than the command line has words (5 here).
+	for p in 8711 8712 8713 8714 8715 8716; do server "$NSB" 127.0.0.1 $p whoami; done
+	bg ip netns exec "$NSA" systemd-socket-activate -l 127.0.0.1:9711 -l 127.0.0.1:9712 \
+		-l 127.0.0.1:9713 -l 127.0.0.1:9714 -l 127.0.0.1:9715 -l 127.0.0.1:9716 \
+		"$B/netns-tcp-bridge" -c 127.0.0.1:8711-8716 -t "$NB" 2>>"$T/bridge.err"
+	wait_listen "$NSA" 9716
+	out=$(in_a $PEER client 127.0.0.1 9716 read) || fail "9716: $out $(cat "$T/bridge.err")"
+	assert_eq "$out" "PORT 8716" "the sixth activated socket"
 }
 
 t_activation_not_listening() {
