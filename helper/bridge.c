@@ -470,6 +470,11 @@ static void bridge_parse(int argc, char **argv)
 		log_usage_error("--route: each client goes where it was going; no -c, -C or -S");
 	if (br.route_mode && !br.given[PASS_ALLOW] && !br.given[PASS_DENY])
 		log_usage_error("--route: give --allow rules (everything else is denied)");
+	/* ntb-connect's own refusals, said here before anything starts (exit 2). */
+	if (br.route_mode && br.given[PASS_TRANSPARENT])
+		log_usage_error("--route and --transparent-source: not both (yet)");
+	if (br.connect_fd >= 0 && br.given[PASS_TRANSPARENT])
+		log_usage_error("--transparent-source: not with -C/--connect-fd (that socket is connected already)");
 	if (!br.route_mode && (br.given[PASS_ALLOW] || br.given[PASS_DENY] || br.given[PASS_ALLOW_BUILTIN]))
 		log_usage_error("--allow, --deny: only with --route, where the client picks the destination");
 	if (!br.nconnects && br.connect_fd < 0 && !br.route_mode)

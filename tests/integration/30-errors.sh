@@ -43,6 +43,17 @@ t_launcher_arguments() {
 	expect 2 "--listen-fd: not a socket" "$br" -L 0 -c 127.0.0.1:2 </dev/null
 	expect 2 "--connect-fd: not a socket" "$br" -l 127.0.0.1:1 -C 0 </dev/null
 	expect 2 "--preaccepted-fd: not a socket" "$br" -S 0 -c 127.0.0.1:2 </dev/null
+	# ntb-connect's refusals of combinations, from the launcher before anything starts.
+	expect 2 "--route and --transparent-source: not both" \
+		"$br" -l 127.0.0.1:1 --route --allow tcp://10.0.0.0/8 --transparent-source
+	expect 2 "--transparent-source: not with -C/--connect-fd" \
+		python3 -c 'import os, socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+os.set_inheritable(c.fileno(), True)
+os.execv(sys.argv[1], [sys.argv[1], "-l", "127.0.0.1:1", "-C", str(c.fileno()), "--transparent-source"])' "$br"
 	# One connected socket as both -S and -C: it would be relayed to itself.
 	expect 2 "-S and -C name the same socket, fd [0-9]+: the client would be relayed to itself" \
 		python3 -c 'import os, socket, sys
