@@ -536,7 +536,12 @@ static void peer_give_back(struct peer *p, unsigned int index, enum msg_back_rea
 
 	if (p->fd < 0 || !len)
 		return;
-	if (fdpass_send(p->fd, buf, len, -1) != (ssize_t)len)
+	if (fdpass_send(p->fd, buf, len, -1) == (ssize_t)len)
+		return;
+	/* The sender is gone (ntb-listen stops at once on SIGQUIT): so is its copy. */
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+		log_debug("listening socket %u: its sender is gone, nothing to give back", index);
+	else
 		log_warn_errno_limited(&cn.lim_record, errno, "cannot give listening socket %u back to its sender",
 				       index);
 }

@@ -168,6 +168,25 @@ t_graceful_stop() {
 	figure "graceful stop: 64 MiB in flight completed, new client refused, exit 0 $(($(ms_now) - t0)) ms after SIGQUIT"
 }
 
+t_graceful_stop_sender_gone() {
+	# ntb-connect begins its graceful stop after the ntb-listen that lent
+	# it a listening socket is gone, before it has seen that: there is no
+	# sender to give the socket back to, and no warning.  The order is
+	# made: ntb-connect stopped, its SIGQUIT queued, then ntb-listen gone.
+	server "$NSB" 127.0.0.1 8823 echo
+	LISTEN_ARGS="--hand-off listener" pair "@ntbt-$$-gi" 8823 9823 -v
+	wait_for "$T/c.err" "accepting on listening socket 0"
+	kill -STOP "$CPID"
+	kill -QUIT "$CPID"
+	kill "$LPID"
+	wait_gone "$LPID" 3 || fail "ntb-listen still runs"
+	kill -CONT "$CPID"
+	wait_gone "$CPID" 5 || fail "ntb-connect still runs after SIGQUIT"
+	grep -q "cannot give listening socket" "$T/c.err" &&
+		fail "a warning for a sender that is gone: $(cat "$T/c.err")"
+	return 0
+}
+
 t_graceful_stop_listener_mode() {
 	# Listener hand-off between agents started on their own: on SIGQUIT
 	# ntb-connect gives the listening socket back (LISTENER_BACK), and a
@@ -802,6 +821,7 @@ run_test bulk_grows_pipes t_bulk_grows_pipes
 run_test fast_stop_resets_both_ends t_fast_stop
 run_test graceful_stop_finishes_transfer t_graceful_stop
 run_test graceful_stop_listener_mode_resets_new t_graceful_stop_listener_mode
+run_test graceful_stop_sender_gone_no_warning t_graceful_stop_sender_gone
 run_test drain_timeout_resets t_drain_timeout
 run_test target_killed_client_sees_reset t_target_killed
 run_test client_killed_target_sees_reset t_client_killed
