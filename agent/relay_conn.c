@@ -210,11 +210,22 @@ void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end w
 	relay_count_drop(w);
 }
 
-/* --proxy-protocol: the header for @c, made once, sent by relay_established(). */
+/*
+ * --proxy-protocol: the header for @c, made once, sent by relay_established().
+ * An IPv4 client of a dual-stack listener is named as IPv4 (TCP4), as the
+ * target's own IPv4 rules would name it, not as ::ffff:a.b.c.d.
+ */
 static int relay_proxy_header(struct conn *c, const struct sockaddr *src, const struct sockaddr *dst)
 {
+	struct sockaddr_storage s = { 0 }, d = { 0 };
 	uint8_t hdr[PROXY_HEADER_MAX];
-	size_t n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, src, dst);
+	size_t n;
+
+	memcpy(&s, src, src->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	memcpy(&d, dst, dst->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	addr_unmap(&s);
+	addr_unmap(&d);
+	n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, (struct sockaddr *)&s, (struct sockaddr *)&d);
 
 	c->proxy_hdr = n ? malloc(n) : NULL;
 	if (!c->proxy_hdr)

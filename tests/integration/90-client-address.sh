@@ -75,13 +75,17 @@ curl_from() {
 proxy_out() {
 	local v=$1 port=$2
 	proxy_reader 89$port
-	bridge -l 10.77.0.1:99$port -l "[fd77::1]:99$port" -f "$A" \
-		-c 127.0.0.1:89$port -c "[::1]:89$port" -t "$NB" --proxy-protocol "$v"
+	bridge -l 10.77.0.1:99$port -l "[fd77::1]:99$port" -l "[::]:98$port" -f "$A" \
+		-c 127.0.0.1:89$port -c "[::1]:89$port" -c 127.0.0.1:89$port -t "$NB" --proxy-protocol "$v"
 	wait_listen "$NSA" 99$port
 	out=$(curl_from 10.77.0.2 41$port "http://10.77.0.1:99$port/") || fail "IPv4: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "10.77.0.2 41$port 127.0.0.1" "what HAProxy (accept-proxy) saw over IPv4 ($v)"
 	out=$(curl_from fd77::2 42$port "http://[fd77::1]:99$port/") || fail "IPv6: $out $(cat "$T/bridge.err")"
 	assert_eq "$out" "fd77::2 42$port ::1" "what HAProxy (accept-proxy) saw over IPv6 ($v)"
+	# An IPv4 client of a dual-stack listener is named as IPv4, not ::ffff:.
+	wait_listen "$NSA" 98$port
+	out=$(curl_from 10.77.0.2 43$port "http://10.77.0.1:98$port/") || fail "dual-stack: $out $(cat "$T/bridge.err")"
+	assert_eq "$out" "10.77.0.2 43$port 127.0.0.1" "what HAProxy saw of an IPv4 client of [::] ($v)"
 }
 
 t_proxy_v1() { proxy_out v1 01; }
