@@ -836,11 +836,13 @@ static void listen_pending_refuse(struct pending *p, const char *why)
 
 /*
  * Read the header without taking more: peek, parse, and take exactly the
- * header's bytes, so the client's own data stays for the server.
+ * header's bytes, so the client's own data stays for the server.  @events:
+ * the epoll event's, or 0: a client that said FIN (EPOLLRDHUP) with half
+ * a header can never finish it, and gives its slot up at once.
  *
  * syscalls: recvmsg
  */
-static void listen_pending_read(struct pending *p)
+static void listen_pending_read(struct pending *p, uint32_t events)
 {
 	uint8_t buf[PROXY_V2_MAX];
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
@@ -863,8 +865,11 @@ static void listen_pending_read(struct pending *p)
 		listen_pending_refuse(p, why);
 		return;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		if (events & (EPOLLRDHUP | EPOLLHUP))
+			listen_pending_refuse(p, "it closed before its PROXY header was whole");
 		return;		/* more to come; the deadline stands */
+	}
 	iov.iov_len = pi.len;
 	if (recvmsg(p->fd, &mh, MSG_DONTWAIT) != (ssize_t)pi.len) {
 		listen_pending_refuse(p, "cannot take its PROXY header off the socket");
@@ -972,7 +977,7 @@ static void listen_pending_add(int fd, const struct sockaddr_storage *peer, cons
 		return;
 	}
 	ls.npending++;
-	listen_pending_read(p);
+	listen_pending_read(p, 0);
 }
 
 /* Clients whose header is late: reset.  Return: the earliest deadline left, or 0. */
@@ -1294,7 +1299,7 @@ int main(int argc, char **argv)
 
 				/* Ended earlier in this batch: a stale event. */
 				if (p->fd >= 0 && p->gen == ev_gen(ev[i].data.u64))
-					listen_pending_read(p);
+					listen_pending_read(p, ev[i].events);
 				break;
 			}
 			default:

@@ -155,6 +155,7 @@ t_accept_proxy_refusals() {
 	print("long-v1", talk([b"PROXY " + b"x" * 200]))
 	print("good-v1", talk([b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nhello"]))
 	print("split-v2", talk([v2[:9], v2[9:20], v2[20:] + b"hello"], pause=0.3))
+	print("half-fin", talk([b"PROX"]))
 	t = time.time()
 	s = socket.create_connection(("127.0.0.1", 9904), timeout=10)
 	try:
@@ -169,9 +170,11 @@ t_accept_proxy_refusals() {
 	assert_match "$out" "long-v1 RESET" "a v1 line too long"
 	assert_match "$out" "good-v1 EOF hello" "data after a good v1 header"
 	assert_match "$out" "split-v2 EOF hello" "a v2 header in three pieces"
+	assert_match "$out" "half-fin RESET" "half a header, then FIN"
 	assert_match "$out" "silent RESET [34]\\." "a client that sends nothing, reset after 3 s"
 	for why in "no PROXY header" "bad address or port in a PROXY v1 line" \
-		"PROXY v1 line longer than 107 bytes" "no complete PROXY header within 3 s"; do
+		"PROXY v1 line longer than 107 bytes" "no complete PROXY header within 3 s" \
+		"it closed before its PROXY header was whole"; do
 		grep -q "$why" "$T/bridge.err" || fail "no line saying '$why': $(cat "$T/bridge.err")"
 	done
 	kill -0 "$BRIDGE_PID" || fail "the bridge died"
