@@ -52,6 +52,7 @@
 #define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
 #define RDV_SEND_MS	5000	/* and take a record within this, once its queue is full */
+#define RDV_STRANGER_MS	30000	/* after a refused peer: the next attempt, each costing a spare */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
 #define PROXY_WAIT_MS	3000	/* and how long each may take to send it */
@@ -763,10 +764,17 @@ static void listen_reconnect(void)
 	}
 	ls.nspares--;
 	if (rdv_check_peer(fd, &ls.acl, reason, sizeof(reason))) {
-		log_warn_limited(&ls.lim_nopeer, "cannot use rendezvous %s: its owner %s",
-				 ls.cli.rdv_text, reason);
+		/*
+		 * A stranger holds the name.  Each attempt uses a spare up
+		 * (a connected socket cannot connect again): at the usual
+		 * pace they would all be gone in a minute, and ntb-listen
+		 * with them.  The name stays the stranger's until it goes,
+		 * so look again only every 30 s.
+		 */
+		log_warn_limited(&ls.lim_nopeer, "cannot use rendezvous %s: its owner %s; next try in %d s",
+				 ls.cli.rdv_text, reason, RDV_STRANGER_MS / 1000);
 		close(fd);
-		listen_retry_later();
+		ls.retry_at = util_now_ms() + RDV_STRANGER_MS;
 		return;
 	}
 	/* Blocking, as the first rendezvous: see listen_open_rendezvous(). */

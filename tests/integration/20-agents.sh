@@ -144,6 +144,28 @@ t_other_uid_refused_by_listen() {
 	assert_one_line "$(cat "$T/l.err")" "ntb-listen stderr"
 }
 
+t_stranger_takes_name_later() {
+	# ntb-connect goes, and a stranger (uid 65534) binds its name: each
+	# reconnect to it costs ntb-listen a spare socket, so after the first
+	# refusal it looks again only in 30 s, not every 2 s (it would run out
+	# of spares, and exit, within a minute).
+	lone_pair ntbt-$$-sq 8111 9111
+	kill "$cpid"
+	wait_gone "$cpid" 3 || fail "ntb-connect still runs"
+	bg $AS_NOBODY "$B/ntb-connect" -c 127.0.0.1:8111 -r "@ntbt-$$-sq" 2>>"$T/stranger.err"
+	for _ in $(seq 1 100); do
+		grep -q "runs as uid 65534" "$T/l.err" && break
+		sleep 0.05
+	done
+	grep -q "runs as uid 65534, not an allowed uid; next try in 30 s" "$T/l.err" ||
+		fail "no refusal of the stranger: $(cat "$T/l.err")"
+	sleep 2.5
+	n=$(grep -c "runs as uid 65534" "$T/l.err")
+	assert_eq "$n" 1 "refusals of the stranger within 2.5 s"
+	out=$(in_a $PEER client 127.0.0.1 9111 probe 3)
+	assert_eq "$out" RESET "a client meanwhile"
+}
+
 t_allow_uid() {
 	# A socket file both uids can reach; SO_PEERCRED decides.
 	chmod 711 "$T"
@@ -265,6 +287,7 @@ run_test one_connect_two_listens t_one_connect_two_listens
 run_test connect_death_seen_by_listen t_connect_dies_listen_reports
 run_test other_uid_refused_by_connect t_other_uid_refused_by_connect
 run_test other_uid_refused_by_listen t_other_uid_refused_by_listen
+run_test stranger_takes_name_later t_stranger_takes_name_later
 run_test allow_uid t_allow_uid
 run_test drain_on_sigquit t_drain_on_sigquit
 run_test fast_stop_alone t_fast_stop_alone
