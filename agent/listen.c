@@ -46,6 +46,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH	1024
@@ -79,6 +80,7 @@ struct listener {
 	struct sockaddr_storage local;	/* getsockname(), if not a wildcard */
 	int local_known;
 	int watched;			/* ours to accept on (in the epoll set unless paused) */
+	int lent;			/* was lent: a peer may keep a copy (listen_accept4()) */
 };
 
 /*
@@ -388,7 +390,7 @@ static int listen_may_lend(unsigned int flags)
  */
 static void listen_send_timeout(int fd)
 {
-	struct timeval tv = { .tv_sec = RDV_SEND_MS / 1000, .tv_usec = RDV_SEND_MS % 1000 * 1000 };
+	struct timeval tv = { .tv_sec = RDV_SEND_MS / 1000, .tv_usec = (suseconds_t)(RDV_SEND_MS % 1000) * 1000 };
 
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		log_die_errno(errno, "cannot use rendezvous %s", ls.cli.rdv_text);
@@ -586,6 +588,47 @@ static void listen_pause(int err)
 			log_die_errno(errno, "cannot pause the listeners");
 }
 
+/* SIGALRM: only to interrupt a blocked accept4() (listen_accept4()). */
+static void listen_on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * accept4() on listener @l.  One that was lent is shared with its peer,
+ * who may have kept a copy and made it blocking, now or at any time
+ * later: our accept4() would then sleep, with our signals waiting on a
+ * signalfd nobody reads.  A one-second alarm (SIGALRM, no SA_RESTART)
+ * interrupts it; the socket is made non-blocking again and the batch
+ * ends.  Never-lent sockets, the usual case, pay nothing.
+ *
+ * syscalls: accept4 setitimer fcntl
+ */
+static int listen_accept4(struct listener *l, struct sockaddr *peer, socklen_t *plen, int flags)
+{
+	static const struct itimerval arm = { .it_value = { .tv_sec = 1 } }, off = { 0 };
+	int fd, err;
+
+	if (!l->lent)
+		return accept4(l->fd, peer, plen, flags);
+	if (setitimer(ITIMER_REAL, &arm, NULL))
+		log_debug("cannot arm the accept alarm");
+	fd = accept4(l->fd, peer, plen, flags);
+	err = errno;
+	if (setitimer(ITIMER_REAL, &off, NULL))
+		log_debug("cannot disarm the accept alarm");
+	if (fd < 0 && err == EINTR) {
+		log_warn_limited(&ls.lim_accept, "listening socket %u blocked accept4() (the ntb-connect that had it made it blocking); non-blocking again",
+				 (unsigned int)(l - ls.lst));
+		if (fcntl(l->fd, F_SETFL, O_NONBLOCK))
+			log_warn_errno(errno, "cannot make listening socket %u non-blocking again",
+				       (unsigned int)(l - ls.lst));
+		err = EAGAIN;	/* as if empty: the next event tries again */
+	}
+	errno = err;
+	return fd;
+}
+
 /*
  * Out of fds (EMFILE, ENFILE).  accept4() takes the fd before it looks at
  * the backlog, so this says nothing about a client waiting: find out with
@@ -596,7 +639,7 @@ static void listen_pause(int err)
  *
  * Return: 1 if the accept loop should stop, 0 if more clients may wait.
  *
- * syscalls: accept4 dup close
+ * syscalls: dup close
  */
 static int listen_shed(struct listener *l, int err)
 {
@@ -605,7 +648,7 @@ static int listen_shed(struct listener *l, int err)
 	if (ls.spare >= 0) {
 		close(ls.spare);
 		ls.spare = -1;
-		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = listen_accept4(l, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			ls.accepted++;
 			ls.refused_fds++;
@@ -682,6 +725,7 @@ static int listen_lend(void)
 	for (i = 0; i < ls.nlst; i++) {
 		size_t len = msg_encode_listener(buf, sizeof(buf), i);
 
+		ls.lst[i].lent = 1;	/* from here on: its copy may outlive the peer */
 		if (fdpass_send(ls.rdv_fd, buf, len, ls.lst[i].fd) != (ssize_t)len) {
 			ls.stalled = errno == EAGAIN;
 			return -1;
@@ -1015,7 +1059,7 @@ static void listen_accept(struct listener *l)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = listen_accept4(l, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			enum util_accept_fail why = util_accept_error(errno);
@@ -1221,6 +1265,17 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	ls.sigfd = util_signalfd(&set);
+	/* The accept alarm (listen_accept4()): a handler, no SA_RESTART, unblocked. */
+	{
+		struct sigaction sa = { .sa_handler = listen_on_alarm };
+		sigset_t alrm;
+
+		sigemptyset(&sa.sa_mask);
+		sigemptyset(&alrm);
+		sigaddset(&alrm, SIGALRM);
+		if (sigaction(SIGALRM, &sa, NULL) || sigprocmask(SIG_UNBLOCK, &alrm, NULL))
+			log_die_errno(errno, "cannot set up the accept alarm");
+	}
 	ls.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ls.epfd < 0)
 		log_die_errno(errno, "cannot create epoll set");

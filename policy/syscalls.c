@@ -70,7 +70,8 @@ static const struct policy_syscall listen_calls[] = {
 	{ "epoll_wait", ARG_ANY, 0, "main(): the event loop" },
 	{ "epoll_pwait", ARG_ANY, 0, "main(): the event loop (glibc on some arches)" },
 	{ "epoll_ctl", ARG_ANY, 0, "listen_pause(), listen_watch_one(), util_epoll_add(), listen_peer_lost(), listen_greet_failed(): pause and resume accepting; leave the listeners to ntb-connect; the rendezvous" },
-	{ "accept4", ARG_ANY, 0, "listen_accept(), listen_shed(): take clients off the listening socket" },
+	{ "accept4", ARG_ANY, 0, "listen_accept4(): take clients off the listening socket" },
+	{ "setitimer", ARG_ANY, 0, "listen_accept4(): a one-second alarm on accept4() from a listening socket that was lent" },
 	{ "sendmsg", ARG_ANY, 0, "fdpass_send(), listen_lend(): hand a client or a listening socket to ntb-connect; HELLO after a reconnect" },
 	{ "shutdown", ARG_ANY, 0, "listen_signal(): stop our listening sockets in ntb-connect's hands too" },
 	{ "recvmsg", ARG_ANY, 0, "fdpass_recv(), listen_pending_read(): notice the peer going away; a client's PROXY header" },
@@ -84,7 +85,7 @@ static const struct policy_syscall listen_calls[] = {
 	{ "connect", ARG_CONNECT_FDS, 0, "listen_reconnect(): reach ntb-connect again with a spare unix socket made before joining the namespace" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(): SO_PEERCRED of a reconnected ntb-connect",
 	  VALS(listen_getsockopt) },
-	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(), listen_take_back(), listen_peer_lost(): F_SETFL to make the reconnected rendezvous blocking, and a listening socket given back, or left by a lost peer, non-blocking again",
+	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(), listen_take_back(), listen_peer_lost(), listen_accept4(): F_SETFL to make the reconnected rendezvous blocking, and a listening socket given back, left by a lost peer, or made blocking by it, non-blocking again",
 	  VALS(listen_fcntl) },
 };
 

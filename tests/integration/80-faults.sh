@@ -779,6 +779,47 @@ t_lost_peer_left_listener_blocking() {
 	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
 }
 
+t_lost_peer_keeps_blocking() {
+	# As above, but the fake keeps making its copy blocking after it went,
+	# every 5 ms: ntb-listen's accept4() on a socket it lent is cut short
+	# by a one-second alarm, so it still serves its signals.
+	local name=ntbt-$$-lk
+	python3 - "$name" >"$T/fake.out" 2>&1 <<-'EOF' &
+	import array, fcntl, os, socket, struct, sys, time
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	s.bind("\0" + sys.argv[1])
+	s.listen(1)
+	c, _ = s.accept()
+	s.close()                       # no second meeting: ntb-listen stays peerless
+	c.recv(64)                      # its HELLO
+	c.sendall(struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 2, 1, 1))
+	fds = array.array("i")
+	msg, anc, _, _ = c.recvmsg(64, socket.CMSG_SPACE(4))
+	for level, kind, data in anc:
+	    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+	        fds.frombytes(data[:4])
+	fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)   # blocking, for everyone holding it
+	print("LISTENER %d" % msg[0], flush=True)
+	c.close()
+	while True:                     # the copy stays open, blocking; the test ends us
+	    fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)
+	    time.sleep(0.005)
+	EOF
+	echo $! >>"$T/pids"
+	sleep 0.3
+	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9522 -r "@$name" --hand-off listener 2>>"$T/l.err"
+	LPID=$LAST_PID
+	wait_for "$T/l.err" "lost ntb-connect"
+	assert_eq "$(cat "$T/fake.out")" "LISTENER 3" "what the fake ntb-connect was sent"
+	for i in 1 2 3; do
+		out=$(in_a $PEER client 127.0.0.1 9522 probe 3)
+		assert_eq "$out" RESET "client $i while no ntb-connect is there"
+	done
+	wait_for "$T/l.err" "blocked accept4\\(\\) \\(the ntb-connect that had it made it blocking\\)"
+	kill "$LPID"
+	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
+}
+
 t_stalled_peer() {
 	# A fake ntb-connect greets and then reads nothing: once its queue is
 	# full, ntb-listen's hand-off waits 5 s at most, drops it as lost, and
@@ -848,5 +889,6 @@ run_test pipe_slots_run_out t_pipe_slots
 run_test target_never_reads t_never_reads
 run_test end_reasons_counted t_end_reasons
 run_test lost_peer_left_listener_blocking t_lost_peer_left_listener_blocking
+run_test lost_peer_keeps_listener_blocking t_lost_peer_keeps_blocking
 run_test stalled_peer_dropped t_stalled_peer
 exit 0
