@@ -305,12 +305,22 @@ static int hook_is_local(const struct sockaddr *sa)
 	return local;
 }
 
-/* Deny @sa as an address of the host's own, once; a full table fails closed. */
+/*
+ * Deny @sa as an address of the host's own, once; a full table fails
+ * closed.  Not loopback (127.0.0.0/8; ::1 is on the list already): the
+ * built-in loopback range denies it, and a rule inside that range names
+ * the host by intent (tcp://127.0.0.0/8:5432), where one for a wide range
+ * such as 100.64.0.0/10 is about the world outside and must not open an
+ * address of the host's inside it (rules_check_narrow()).
+ */
 static void hook_deny_own(const struct sockaddr *sa)
 {
 	const struct rule_set *rs = &hk.allow_expose;
 	unsigned int n, j;
 	const uint8_t *b = addr_bytes(sa, &n, NULL);
+
+	if (b && sa->sa_family == AF_INET && b[0] == 127)
+		return;
 
 	for (j = 0; b && j < rs->nbuiltin; j++)
 		if (rs->builtin[j].family == sa->sa_family && rs->builtin[j].len == n * 8 &&

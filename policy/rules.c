@@ -314,7 +314,7 @@ int rules_check_narrow(const struct rule_set *rs, const struct sockaddr *dst, co
 		allowed |= rule_inside_all(rs, &rs->r[i], dst);
 	}
 	if (!allowed)
-		*why = builtin ? "on the built-in deny list, which only a rule inside the denied range lifts"
+		*why = builtin ? "on the built-in deny list, which only a rule inside the narrowest denied range lifts"
 			       : "no rule covers it";
 	return allowed;
 }

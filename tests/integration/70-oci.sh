@@ -366,6 +366,14 @@ t_expose_deny_list() {
 	out=$(ip netns exec "$NSB" $PEER client 127.0.0.1 7951 read) || fail "expose: $out"
 	assert_eq "$out" "PORT 8951" "exposed through a rule inside 127.0.0.0/8"
 	state c51 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
+	# A rule for the whole loopback range names the host by intent: it opens
+	# 127.0.0.1 (whose own /32 would otherwise be the narrowest range).
+	state c53 creating "$HOLDER" '{"org.netns-tcp-bridge.expose":"127.0.0.1:7953=127.0.0.1:8951"}' |
+		in_a "$HOOK" --allow-expose tcp://127.0.0.0/8:8951 \
+			--state-dir "$T/st" 2>"$T/hook.err" || fail "hook failed: $(cat "$T/hook.err")"
+	out=$(ip netns exec "$NSB" $PEER client 127.0.0.1 7953 read) || fail "expose: $out"
+	assert_eq "$out" "PORT 8951" "exposed through tcp://127.0.0.0/8"
+	state c53 stopped | "$HOOK" --state-dir "$T/st" || fail "poststop failed"
 }
 
 # uid_of PID: the effective uid in /proc/PID/status.
