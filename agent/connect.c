@@ -697,7 +697,8 @@ static void peer_record(struct peer *p, const uint8_t *buf, size_t n, struct fdp
 		if (bad)
 			log_warn_limited(&cn.lim_record, "refused a rendezvous record: %s", why);
 		if (take != PEER_TAKE_HELLO)
-			peer_drop(p, bad ? "no valid HELLO" : "CONN before HELLO");
+			peer_drop(p, bad ? "no valid HELLO" : type == MSG_CONN ? "CONN before HELLO" :
+				  "a record before HELLO");
 		else if (m.u.hello.role != MSG_ROLE_LISTEN)
 			peer_drop(p, "peer is not ntb-listen");
 		/* Route mode: any number of listeners, all to their own destinations. */

@@ -52,7 +52,9 @@
 #define ACCEPT_BATCH	1024
 #define RDV_SPARES	32	/* reconnects to ntb-connect, at most */
 #define REHELLO_MS	5000	/* a reconnected ntb-connect must greet within this */
-#define RDV_SEND_MS	5000	/* and take a record within this, once its queue is full */
+#define RDV_SEND_S	5	/* and take a record within this, once its queue is full */
+#define TEXT_OF_(x)	#x
+#define TEXT_OF(x)	TEXT_OF_(x)	/* a number macro's value, for the lines that name it */
 #define RDV_STRANGER_MS	30000	/* after a refused peer: the next attempt, each costing a spare */
 #define PENDING_MAX	256	/* --accept-proxy: clients awaiting their header */
 #define PENDING_PER_SOURCE	16	/* of those, from one source (IPv4 address, IPv6 /64) */
@@ -120,7 +122,8 @@ static struct {
 	long long retry_at, greet_deadline;
 	int retry_ms;
 	unsigned int attempts;
-	int stalled;			/* the last send to the peer timed out (RDV_SEND_MS) */
+	int stalled;			/* the last send to the peer timed out (RDV_SEND_S) */
+	int stall_wait;			/* fd:N: accepting waits for the rendezvous to take records */
 	int stats_ms;			/* --stats, 0: only on SIGUSR1 */
 	long long stats_next;
 	int accept_proxy;		/* --accept-proxy */
@@ -384,13 +387,13 @@ static int listen_may_lend(unsigned int flags)
 
 /*
  * The rendezvous is blocking (a busy ntb-connect slows accepting down),
- * but not for ever: a peer that takes no record for RDV_SEND_MS (stopped,
+ * but not for ever: a peer that takes no record for RDV_SEND_S (stopped,
  * frozen, hung) is dropped as a lost one, so that we go on reading our
  * signals.  Set before the sandbox, on the first rendezvous and the spares.
  */
 static void listen_send_timeout(int fd)
 {
-	struct timeval tv = { .tv_sec = RDV_SEND_MS / 1000, .tv_usec = (suseconds_t)(RDV_SEND_MS % 1000) * 1000 };
+	struct timeval tv = { .tv_sec = RDV_SEND_S };
 
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		log_die_errno(errno, "cannot use rendezvous %s", ls.cli.rdv_text);
@@ -399,7 +402,7 @@ static void listen_send_timeout(int fd)
 /* Why a send to the peer failed, for listen_peer_lost(). */
 static const char *listen_send_failed(void)
 {
-	return ls.stalled ? "took no record for 5 s" : "closed the rendezvous";
+	return ls.stalled ? "took no record for " TEXT_OF(RDV_SEND_S) " s" : "closed the rendezvous";
 }
 
 static void listen_open_rendezvous(void)
@@ -520,6 +523,39 @@ static void listen_bind(void)
 }
 
 /*
+ * fd:N, a peer that took no record for RDV_SEND_S (@on): stop accepting,
+ * and watch the rendezvous for room (EPOLLOUT) instead; with room (!@on),
+ * accept again.  Through the pause machinery: listen_resume() puts the
+ * listeners back.
+ *
+ * syscalls: epoll_ctl
+ */
+static void listen_resume(void);
+
+static void listen_stall(int on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				  .data.u64 = ev_tag(EV_RDV, 0, 0, 0) };
+	unsigned int i;
+
+	if (on == ls.stall_wait)
+		return;
+	ls.stall_wait = on;
+	if (epoll_ctl(ls.epfd, EPOLL_CTL_MOD, ls.rdv_fd, &ev))
+		log_die_errno(errno, "cannot watch the rendezvous");
+	if (!on) {
+		log_notice("ntb-connect takes records again; accepting");
+		listen_resume();
+		return;
+	}
+	if (!ls.accept_resume)
+		for (i = 0; i < ls.nlst; i++)
+			if (ls.lst[i].watched && epoll_ctl(ls.epfd, EPOLL_CTL_DEL, ls.lst[i].fd, NULL))
+				log_debug("cannot pause a listening socket");
+	ls.accept_resume = util_now_ms() + 3600 * 1000LL;	/* not before the rendezvous has room */
+}
+
+/*
  * listen_handoff() - pass one client on; our copy is closed either way
  * @fd:		the client
  * @peer:	its address from accept4() or its PROXY header, or NULL to
@@ -560,6 +596,17 @@ static int listen_handoff(int fd, const struct sockaddr_storage *peer,
 	}
 	ls.refused_handoff++;
 	ls.stalled = errno == EAGAIN;
+	/*
+	 * On fd:N no other ntb-connect can come: keep this one, lose only
+	 * the client in hand, and accept no more until it takes records
+	 * again; those clients wait in the backlog, our signals are read.
+	 */
+	if (ls.stalled && ls.rdv.kind == RDV_FD && ls.client_fd < 0) {
+		log_warn("ntb-connect took no record for " TEXT_OF(RDV_SEND_S) " s; reset a client, and accept no more until it takes one");
+		util_reset_close(fd);
+		listen_stall(1);
+		return 0;
+	}
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || ls.stalled) {
 		util_reset_close(fd);
 		return -1;
@@ -606,7 +653,9 @@ static void listen_on_alarm(int sig)
  */
 static int listen_accept4(struct listener *l, struct sockaddr *peer, socklen_t *plen, int flags)
 {
-	static const struct itimerval arm = { .it_value = { .tv_sec = 1 } }, off = { 0 };
+	/* Every second, not once: one that fired before accept4() began still interrupts it. */
+	static const struct itimerval arm = { .it_interval = { .tv_sec = 1 }, .it_value = { .tv_sec = 1 } },
+				      off = { 0 };
 	int fd, err;
 
 	if (!l->lent)
@@ -1092,6 +1141,8 @@ static void listen_accept(struct listener *l)
 			listen_peer_lost(listen_send_failed());
 			continue;
 		}
+		if (ls.stall_wait)
+			return;
 		if (ls.once)
 			exit(0);
 	}
@@ -1333,7 +1384,7 @@ int main(int argc, char **argv)
 		n = epoll_wait(ls.epfd, ev, 4, timeout);
 		if (n < 0 && errno != EINTR)
 			log_die_errno(errno, "epoll_wait failed");
-		if (ls.accept_resume && util_now_ms() >= ls.accept_resume)
+		if (ls.accept_resume && !ls.stall_wait && util_now_ms() >= ls.accept_resume)
 			listen_resume();
 		if (ls.stats_next && util_now_ms() >= ls.stats_next) {
 			listen_stats();
@@ -1354,7 +1405,9 @@ int main(int argc, char **argv)
 					listen_accept(&ls.lst[ev_index(ev[i].data.u64)]);
 				break;
 			case EV_RDV:
-				if (ls.rdv_fd >= 0)
+				if (ls.rdv_fd >= 0 && ls.stall_wait && (ev[i].events & EPOLLOUT))
+					listen_stall(0);
+				if (ls.rdv_fd >= 0 && (ev[i].events & ~(uint32_t)EPOLLOUT))
 					listen_rdv_event();
 				break;
 			case EV_PENDING: {

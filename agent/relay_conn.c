@@ -213,7 +213,9 @@ void conn_end(struct worker *w, struct conn *c, int reset_side, enum relay_end w
 /*
  * --proxy-protocol: the header for @c, made once, sent by relay_established().
  * An IPv4 client of a dual-stack listener is named as IPv4 (TCP4), as the
- * target's own IPv4 rules would name it, not as ::ffff:a.b.c.d.
+ * target's own IPv4 rules would name it, not as ::ffff:a.b.c.d: when both
+ * addresses are mapped (a front proxy's header may name one mapped and
+ * one not; those stay TCP6).
  */
 static int relay_proxy_header(struct conn *c, const struct sockaddr *src, const struct sockaddr *dst)
 {
@@ -223,8 +225,12 @@ static int relay_proxy_header(struct conn *c, const struct sockaddr *src, const 
 
 	memcpy(&s, src, src->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
 	memcpy(&d, dst, dst->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-	addr_unmap(&s);
-	addr_unmap(&d);
+	if (s.ss_family == AF_INET6 && d.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s)->sin6_addr) &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&d)->sin6_addr)) {
+		addr_unmap(&s);
+		addr_unmap(&d);
+	}
 	n = proxy_header(hdr, sizeof(hdr), relay.proxy_version, (struct sockaddr *)&s, (struct sockaddr *)&d);
 
 	c->proxy_hdr = n ? malloc(n) : NULL;

@@ -331,6 +331,9 @@ int rdv_listen(const struct rdv_spec *spec, const char *text, const struct rdv_a
 				log_die_errno(errno, "cannot create rendezvous socket %s", text);
 			rc = connect(probe, (struct sockaddr *)&sun, len) ? errno : 0;
 			close(probe);
+			if (rc == EACCES || rc == EPERM)
+				log_die("cannot bind rendezvous %s: cannot tell whether it is in use: %s",
+					text, strerror(rc));
 			if (rc != ECONNREFUSED && rc != ENOENT)
 				log_die("cannot bind rendezvous %s: another process is listening on it%s%s",
 					text, rc ? ": " : "", rc ? strerror(rc) : "");

@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -275,6 +276,19 @@ static void once_only(int already, const char *opts)
 		log_usage_error("%s: give exactly one, once (see --help)", opts);
 }
 
+/* -S and -C: one socket (by fd, or a dup of it) would be relayed to itself. */
+static void check_not_same_socket(void)
+{
+	struct stat a, b;
+
+	if (br.preaccepted_fd < 0 || br.connect_fd < 0 ||
+	    fstat(br.preaccepted_fd, &a) || fstat(br.connect_fd, &b) ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return;
+	log_usage_error("-S and -C name the same socket (fd %d and %d): the client would be relayed to itself",
+			br.preaccepted_fd, br.connect_fd);
+}
+
 static void check_keepalive(const char *opt, const char *value)
 {
 	int ka[3];
@@ -365,9 +379,7 @@ static void bridge_parse(int argc, char **argv)
 		case 'S':
 			once_only(br.nlistens || br.preaccepted_fd >= 0, "-l or -L (any number), and -S");
 			br.preaccepted_fd = util_arg_socket("--preaccepted-fd", optarg, 0);
-			if (br.preaccepted_fd == br.connect_fd)
-				log_usage_error("-S and -C name the same socket, fd %d: the client would be relayed to itself",
-						br.connect_fd);
+			check_not_same_socket();
 			break;
 		case 'c':
 			once_only(br.connect_fd >= 0, "-c (any number) and -C");
@@ -380,9 +392,7 @@ static void bridge_parse(int argc, char **argv)
 		case 'C':
 			once_only(br.nconnects || br.connect_fd >= 0, "-c (any number) and -C");
 			br.connect_fd = util_arg_socket("--connect-fd", optarg, 0);
-			if (br.connect_fd == br.preaccepted_fd)
-				log_usage_error("-S and -C name the same socket, fd %d: the client would be relayed to itself",
-						br.connect_fd);
+			check_not_same_socket();
 			break;
 		case 'f':
 			once_only(br.listen_ns_file || br.listen_ns_fd >= 0, "-f and -F");

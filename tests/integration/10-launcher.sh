@@ -380,11 +380,13 @@ t_signals_at_start() {
 	# action.
 	server "$NSB" 127.0.0.1 8105 echo
 	bridge -l 127.0.0.1:9025 -f "$A" -c 127.0.0.1:8105 -t "$NB"
-	for _ in $(seq 1 200); do
+	# The launcher's own start is not what is tested: wait until it blocks SIGUSR1.
+	for _ in $(seq 1 2000); do
 		mask=$(awk '/^SigBlk:/ { print $2 }' /proc/"$BRIDGE_PID"/status 2>/dev/null)
 		[ -n "$mask" ] && (( 0x$mask & 0x200 )) && break
 		sleep 0.005
 	done
+	(( 0x${mask:-0} & 0x200 )) || fail "the launcher never blocked SIGUSR1"
 	for _ in $(seq 1 25); do kill -USR1 "$BRIDGE_PID"; sleep 0.004; done
 	wait_listen "$NSA" 9025
 	out=$(in_a $PEER client 127.0.0.1 9025 bulk 1000) || fail "after SIGUSR1 at start: $out"

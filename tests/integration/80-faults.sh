@@ -775,6 +775,10 @@ t_lost_peer_left_listener_blocking() {
 		out=$(in_a $PEER client 127.0.0.1 9520 probe 3)
 		assert_eq "$out" RESET "client $i while no ntb-connect is there"
 	done
+	# Made non-blocking when the peer went: the accept alarm (1 s) never
+	# has to act on the accept4() after the last client.
+	sleep 2.5
+	grep -q "blocked accept4" "$T/l.err" && fail "accept4() blocked: $(cat "$T/l.err")"
 	kill "$LPID"
 	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
 }
@@ -818,6 +822,51 @@ t_lost_peer_keeps_blocking() {
 	wait_for "$T/l.err" "blocked accept4\\(\\) \\(the ntb-connect that had it made it blocking\\)"
 	kill "$LPID"
 	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
+}
+
+t_stalled_peer_fd() {
+	# The same stall on an inherited fd:N rendezvous, where no other
+	# ntb-connect can come: the peer is kept, the client in hand is reset,
+	# and accepting waits until the peer reads again; SIGTERM works
+	# meanwhile.
+	python3 - "$B" "$NSA" >"$T/fd.out" 2>"$T/l.err" <<-'EOF' &
+	import socket, struct, subprocess, sys, time
+	b, na = sys.argv[1:3]
+	x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	l = subprocess.Popen([b + "/ntb-listen", "-n", "name:" + na, "-l", "127.0.0.1:9523",
+	                      "-r", "fd:%d" % y.fileno()], pass_fds=[y.fileno()])
+	y.close()
+	x.recv(64)                      # its HELLO
+	x.sendall(struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 2, 1, 0))
+	print(l.pid, flush=True)
+	time.sleep(9)                   # nothing read for a while, then all of it
+	x.settimeout(30)
+	while x.recv(64):
+	    pass
+	EOF
+	echo $! >>"$T/pids"
+	for _ in $(seq 1 50); do [ -s "$T/fd.out" ] && break; sleep 0.1; done
+	LPID=$(cat "$T/fd.out")
+	echo "$LPID" >>"$T/pids"
+	wait_listen "$NSA" 9523
+	ip netns exec "$NSA" python3 - <<-'EOF' &
+	import socket, time
+	held = []
+	for i in range(600):
+	    try:
+	        held.append(socket.create_connection(("127.0.0.1", 9523), timeout=2))
+	    except OSError:
+	        pass
+	time.sleep(20)
+	EOF
+	echo $! >>"$T/pids"
+	wait_for "$T/l.err" "ntb-connect took no record for 5 s; reset a client, and accept no more until it takes one" 15
+	kill -0 "$LPID" 2>/dev/null || fail "ntb-listen exited: $(cat "$T/l.err")"
+	kill -USR1 "$LPID"
+	wait_for "$T/l.err" "ntb-listen: stats:" 2
+	wait_for "$T/l.err" "ntb-connect takes records again; accepting" 15
+	kill "$LPID"
+	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM"
 }
 
 t_stalled_peer() {
@@ -891,4 +940,5 @@ run_test end_reasons_counted t_end_reasons
 run_test lost_peer_left_listener_blocking t_lost_peer_left_listener_blocking
 run_test lost_peer_keeps_listener_blocking t_lost_peer_keeps_blocking
 run_test stalled_peer_dropped t_stalled_peer
+run_test stalled_peer_on_fd_kept t_stalled_peer_fd
 exit 0
