@@ -635,6 +635,19 @@ static void listen_pause(int err)
 			log_die_errno(errno, "cannot pause the listeners");
 }
 
+/*
+ * A listening socket back from a peer, who may have made it blocking
+ * (the open file is shared): non-blocking again, or our accept4() could
+ * sleep.
+ *
+ * syscalls: fcntl
+ */
+static void listen_nonblock_again(unsigned int i)
+{
+	if (fcntl(ls.lst[i].fd, F_SETFL, O_NONBLOCK))
+		log_warn_errno(errno, "cannot make listening socket %u non-blocking again", i);
+}
+
 /* SIGALRM: only to interrupt a blocked accept4() (listen_accept4()). */
 static void listen_on_alarm(int sig)
 {
@@ -649,7 +662,7 @@ static void listen_on_alarm(int sig)
  * interrupts it; the socket is made non-blocking again and the batch
  * ends.  Never-lent sockets, the usual case, pay nothing.
  *
- * syscalls: accept4 setitimer fcntl
+ * syscalls: accept4 setitimer
  */
 static int listen_accept4(struct listener *l, struct sockaddr *peer, socklen_t *plen, int flags)
 {
@@ -669,9 +682,7 @@ static int listen_accept4(struct listener *l, struct sockaddr *peer, socklen_t *
 	if (fd < 0 && err == EINTR) {
 		log_warn_limited(&ls.lim_accept, "listening socket %u blocked accept4() (the ntb-connect that had it made it blocking); non-blocking again",
 				 (unsigned int)(l - ls.lst));
-		if (fcntl(l->fd, F_SETFL, O_NONBLOCK))
-			log_warn_errno(errno, "cannot make listening socket %u non-blocking again",
-				       (unsigned int)(l - ls.lst));
+		listen_nonblock_again((unsigned int)(l - ls.lst));
 		err = EAGAIN;	/* as if empty: the next event tries again */
 	}
 	errno = err;
@@ -792,7 +803,7 @@ static int listen_lend(void)
  * sockets may have made them blocking before it went: non-blocking again,
  * as after a LISTENER_BACK, or our accept4() could sleep.
  *
- * syscalls: epoll_ctl close fcntl
+ * syscalls: epoll_ctl close
  */
 static void listen_peer_lost(const char *why)
 {
@@ -812,8 +823,8 @@ static void listen_peer_lost(const char *why)
 			 ls.cli.rdv_text, why);
 	if (ls.peer == LISTEN_PEER_LENDING)
 		for (i = 0; i < ls.nlst; i++)
-			if (!ls.lst[i].watched && fcntl(ls.lst[i].fd, F_SETFL, O_NONBLOCK))
-				log_warn_errno(errno, "cannot make listening socket %u non-blocking again", i);
+			if (!ls.lst[i].watched)
+				listen_nonblock_again(i);
 	listen_peer_set(LISTEN_PEER_LOST);
 	listen_set_watch(1);
 	ls.attempts = 0;
@@ -1153,10 +1164,8 @@ static void listen_accept(struct listener *l)
  * refused it, it is stopping, or none of its workers could watch it).
  * Its clients would wait in a backlog nobody accepts from: accept them
  * here again and hand each over (a stopping ntb-connect resets them).
- * The peer may have cleared O_NONBLOCK on the shared file: set it again,
- * or our accept4() could sleep.
- *
- * syscalls: fcntl
+ * The peer may have cleared O_NONBLOCK on the shared file: set it again
+ * (listen_nonblock_again()).
  */
 static void listen_take_back(const struct msg *m)
 {
@@ -1167,8 +1176,7 @@ static void listen_take_back(const struct msg *m)
 				 i);
 		return;
 	}
-	if (fcntl(ls.lst[i].fd, F_SETFL, O_NONBLOCK))
-		log_warn_errno(errno, "cannot make listening socket %u non-blocking again", i);
+	listen_nonblock_again(i);
 	ls.returned++;
 	log_notice("ntb-connect gave listening socket %u back (%s); accepting its clients here",
 		   i, msg_back_reason_text(m->u.back.reason));

@@ -230,65 +230,68 @@ socklen_t rdv_sockaddr(const struct rdv_spec *spec, struct sockaddr_un *sun)
 }
 
 /*
+ * Check @dir and every directory above it, as they are (a link is its
+ * owner's, not followed).  Return: how many were symbolic links.
+ */
+static int rdv_check_chain(char *dir, size_t size, const char *text)
+{
+	uid_t me = geteuid();
+	struct stat st;
+	int links = 0;
+	char *slash;
+
+	for (;;) {
+		if (lstat(dir, &st))
+			log_die_errno(errno, "cannot bind rendezvous %s: cannot check %s", text, dir);
+		if (st.st_uid != 0 && st.st_uid != me)
+			log_die("cannot bind rendezvous %s: %s %s belongs to uid %u, not to root or us",
+				text, S_ISLNK(st.st_mode) ? "symbolic link" : "directory", dir,
+				(unsigned int)st.st_uid);
+		links += S_ISLNK(st.st_mode);
+		if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+			log_die("cannot bind rendezvous %s: directory %s is writable by others", text, dir);
+		if (!strcmp(dir, "/") || !strcmp(dir, "."))
+			return links;
+		slash = strrchr(dir, '/');
+		if (!slash)
+			strlcpy(dir, ".", size);
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
+/*
  * A socket file may only live where nobody else can swap a directory on
  * its path: otherwise the stale-socket check, the unlink and the bind
  * below could each see a different file (as OpenSSH checks its paths).
  * Every directory from the socket's up to / must belong to root or to us
  * and be writable by nobody else, unless it has the sticky bit (/tmp),
  * where others cannot rename or remove our entries.
+ * A symbolic link counts as its owner's; one of ours or root's is also
+ * followed, and where it leads is checked the same way.
  */
 static void rdv_check_dirs(const char *path, const char *text)
 {
-	char dir[PATH_MAX], real[PATH_MAX];
-	uid_t me = geteuid();
-	int links = 0, pass;
-	struct stat st;
+	char dir[PATH_MAX], chain[PATH_MAX], real[PATH_MAX];
 	char *slash;
 
-	/*
-	 * Twice: the path as given, where a symbolic link counts as its own
-	 * owner's (one that another user made in /tmp is refused); then, if it
-	 * had a link of ours or root's, the directories it leads to.
-	 */
-	for (pass = 0; pass < 2; pass++) {
-		if (!pass) {
-			strlcpy(dir, path, sizeof(dir));
-		} else {
-			if (!links)
-				return;
-			strlcpy(dir, path, sizeof(dir));
-			slash = strrchr(dir, '/');
-			if (slash)
-				*slash = '\0';
-			if (!realpath(slash == dir ? "/" : slash ? dir : ".", real))
-				log_die_errno(errno, "cannot bind rendezvous %s: cannot resolve %s", text, dir);
-			/* A name for the loop below to strip: the directory is the real one. */
-			if ((size_t)snprintf(dir, sizeof(dir), "%s/x", strcmp(real, "/") ? real : "") >= sizeof(dir))
-				log_die("cannot bind rendezvous %s: path too long", text);
-		}
-		for (;;) {
-			slash = strrchr(dir, '/');
-			if (!slash)
-				strlcpy(dir, ".", sizeof(dir));
-			else if (slash == dir)
-				dir[1] = '\0';
-			else
-				*slash = '\0';
-			if (lstat(dir, &st))
-				log_die_errno(errno, "cannot bind rendezvous %s: cannot check %s", text, dir);
-			if (st.st_uid != 0 && st.st_uid != me)
-				log_die("cannot bind rendezvous %s: %s %s belongs to uid %u, not to root or us",
-					text, S_ISLNK(st.st_mode) ? "symbolic link" : "directory", dir,
-					(unsigned int)st.st_uid);
-			links += S_ISLNK(st.st_mode);
-			if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-			    !(st.st_mode & S_ISVTX))
-				log_die("cannot bind rendezvous %s: directory %s is writable by others", text,
-					dir);
-			if (!strcmp(dir, "/") || !strcmp(dir, "."))
-				break;
-		}
-	}
+	/* The socket's directory: its path up to the last slash. */
+	strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strlcpy(dir, ".", sizeof(dir));
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	strlcpy(chain, dir, sizeof(chain));
+	if (!rdv_check_chain(chain, sizeof(chain), text))
+		return;
+	if (!realpath(dir, real))
+		log_die_errno(errno, "cannot bind rendezvous %s: cannot resolve %s", text, dir);
+	rdv_check_chain(real, sizeof(real), text);
 }
 
 /**

@@ -85,7 +85,7 @@ static const struct policy_syscall listen_calls[] = {
 	{ "connect", ARG_CONNECT_FDS, 0, "listen_reconnect(): reach ntb-connect again with a spare unix socket made before joining the namespace" },
 	{ "getsockopt", ARG_VALUES2, 0, "rdv_check_peer(): SO_PEERCRED of a reconnected ntb-connect",
 	  VALS(listen_getsockopt) },
-	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(), listen_take_back(), listen_peer_lost(), listen_accept4(): F_SETFL to make the reconnected rendezvous blocking, and a listening socket given back, left by a lost peer, or made blocking by it, non-blocking again",
+	{ "fcntl", ARG_VALUES1, 0, "listen_reconnect(), listen_nonblock_again(): F_SETFL to make the reconnected rendezvous blocking, and a listening socket given back, left by a lost peer, or made blocking by it, non-blocking again",
 	  VALS(listen_fcntl) },
 };
 

@@ -46,35 +46,16 @@ t_launcher_arguments() {
 	# ntb-connect's refusals of combinations, from the launcher before anything starts.
 	expect 2 "--route and --transparent-source: not both" \
 		"$br" -l 127.0.0.1:1 --route --allow tcp://10.0.0.0/8 --transparent-source
+	# A connected socket to pass as -S/-C: a connection to ourselves in A.
+	local conn=(--listen L "$A" 127.0.0.1 9031 --connect C "$A" 127.0.0.1 9031)
 	expect 2 "--transparent-source: not with -C/--connect-fd" \
-		python3 -c 'import os, socket, sys
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(1)
-c = socket.create_connection(l.getsockname())
-os.set_inheritable(c.fileno(), True)
-os.execv(sys.argv[1], [sys.argv[1], "-l", "127.0.0.1:1", "-C", str(c.fileno()), "--transparent-source"])' "$br"
+		$FDEXEC "${conn[@]}" -- "$br" -l 127.0.0.1:1 -C {C} --transparent-source
 	# One connected socket as both -S and -C: it would be relayed to itself.
 	expect 2 "-S and -C name the same socket \\(fd [0-9]+ and [0-9]+\\): the client would be relayed to itself" \
-		python3 -c 'import os, socket, sys
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(1)
-c = socket.create_connection(l.getsockname())
-os.set_inheritable(c.fileno(), True)
-fd = str(c.fileno())
-os.execv(sys.argv[1], [sys.argv[1], "-S", fd, "-C", fd])' "$br"
+		$FDEXEC "${conn[@]}" -- "$br" -S {C} -C {C}
 	# Or as a dup of it.
 	expect 2 "-S and -C name the same socket \\(fd [0-9]+ and [0-9]+\\)" \
-		python3 -c 'import os, socket, sys
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(1)
-c = socket.create_connection(l.getsockname())
-d = os.dup(c.fileno())
-os.set_inheritable(c.fileno(), True)
-os.set_inheritable(d, True)
-os.execv(sys.argv[1], [sys.argv[1], "-S", str(c.fileno()), "-C", str(d)])' "$br"
+		$FDEXEC "${conn[@]}" --dup D C -- "$br" -S {C} -C {D}
 	expect 2 "expected a number from 1 to 64" "$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 0
 	expect 2 "bad value '65' for --workers: expected a number from 1 to 64" \
 		"$br" -l 127.0.0.1:1 -c 127.0.0.1:2 -w 65

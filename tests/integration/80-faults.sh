@@ -740,14 +740,14 @@ t_never_reads() {
 	figure "target never reads: client got $sent of 209715200 bytes out; pair memory (cgroup, $procs processes) $((mem0 / 1024)) -> $((mem1 / 1024)) KiB, agents' RSS +$((rss1 - rss0)) KiB, bytes held in pipes $inpipes; 64 MiB echo alone $alone ms, beside it $beside ms"
 }
 
-t_lost_peer_left_listener_blocking() {
-	# A fake ntb-connect takes ntb-listen's listening socket, makes it
-	# blocking, and goes (keeping its copy).  ntb-listen takes the socket
-	# back non-blocking: it resets clients until a peer is back, and still
-	# stops on SIGTERM, rather than sleeping in accept4().
-	local name=ntbt-$$-lb
-	python3 - "$name" >"$T/fake.out" 2>&1 <<-'EOF' &
-	import array, fcntl, os, socket, struct, sys, time
+# lent_and_left NAME PORT [clear]: ntb-listen on A:PORT and @NAME, whose
+# peer is a fake ntb-connect: it takes the listening socket, makes it
+# blocking, and goes, keeping its copy (with "clear", it makes it blocking
+# again every 5 ms).  Three clients are then reset for want of a peer.
+# Sets LPID.
+lent_and_left() {
+	python3 - "$1" "${3:-}" >"$T/fake.out" 2>&1 <<-'EOF' &
+	import array, fcntl, socket, struct, sys, time
 	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 	s.bind("\0" + sys.argv[1])
 	s.listen(1)
@@ -763,65 +763,64 @@ t_lost_peer_left_listener_blocking() {
 	fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)   # blocking, for everyone holding it
 	print("LISTENER %d" % msg[0], flush=True)
 	c.close()
-	time.sleep(30)                  # the copy stays open; the test ends us
+	while True:                     # the copy stays open; the test ends us
+	    if sys.argv[2] == "clear":
+	        fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)
+	    time.sleep(0.005 if sys.argv[2] == "clear" else 30)
 	EOF
 	echo $! >>"$T/pids"
 	sleep 0.3
-	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9520 -r "@$name" --hand-off listener 2>>"$T/l.err"
+	bg "$B/ntb-listen" -n "name:$NSA" -l "127.0.0.1:$2" -r "@$1" --hand-off listener 2>>"$T/l.err"
 	LPID=$LAST_PID
 	wait_for "$T/l.err" "lost ntb-connect"
 	assert_eq "$(cat "$T/fake.out")" "LISTENER 3" "what the fake ntb-connect was sent"
 	for i in 1 2 3; do
-		out=$(in_a $PEER client 127.0.0.1 9520 probe 3)
+		out=$(in_a $PEER client 127.0.0.1 "$2" probe 3)
 		assert_eq "$out" RESET "client $i while no ntb-connect is there"
 	done
-	# Made non-blocking when the peer went: the accept alarm (1 s) never
-	# has to act on the accept4() after the last client.
-	sleep 2.5
-	grep -q "blocked accept4" "$T/l.err" && fail "accept4() blocked: $(cat "$T/l.err")"
+}
+
+# stop_listen: ntb-listen (LPID) still stops on SIGTERM.
+stop_listen() {
 	kill "$LPID"
 	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
 }
 
+t_lost_peer_left_listener_blocking() {
+	# ntb-listen takes the socket back non-blocking: it resets clients
+	# until a peer is back, and still stops on SIGTERM, rather than
+	# sleeping in accept4().
+	lent_and_left ntbt-$$-lb 9520
+	# Made non-blocking when the peer went: the accept alarm (1 s) never
+	# has to act on the accept4() after the last client.
+	sleep 2.5
+	grep -q "blocked accept4" "$T/l.err" && fail "accept4() blocked: $(cat "$T/l.err")"
+	stop_listen
+}
+
 t_lost_peer_keeps_blocking() {
-	# As above, but the fake keeps making its copy blocking after it went,
-	# every 5 ms: ntb-listen's accept4() on a socket it lent is cut short
-	# by a one-second alarm, so it still serves its signals.
-	local name=ntbt-$$-lk
-	python3 - "$name" >"$T/fake.out" 2>&1 <<-'EOF' &
-	import array, fcntl, os, socket, struct, sys, time
-	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-	s.bind("\0" + sys.argv[1])
-	s.listen(1)
-	c, _ = s.accept()
-	s.close()                       # no second meeting: ntb-listen stays peerless
-	c.recv(64)                      # its HELLO
-	c.sendall(struct.pack("!BBHIHHHH", 1, 0, 12, 0x4E544221, 4, 2, 1, 1))
-	fds = array.array("i")
-	msg, anc, _, _ = c.recvmsg(64, socket.CMSG_SPACE(4))
-	for level, kind, data in anc:
-	    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-	        fds.frombytes(data[:4])
-	fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)   # blocking, for everyone holding it
-	print("LISTENER %d" % msg[0], flush=True)
-	c.close()
-	while True:                     # the copy stays open, blocking; the test ends us
-	    fcntl.fcntl(fds[0], fcntl.F_SETFL, 0)
-	    time.sleep(0.005)
+	# The fake keeps making its copy blocking after it went: ntb-listen's
+	# accept4() on a socket it lent is cut short by a one-second alarm, so
+	# it still serves its signals.
+	lent_and_left ntbt-$$-lk 9522 clear
+	wait_for "$T/l.err" "blocked accept4\(\) \(the ntb-connect that had it made it blocking\)"
+	stop_listen
+}
+
+# flood PORT: 600 clients to A:PORT, held open for 20 s: more than a peer's
+# queue holds records for (about 280).
+flood() {
+	ip netns exec "$NSA" python3 - "$1" <<-'EOF' &
+	import socket, sys, time
+	held = []
+	for i in range(600):
+	    try:
+	        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+	    except OSError:
+	        pass
+	time.sleep(20)
 	EOF
 	echo $! >>"$T/pids"
-	sleep 0.3
-	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9522 -r "@$name" --hand-off listener 2>>"$T/l.err"
-	LPID=$LAST_PID
-	wait_for "$T/l.err" "lost ntb-connect"
-	assert_eq "$(cat "$T/fake.out")" "LISTENER 3" "what the fake ntb-connect was sent"
-	for i in 1 2 3; do
-		out=$(in_a $PEER client 127.0.0.1 9522 probe 3)
-		assert_eq "$out" RESET "client $i while no ntb-connect is there"
-	done
-	wait_for "$T/l.err" "blocked accept4\\(\\) \\(the ntb-connect that had it made it blocking\\)"
-	kill "$LPID"
-	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
 }
 
 t_stalled_peer_fd() {
@@ -849,24 +848,13 @@ t_stalled_peer_fd() {
 	LPID=$(cat "$T/fd.out")
 	echo "$LPID" >>"$T/pids"
 	wait_listen "$NSA" 9523
-	ip netns exec "$NSA" python3 - <<-'EOF' &
-	import socket, time
-	held = []
-	for i in range(600):
-	    try:
-	        held.append(socket.create_connection(("127.0.0.1", 9523), timeout=2))
-	    except OSError:
-	        pass
-	time.sleep(20)
-	EOF
-	echo $! >>"$T/pids"
+	flood 9523
 	wait_for "$T/l.err" "ntb-connect took no record for 5 s; reset a client, and accept no more until it takes one" 15
 	kill -0 "$LPID" 2>/dev/null || fail "ntb-listen exited: $(cat "$T/l.err")"
 	kill -USR1 "$LPID"
 	wait_for "$T/l.err" "ntb-listen: stats:" 2
 	wait_for "$T/l.err" "ntb-connect takes records again; accepting" 15
-	kill "$LPID"
-	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM"
+	stop_listen
 }
 
 t_stalled_peer() {
@@ -890,21 +878,9 @@ t_stalled_peer() {
 	bg "$B/ntb-listen" -n "name:$NSA" -l 127.0.0.1:9521 -r "@$name" 2>>"$T/l.err"
 	LPID=$LAST_PID
 	wait_listen "$NSA" 9521
-	# More clients than the peer's queue holds records for (about 280).
-	ip netns exec "$NSA" python3 - <<-'EOF' &
-	import socket, time
-	held = []
-	for i in range(600):
-	    try:
-	        held.append(socket.create_connection(("127.0.0.1", 9521), timeout=2))
-	    except OSError:
-	        pass
-	time.sleep(20)
-	EOF
-	echo $! >>"$T/pids"
+	flood 9521
 	wait_for "$T/l.err" "lost ntb-connect on @$name \(took no record for 5 s\)" 15
-	kill "$LPID"
-	wait_gone "$LPID" 3 || fail "ntb-listen did not stop on SIGTERM: $(cat /proc/$LPID/wchan 2>/dev/null)"
+	stop_listen
 }
 
 run_test bulk_grows_pipes t_bulk_grows_pipes

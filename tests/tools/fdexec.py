@@ -6,6 +6,7 @@
   --listen NAME NSPATH ADDR PORT    listening TCP socket made inside NSPATH
   --accept NAME LISTENNAME          accept one client on it (waits up to 30 s)
   --connect NAME NSPATH ADDR PORT   TCP connection made from inside NSPATH
+  --dup NAME OTHER                  another fd for socket OTHER (dup(2))
 {NAME} in COMMAND ARGS is replaced by the fd number.  Sockets are made in
 their namespace with setns(2) and the process returns to its own.
 """
@@ -79,6 +80,9 @@ def main(argv):
             socks[name] = in_ns(ns, conn)
             socks[name].settimeout(None)
             i += 5
+        elif a == "--dup":
+            fds[argv[i + 1]] = os.dup(socks[argv[i + 2]].fileno())
+            i += 3
         else:
             print("fdexec: unknown action " + a, file=sys.stderr)
             return 2
